@@ -1,0 +1,1 @@
+"""onehost: one EC2 host, run like a fleet."""

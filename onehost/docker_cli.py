@@ -1,0 +1,27 @@
+"""Small queries against the local Docker daemon, shared by the commands."""
+
+import subprocess
+
+from onehost.shell import CommandFailed
+
+
+def image_id(reference: str) -> str | None:
+    """The image's id, or None when the daemon has no such image."""
+    result = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", reference],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def container_state(name: str) -> str | None:
+    """'running', 'exited', ... or None when there is no such container."""
+    result = subprocess.run(["docker", "container", "inspect", "--format", "{{.State.Status}}", name],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def require_daemon() -> None:
+    result = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise CommandFailed("the Docker daemon is not reachable: start it (`dockerd &` or "
+                            "`systemctl start docker`), or run `make demo`, which starts it")
