@@ -1,0 +1,25 @@
+"""gunicorn settings for the image's CMD; sizes come from the environment."""
+import os
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SystemExit(f"{name} is {raw!r}: set it to a whole number of at least 1 in the release env file")
+    return int(raw)
+
+
+bind = "0.0.0.0:8000"
+workers = _positive_int("GUNICORN_WORKERS", 2)
+timeout = _positive_int("GUNICORN_TIMEOUT", 30)
+# On SIGTERM (docker stop), let in-flight requests finish; keep this under the container's stop timeout.
+graceful_timeout = 8
+accesslog = "-"  # stdout
+errorlog = "-"  # stderr
+# Workers heartbeat through files here; /dev/shm is memory, so a slow disk cannot make them look dead.
+worker_tmp_dir = "/dev/shm"
+# gunicorn 25+ opens a control socket under $HOME (here /app), which is read-only
+# to the app user; nothing here uses `gunicornc`.
+control_socket_disable = True

@@ -1,0 +1,77 @@
+"""Settings shared by dev, prod and test. Reads no secrets, so `collectstatic` can run with it at build time."""
+from pathlib import Path
+
+from .env import get_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# The release being served, reported by /health/ (the deploy sets it from the image tag).
+APP_VERSION = get_str("APP_VERSION", "unknown")
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "events",
+]
+
+MIDDLEWARE = [
+    # First: answers /health/ before anything checks the Host header against ALLOWED_HOSTS.
+    "timewarp.health.HealthCheckMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "timewarp.urls"
+WSGI_APPLICATION = "timewarp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+    },
+]
+
+DATABASES = {}  # each environment's module sets the default database
+
+REST_FRAMEWORK = {
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 20,
+    # The example is an open demo API: add authentication before it stores anything private.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def logging_config(level: str) -> dict:
+    """Everything to stdout, where Docker collects it."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {
+            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
+        },
+        "root": {"handlers": ["stdout"], "level": level},
+        # Replace Django's own handlers (stderr only when DEBUG, mail to admins).
+        "loggers": {"django": {"handlers": ["stdout"], "level": level, "propagate": False}},
+    }
+
+
+LOGGING = logging_config(get_str("LOG_LEVEL", "INFO").upper())

@@ -1,0 +1,149 @@
+"""Building the app image (`onehost build-app`), also behind a TLS-intercepting proxy.
+
+A plain `docker build` installs the app's requirements from PyPI inside the build.
+Behind a proxy whose CA only the host trusts, that fails certificate checks; when a
+CA bundle is configured on the host, we first run `pip wheel` in a container of the
+same base image (so the wheels match its Python and platform) with the CA mounted,
+into `<context>/wheelhouse/`, and the Dockerfile then installs only from there.
+"""
+
+import argparse
+import os
+import re
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+from onehost.paths import REPO_ROOT
+from onehost.shell import CommandFailed, output, progress, run, timed
+
+CA_BUNDLE_VARIABLES = ("ONEHOST_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+WHEELHOUSE = "wheelhouse"
+
+# Where the wheel container sees its mounts.
+CONTEXT_MOUNT = "/context"
+CA_MOUNT = "/run/onehost-ca.pem"
+WHEELHOUSE_MOUNT = "/wheelhouse"
+
+
+def find_ca_bundle(environ: Mapping[str, str]) -> str | None:
+    """The first configured CA bundle that exists; None means plain PyPI works."""
+    for name in CA_BUNDLE_VARIABLES:
+        path = environ.get(name)
+        if path and Path(path).is_file():
+            return path
+    return None
+
+
+def wheelhouse_command(base_image: str, context_dir, ca_bundle: str, user: str | None = None) -> list[str]:
+    """`docker run` building wheels for the context's requirements.txt into <context>/wheelhouse."""
+    context = os.path.abspath(context_dir)
+    if user is None:
+        user = f"{os.getuid()}:{os.getgid()}"  # so the wheels are the caller's, not root's
+    script = (
+        "python3 -m venv /tmp/wheel-venv"
+        f" && /tmp/wheel-venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --cert {CA_MOUNT}"
+        f" -r requirements.txt -w {WHEELHOUSE_MOUNT}"
+    )
+    return [
+        "docker", "run", "--rm",
+        "--user", user,
+        "--env", "HOME=/tmp",  # an arbitrary uid has no home directory in the image
+        "--volume", f"{context}:{CONTEXT_MOUNT}:ro",
+        "--volume", f"{os.path.abspath(ca_bundle)}:{CA_MOUNT}:ro",
+        "--volume", f"{context}/{WHEELHOUSE}:{WHEELHOUSE_MOUNT}",
+        "--workdir", CONTEXT_MOUNT,
+        base_image,
+        "sh", "-c", script,
+    ]
+
+
+def build_command(context_dir, tag: str, base_image: str | None = None,
+                  build_args: Mapping[str, str] | None = None,
+                  labels: Mapping[str, str] | None = None) -> list[str]:
+    args = ["docker", "build", "--tag", tag]
+    if base_image:
+        args += ["--build-arg", f"BASE_IMAGE={base_image}"]
+    for name, value in (build_args or {}).items():
+        args += ["--build-arg", f"{name}={value}"]
+    for name, value in (labels or {}).items():
+        args += ["--label", f"{name}={value}"]
+    return args + [str(context_dir)]
+
+
+def dockerfile_base_image(dockerfile: Path) -> str | None:
+    """The default of `ARG BASE_IMAGE=...`, which the wheels must match when no base is given."""
+    match = re.search(r"^\s*ARG\s+BASE_IMAGE=(\S+)", dockerfile.read_text(), re.MULTILINE)
+    return match.group(1).strip("\"'") if match else None
+
+
+def check_context(context: Path) -> Path:
+    """The context's Dockerfile; CommandFailed naming the path when something is missing."""
+    if not context.is_dir():
+        raise CommandFailed(f"app build context {context} is not a directory: pass --context with the app's directory")
+    dockerfile = context / "Dockerfile"
+    if not dockerfile.is_file():
+        raise CommandFailed(f"no Dockerfile at {dockerfile}: the build context must hold the app's Dockerfile")
+    return dockerfile
+
+
+def fill_wheelhouse(context: Path, base_image: str, ca_bundle: str) -> None:
+    if not (context / "requirements.txt").is_file():
+        raise CommandFailed(f"no requirements.txt at {context / 'requirements.txt'}: the wheelhouse is built from it")
+    wheelhouse = context / WHEELHOUSE
+    shutil.rmtree(wheelhouse, ignore_errors=True)  # never mix wheels of two builds
+    wheelhouse.mkdir()
+    with timed(f"building wheels in {base_image} into {wheelhouse} (CA bundle {ca_bundle})"):
+        run(wheelhouse_command(base_image, context, ca_bundle))
+
+
+def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
+    """Build the image (through a wheelhouse when a CA bundle is configured); return its id."""
+    context = Path(context_dir).resolve()
+    dockerfile = check_context(context)
+    ca_bundle = find_ca_bundle(environ)
+    if ca_bundle:
+        wheel_base = base_image or dockerfile_base_image(dockerfile)
+        if not wheel_base:
+            raise CommandFailed(f"{dockerfile} has no `ARG BASE_IMAGE=...` default: pass --base-image")
+        fill_wheelhouse(context, wheel_base, ca_bundle)
+    else:
+        progress(f"no CA bundle configured ({', '.join(CA_BUNDLE_VARIABLES)}): the build installs from PyPI")
+        if any((context / WHEELHOUSE).glob("*.whl")):
+            progress(f"note: {context / WHEELHOUSE} holds wheels from an earlier build and the image will use them;"
+                     " delete it to install from PyPI")
+    with timed(f"building image {tag} from {context}"):
+        run(build_command(context, tag, base_image))
+    return output(["docker", "image", "inspect", "--format", "{{.Id}}", tag])
+
+
+HELP = """\
+Build the app image from a directory holding its Dockerfile (the example app by default).
+
+Without a proxy the build installs the requirements from PyPI, like a plain
+`docker build`. Behind a TLS-intercepting proxy, containers do not trust the
+proxy's CA; so when the host has a CA bundle (the first existing file named by
+ONEHOST_CA_BUNDLE, PIP_CERT, SSL_CERT_FILE or REQUESTS_CA_BUNDLE), build-app first
+runs `pip wheel` in a container of the base image with that bundle mounted,
+writing <context>/wheelhouse/ (git-ignored, emptied each time), and the
+Dockerfile installs only from those wheels.
+"""
+
+
+def _main(args) -> int:
+    print(build(args.context, args.tag, args.base_image))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "build-app", help="build the app image (the example app by default)",
+        description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--context", default=str(REPO_ROOT / "example"),
+                        help="the app's directory, with its Dockerfile and requirements.txt (default: %(default)s)")
+    parser.add_argument("--tag", default="timewarp:dev", help="image tag (default: %(default)s)")
+    parser.add_argument("--base-image",
+                        help="Python base image passed as the BASE_IMAGE build argument "
+                             "(default: the Dockerfile's own, python:3.13-slim for the example)")
+    parser.set_defaults(func=_main)
