@@ -1,0 +1,33 @@
+# Configuration for every host: what the bake installs and how the stacks are named.
+# Values here are defaults; inventories, `--data` and `--group-data` override them.
+
+# --- bake ---------------------------------------------------------------------
+# "local" builds the local instance image, "aws" an AMI (adds the CloudWatch agent).
+target = "local"
+admin_user = "admin"
+docker_packages = ["docker.io", "docker-cli", "docker-compose"]
+# The bake removes what makes a host unique; a live host must never run it.
+image_hygiene = True
+
+# --- deploy -------------------------------------------------------------------
+data_dir = "/data"
+network_name = "onehost"
+# Official images by default; the local instance is given Debian-built stand-ins.
+postgres_image = "postgres:17-bookworm"
+nginx_image = "nginx:1.27-bookworm"
+app_name = "timewarp"
+server_names = ["localhost", "127.0.0.1"]
+# How long a stack may take to report healthy before the deploy gives up.
+health_timeout_seconds = 120
+
+# --- edge (nginx) -----------------------------------------------------------------
+app_service = "app"
+app_port = 8000
+client_max_body_size = "10m"
+# Matches the app's Gunicorn timeout (GUNICORN_TIMEOUT, 30 s) plus headroom.
+proxy_read_timeout = "35s"
+resolver_valid = "10s"
+
+# --- database ----------------------------------------------------------------------
+db_name = "timewarp"
+db_user = "timewarp"

@@ -1,0 +1,1 @@
+"""pyinfra tasks: one module per concern, each a named @deploy function."""

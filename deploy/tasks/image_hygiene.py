@@ -1,0 +1,23 @@
+"""What makes a host unique is removed before the image is committed; first boot remakes it."""
+
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+
+@deploy("Image hygiene")
+def clean_image():
+    server.shell(
+        name="Remove SSH host keys, machine identity, builder keys, caches and logs",
+        commands=[
+            "rm -f /etc/ssh/ssh_host_*",
+            "truncate -s 0 /etc/machine-id",
+            "rm -f /var/lib/dbus/machine-id",
+            "rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys",
+            "if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed; fi",
+            "apt-get clean",
+            "rm -rf /var/lib/apt/lists/* /tmp/* /var/tmp/*",
+            "find /var/log -type f -exec truncate -s 0 {} +",
+        ],
+    )
+    files.file(name="Keep machine-id present and empty so first boot fills it",
+               path="/etc/machine-id", present=True, mode="444")
