@@ -1,0 +1,251 @@
+"""The local instance: a container from the baked image standing in for the EC2 host.
+
+It runs systemd as PID 1, sshd and its own dockerd; /data is a Docker volume, as the
+data volume is an EBS volume on AWS. SSH, HTTP and HTTPS are published on 127.0.0.1.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from onehost import docker_cli
+from onehost.paths import state_dir
+from onehost.shell import CommandFailed, output, progress, run
+
+IMAGE = "onehost/instance:latest"
+ADMIN_USER = "admin"
+
+
+@dataclass(frozen=True)
+class InstanceConfig:
+    name: str = "onehost-local"
+    image: str = IMAGE
+    ssh_port: int = 2222
+    http_port: int = 8080
+    https_port: int = 8443
+
+    @classmethod
+    def from_environment(cls, environ=os.environ) -> "InstanceConfig":
+        def port(variable, default):
+            value = environ.get(variable, str(default))
+            if not value.isdigit() or not 0 < int(value) < 65536:
+                raise CommandFailed(f"{variable}={value!r} is not a TCP port (1-65535)")
+            return int(value)
+        return cls(name=environ.get("ONEHOST_INSTANCE", cls.name),
+                   image=environ.get("ONEHOST_INSTANCE_IMAGE", cls.image),
+                   ssh_port=port("ONEHOST_SSH_PORT", cls.ssh_port),
+                   http_port=port("ONEHOST_HTTP_PORT", cls.http_port),
+                   https_port=port("ONEHOST_HTTPS_PORT", cls.https_port))
+
+    @property
+    def data_volume(self) -> str:
+        return f"{self.name}-data"
+
+    @property
+    def docker_volume(self) -> str:
+        return f"{self.name}-docker"
+
+    @property
+    def state(self) -> Path:
+        path = state_dir() / "instances" / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.state / "known_hosts"
+
+    @property
+    def ssh_config(self) -> Path:
+        return self.state / "ssh_config"
+
+    @property
+    def app_env(self) -> Path:
+        """The app's settings and secrets for this instance, made with fresh secrets on first up."""
+        return self.state / "app.env"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+
+def ssh_key() -> Path:
+    """The key the local instance trusts, made on first use."""
+    key = state_dir() / "id_ed25519"
+    if not key.exists():
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "onehost-local", "-f", str(key)])
+    return key
+
+
+def run_command(config: InstanceConfig) -> list[str]:
+    """`docker run` for a systemd container with its own dockerd, without --privileged."""
+    return [
+        "docker", "run", "--detach", "--name", config.name, "--hostname", config.name,
+        "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+        "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined",
+        "--cgroupns=host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+        "--tmpfs", "/run", "--tmpfs", "/run/lock",
+        "--volume", f"{config.data_volume}:/data",
+        "--volume", f"{config.docker_volume}:/var/lib/docker",
+        "--publish", f"127.0.0.1:{config.ssh_port}:22",
+        "--publish", f"127.0.0.1:{config.http_port}:80",
+        "--publish", f"127.0.0.1:{config.https_port}:443",
+        "--stop-signal", "SIGRTMIN+3", "--stop-timeout", "30",
+        "--label", "org.onehost.role=local-instance",
+        config.image, "/sbin/init",
+    ]
+
+
+def ssh_options(config: InstanceConfig) -> list[str]:
+    return ["-i", str(ssh_key()), "-p", str(config.ssh_port),
+            "-o", f"UserKnownHostsFile={config.known_hosts}",
+            "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=5"]
+
+
+def ssh_config_text(config: InstanceConfig) -> str:
+    """An ssh_config entry for `ssh -F`, testinfra's --ssh-config and other tools."""
+    return (f"Host {config.name}\n  HostName 127.0.0.1\n  Port {config.ssh_port}\n"
+            f"  User {ADMIN_USER}\n  IdentityFile {ssh_key()}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {config.known_hosts}\n  StrictHostKeyChecking accept-new\n")
+
+
+def write_app_env(path: Path) -> None:
+    """Random secrets for a local instance, as SSM parameters hold them for an AWS host."""
+    if path.exists():
+        return
+    path.touch(mode=0o600)
+    path.write_text(f"SECRET_KEY={secrets.token_urlsafe(50)}\n"
+                    f"DB_PASSWORD={secrets.token_urlsafe(24)}\n")
+
+
+def wait_until(check, what: str, timeout: float, interval: float = 0.5):
+    """Poll `check` until it returns a truthy value; raise with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise CommandFailed(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _systemd_settled(config: InstanceConfig) -> bool:
+    result = subprocess.run(["docker", "exec", config.name, "systemctl", "is-system-running"],
+                            capture_output=True, text=True)
+    state = result.stdout.strip()
+    if state == "degraded":
+        failed = output(["docker", "exec", config.name, "systemctl", "--failed", "--no-legend"])
+        progress(f"warning: systemd is degraded on {config.name}: {failed}")
+    return state in ("running", "degraded")
+
+
+def _ssh_ready(config: InstanceConfig) -> bool:
+    return subprocess.run(["ssh", *ssh_options(config), f"{ADMIN_USER}@127.0.0.1", "true"],
+                          capture_output=True).returncode == 0
+
+
+def _authorize_key(config: InstanceConfig) -> None:
+    """What cloud-init does on EC2: put the operator's public key in admin's authorized_keys."""
+    public_key = Path(f"{ssh_key()}.pub").read_bytes()
+    home = f"/home/{ADMIN_USER}"
+    script = (f"install -d -m 700 -o {ADMIN_USER} -g {ADMIN_USER} {home}/.ssh && "
+              f"cat > {home}/.ssh/authorized_keys && "
+              f"chown {ADMIN_USER}:{ADMIN_USER} {home}/.ssh/authorized_keys && "
+              f"chmod 600 {home}/.ssh/authorized_keys")
+    run(["docker", "exec", "-i", config.name, "sh", "-c", script], input=public_key)
+
+
+def up(config: InstanceConfig) -> None:
+    docker_cli.require_daemon()
+    state = docker_cli.container_state(config.name)
+    if state is None:
+        if not docker_cli.image_id(config.image):
+            raise CommandFailed(f"no instance image {config.image}: bake it with `onehost bake`")
+        progress(f"starting {config.name} from {config.image}")
+        config.known_hosts.unlink(missing_ok=True)  # a new container has new host keys
+        run(run_command(config), capture=True)
+    elif state != "running":
+        progress(f"starting the stopped {config.name}")
+        run(["docker", "start", config.name], capture=True)
+    wait_until(lambda: _systemd_settled(config), f"systemd on {config.name}", timeout=90)
+    _authorize_key(config)
+    config.ssh_config.write_text(ssh_config_text(config))
+    write_app_env(config.app_env)
+    wait_until(lambda: _ssh_ready(config), f"SSH on 127.0.0.1:{config.ssh_port}", timeout=60)
+    progress(f"{config.name} is up: ssh -F {config.ssh_config} {config.name}")
+
+
+def down(config: InstanceConfig) -> None:
+    if docker_cli.container_state(config.name) == "running":
+        progress(f"stopping {config.name} (its /data volume is kept)")
+        run(["docker", "stop", "--time", "30", config.name], capture=True)
+
+
+def reset(config: InstanceConfig) -> None:
+    """Remove the instance and its volumes: every release and database row on it is gone."""
+    progress(f"removing {config.name} with volumes {config.data_volume} and {config.docker_volume}")
+    subprocess.run(["docker", "rm", "--force", "--volumes", config.name], capture_output=True)
+    for volume in (config.data_volume, config.docker_volume):
+        subprocess.run(["docker", "volume", "rm", "--force", volume], capture_output=True)
+    shutil.rmtree(config.state, ignore_errors=True)
+
+
+def health(config: InstanceConfig, timeout: float = 3) -> tuple[int | None, dict | str]:
+    """Status code and body of /health/ through the instance's nginx; (None, reason) when unreachable."""
+    try:
+        with urllib.request.urlopen(f"{config.url}/health/", timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")[:200]
+    except (OSError, ValueError) as error:
+        return None, str(error)
+
+
+def status(config: InstanceConfig) -> int:
+    state = docker_cli.container_state(config.name)
+    if state is None:
+        print(f"{config.name}: not created (start it with `onehost instance up`)")
+        return 3
+    print(f"{config.name}: {state}")
+    if state != "running":
+        print("  start it with `onehost instance up`")
+        return 3
+    print(f"  ssh:    ssh -F {config.ssh_config} {config.name}")
+    print(f"  http:   {config.url}/")
+    print(f"  https:  https://127.0.0.1:{config.https_port}/")
+    code, body = health(config)
+    print(f"  health: {code if code else 'unreachable'} {body}")
+    stacks = subprocess.run(["docker", "exec", config.name, "docker", "ps", "--format",
+                             "{{.Names}}\t{{.Status}}\t{{.Image}}"], capture_output=True, text=True)
+    for line in stacks.stdout.splitlines():
+        print(f"  container: {line}")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "instance", help="start, stop, reset or inspect the local instance",
+        description="The local instance is a container from the baked image (`onehost bake`) "
+                    "that stands in for the EC2 host. Name and ports come from ONEHOST_INSTANCE, "
+                    "ONEHOST_SSH_PORT, ONEHOST_HTTP_PORT and ONEHOST_HTTPS_PORT "
+                    "(defaults: onehost-local, 2222, 8080, 8443), all published on 127.0.0.1.")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("up", help="start it (created from the baked image when missing)").set_defaults(
+        func=lambda args: up(InstanceConfig.from_environment()))
+    actions.add_parser("down", help="stop it, keeping its data volume").set_defaults(
+        func=lambda args: down(InstanceConfig.from_environment()))
+    actions.add_parser("status", help="say what runs and how to reach it").set_defaults(
+        func=lambda args: status(InstanceConfig.from_environment()))
+    reset_parser = actions.add_parser("reset", help="remove it and its volumes (all data on it)")
+    reset_parser.add_argument("--yes", action="store_true", required=True,
+                              help="confirm that the instance's data may be destroyed")
+    reset_parser.set_defaults(func=lambda args: reset(InstanceConfig.from_environment()))
