@@ -1,0 +1,30 @@
+"""The data service: PostgreSQL on the data volume, on the shared network only."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploy.tasks import stacks
+from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
+from onehost.release import render_env
+
+PROJECT = "data"
+
+
+@deploy("Data stack")
+def deploy_data_stack(plan: ReleasePlan):
+    stack_dir = f"{host.data.data_dir}/stacks/{PROJECT}"
+    files.directory(name="Create the data stack directory", path=stack_dir, mode="700")
+    changes = [
+        stacks.put_text("Write the data stack compose file", (COMPOSE_DIR / "data.yaml").read_text(),
+                        f"{stack_dir}/compose.yaml"),
+        stacks.put_text("Write the data stack variables",
+                        render_env({"POSTGRES_IMAGE": plan.postgres.compose_reference,
+                                    "NETWORK_NAME": host.data.network_name,
+                                    "DATA_DIR": host.data.data_dir}),
+                        f"{stack_dir}/stack.env"),
+        stacks.put_text("Write the PostgreSQL credentials", plan.postgres_env,
+                        f"{stack_dir}/postgres.env", mode="600"),
+    ]
+    return [stacks.converge(PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
+                            ("postgres",), changes)]

@@ -1,0 +1,53 @@
+"""The edge: nginx in front of the app, and the check that the app answers through it."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files, server
+
+from deploy.tasks import stacks
+from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
+from onehost import compose_commands as commands
+from onehost.paths import REPO_ROOT
+from onehost.release import render_env
+
+PROJECT = "edge"
+NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
+# group_data keys the nginx site template reads.
+SITE_SETTINGS = ("server_names", "app_service", "app_port", "client_max_body_size",
+                 "proxy_read_timeout", "resolver_valid")
+
+
+@deploy("Edge stack")
+def deploy_edge_stack(plan: ReleasePlan):
+    stack_dir = f"{host.data.data_dir}/stacks/{PROJECT}"
+    files.directory(name="Create the edge stack directories", path=f"{stack_dir}/conf.d", mode="755")
+    compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
+    stack_files = [
+        stacks.put_text("Write the edge stack compose file", (COMPOSE_DIR / "edge.yaml").read_text(),
+                        compose_file),
+        stacks.put_text("Write the edge stack variables",
+                        render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
+                                    "NETWORK_NAME": host.data.network_name}), env_file),
+    ]
+    site = files.template(name="Render the nginx site", src=str(NGINX_TEMPLATES / "app.conf.j2"),
+                          dest=f"{stack_dir}/conf.d/app.conf", mode="644",
+                          **{key: host.data.get(key) for key in SITE_SETTINGS})
+    started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
+    reloaded = server.shell(
+        name="Reload nginx with the new site configuration",
+        commands=[commands.shell(commands.reload_nginx(PROJECT, compose_file, env_file))],
+        _if=lambda: site.did_change() and not started.did_change(),
+    )
+    return [started, reloaded]
+
+
+@deploy("Health check")
+def check_health_through_edge(changes):
+    """The app answers /health/ through nginx, or the deploy fails (when anything was started)."""
+    server.shell(
+        name="Check /health/ through nginx",
+        commands=[commands.shell(commands.health_check(
+            "http://127.0.0.1/health/", host.data.server_names[0],
+            attempts=host.data.health_timeout_seconds))],
+        _if=lambda: any(op.did_change() for op in changes),
+    )

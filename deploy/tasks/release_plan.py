@@ -1,0 +1,104 @@
+"""What this deploy will put on the host, worked out and checked before anything changes."""
+
+import getpass
+import socket
+import subprocess
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+
+from onehost import docker_cli, release
+from onehost.paths import REPO_ROOT
+
+COMPOSE_DIR = REPO_ROOT / "compose"
+
+
+@dataclass(frozen=True)
+class HostImage:
+    reference: str            # as the user named it
+    image_id: str | None      # None: the host pulls `reference` from a registry
+    compose_reference: str    # what compose runs on the host: pinned to the id when shipped
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    id: str
+    directory: str
+    app: HostImage
+    postgres: HostImage
+    nginx: HostImage
+    app_env: str
+    release_env: str
+    postgres_env: str
+    record: str
+
+
+def _git_commit() -> str | None:
+    result = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
+                            capture_output=True, text=True)
+    return result.stdout.strip() or None
+
+
+def _host_image(reference: str, pull: bool) -> HostImage:
+    """A local image is shipped and pinned by id; without one the host must pull it."""
+    image_id = docker_cli.image_id(reference)
+    if image_id is None and not pull:
+        raise DeployError(
+            f"image {reference} does not exist locally: build it (`onehost build-app --tag "
+            f"{reference}`), or give a registry reference with --data pull=true")
+    pinned = release.pinned_reference(reference, image_id) if image_id else reference
+    return HostImage(reference, image_id, pinned)
+
+
+def _read_app_env(path_text: str) -> dict[str, str]:
+    path = Path(path_text).expanduser()
+    if not path.is_file():
+        raise DeployError(f"env file {path} does not exist: give the app's settings and secrets "
+                          "as KEY=value lines with --data env_file=PATH")
+    try:
+        env = release.parse_env_file(path.read_text(), str(path))
+        release.check_app_env(env, str(path))
+    except release.ReleaseError as error:
+        raise DeployError(str(error)) from None
+    return env
+
+
+def plan_release() -> ReleasePlan:
+    data = host.data
+    image = data.get("image")
+    if not image:
+        raise DeployError("no image given: pass the app image with --data image=NAME:TAG")
+    if not data.get("env_file"):
+        raise DeployError("no env file given: pass the app's settings with --data env_file=PATH")
+    user_env = _read_app_env(data.env_file)
+    pull = str(data.get("pull", "")).lower() == "true"
+    app = _host_image(image, pull)
+
+    app_env = {
+        "ALLOWED_HOSTS": ",".join(data.server_names),
+        "DB_HOST": "postgres", "DB_PORT": "5432",
+        "DB_NAME": data.db_name, "DB_USER": data.db_user,
+        "APP_VERSION": release.image_tag(image),
+        **user_env,
+    }
+    release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": data.network_name}
+    postgres_env = {"POSTGRES_USER": app_env["DB_USER"], "POSTGRES_DB": app_env["DB_NAME"],
+                    "POSTGRES_PASSWORD": app_env["DB_PASSWORD"]}
+
+    app_env_text = release.render_env(app_env)
+    release_env_text = release.render_env(release_env)
+    compose_text = (COMPOSE_DIR / "app.yaml").read_text()
+    release_id = release.release_id(image, app.image_id or image, compose_text, app_env_text,
+                                    release_env_text)
+    record = release.release_record(
+        release_id, image, app.image_id, _git_commit(),
+        deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return ReleasePlan(
+        id=release_id, directory=f"{data.data_dir}/releases/{release_id}", app=app,
+        postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
+        app_env=app_env_text,
+        release_env=release_env_text, postgres_env=release.render_env(postgres_env), record=record)

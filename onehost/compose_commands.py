@@ -1,0 +1,45 @@
+"""Commands run on the host, built as argument lists (pyinfra gets them shell-quoted)."""
+
+import shlex
+
+
+def compose(project: str, compose_file: str, env_file: str | None = None) -> list[str]:
+    command = ["docker", "compose", "--project-name", project, "--file", compose_file]
+    if env_file:
+        command += ["--env-file", env_file]
+    return command
+
+
+def up(project: str, compose_file: str, env_file: str | None, wait_seconds: int) -> list[str]:
+    """Start or update the stack and return only when every service reports healthy."""
+    return compose(project, compose_file, env_file) + [
+        "up", "--detach", "--wait", "--wait-timeout", str(wait_seconds), "--remove-orphans"]
+
+
+def run_once(project: str, compose_file: str, env_file: str | None, service: str,
+             *command: str) -> list[str]:
+    """A one-off container of the service's image (migrations), removed afterwards."""
+    return compose(project, compose_file, env_file) + ["run", "--rm", "--no-deps", service, *command]
+
+
+def reload_nginx(project: str, compose_file: str, env_file: str | None) -> list[str]:
+    """Check the configuration, then reload it without dropping connections."""
+    return compose(project, compose_file, env_file) + [
+        "exec", "-T", "nginx", "sh", "-c", "nginx -t -q && nginx -s reload"]
+
+
+def health_check(url: str, host_header: str, attempts: int) -> list[str]:
+    """curl on the host, retried once a second until `attempts` run out."""
+    return ["curl", "--fail", "--silent", "--show-error", "--max-time", "5",
+            "--retry", str(attempts), "--retry-delay", "1", "--retry-all-errors",
+            "--header", f"Host: {host_header}", url]
+
+
+def load_image(archive: str, image_id: str, pinned: str) -> list[str]:
+    return ["sh", "-c", f"docker load --quiet --input {shlex.quote(archive)} && "
+                        f"docker tag {shlex.quote(image_id)} {shlex.quote(pinned)} && "
+                        f"rm -f {shlex.quote(archive)}"]
+
+
+def shell(command: list[str]) -> str:
+    return shlex.join(command)

@@ -1,0 +1,92 @@
+"""The example app deployed to the local instance, checked by behaviour."""
+
+import re
+import subprocess
+
+
+from onehost.instance import ssh_options
+
+RESULTS = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
+
+
+def changes_reported(pyinfra_output: str) -> int:
+    """The 'Success' (changed) column of pyinfra's grand total; '-' means none."""
+    match = RESULTS.search(pyinfra_output)
+    assert match, f"no results table in pyinfra output:\n{pyinfra_output[-2000:]}"
+    return 0 if match.group(2) == "-" else int(match.group(2))
+
+
+def test_health_through_nginx(test_instance, deployed):
+    status, body = test_instance.get("/health/")
+    assert status == 200
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["version"] == "test-v1"
+
+
+def test_api_round_trip_lands_in_postgresql(test_instance, deployed):
+    status, created = test_instance.request("POST", "/api/events/", {
+        "title": "Moon landing", "description": "Apollo 11", "happened_at": "1969-07-20T20:17:40Z"})
+    assert status == 201, created
+    status, fetched = test_instance.get(f"/api/events/{created['id']}/")
+    assert status == 200 and fetched["title"] == "Moon landing"
+    assert test_instance.psql(f"SELECT title FROM events_event WHERE id = {created['id']}") == "Moon landing"
+
+
+def test_rows_survive_an_app_restart(test_instance, deployed):
+    status, created = test_instance.request("POST", "/api/events/", {
+        "title": "Berlin Wall falls", "happened_at": "1989-11-09T18:00:00Z"})
+    assert status == 201, created
+    test_instance.inner("docker", "restart", "app-app-1")
+    test_instance.wait_for_health()
+    status, fetched = test_instance.get(f"/api/events/{created['id']}/")
+    assert status == 200 and fetched["title"] == "Berlin Wall falls"
+
+
+def test_second_deploy_with_same_inputs_changes_nothing(deployer, test_instance, deployed):
+    current = test_instance.readlink("/data/releases/current")
+    result = deployer.run({"image": "timewarp:test-v1"})
+    output = result.stdout + result.stderr
+    assert changes_reported(output) == 0, output[-3000:]
+    assert test_instance.readlink("/data/releases/current") == current
+
+
+def test_release_directory_holds_a_private_env_file(infra, test_instance):
+    release = test_instance.readlink("/data/releases/current")
+    env_file = infra.file(f"{release}/app.env")
+    assert env_file.user == "root" and env_file.mode == 0o600
+    record = infra.file(f"{release}/release.json")
+    assert "timewarp:test-v1" in record.content_string
+
+
+def test_postgres_publishes_no_port(test_instance, deployed):
+    ports = test_instance.inner("docker", "port", "data-postgres-1").stdout.strip()
+    assert ports == ""
+    # Reachable on the shared network from the app, which the health check proves.
+
+
+def test_docker_and_sshd_run(infra):
+    assert infra.service("docker").is_running
+    assert infra.service("ssh").is_running
+    assert infra.run("docker compose version").rc == 0
+
+
+def test_admin_can_sudo(infra):
+    assert infra.run("sudo -n true").rc == 0
+
+
+def test_password_login_is_refused(test_instance):
+    config = test_instance.config
+    result = subprocess.run(
+        ["ssh", "-p", str(config.ssh_port), "-o", f"UserKnownHostsFile={config.known_hosts}",
+         "-o", "StrictHostKeyChecking=accept-new", "-o", "BatchMode=yes",
+         "-o", "PreferredAuthentications=password,keyboard-interactive",
+         "-o", "PubkeyAuthentication=no", "admin@127.0.0.1", "true"],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 255
+    assert "Permission denied (publickey)" in result.stderr
+
+
+def test_key_login_works(test_instance):
+    result = subprocess.run(["ssh", *ssh_options(test_instance.config), "admin@127.0.0.1", "whoami"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.stdout.strip() == "admin"

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from onehost import release
+from onehost.release import ReleaseError
+
+
+def test_env_file_parsing_skips_comments_and_unquotes():
+    text = "# settings\nSECRET_KEY='abc=def'\n\nexport DEBUG=false\nEMPTY=\n"
+    assert release.parse_env_file(text, "app.env") == {
+        "SECRET_KEY": "abc=def", "DEBUG": "false", "EMPTY": ""}
+
+
+def test_env_file_error_names_file_and_line():
+    with pytest.raises(ReleaseError, match=r"app.env:2: expected KEY=VALUE"):
+        release.parse_env_file("A=1\nnot a setting\n", "app.env")
+
+
+def test_missing_secret_key_is_refused_with_the_fix():
+    with pytest.raises(ReleaseError, match=r"SECRET_KEY not set in app.env.*secrets.token_urlsafe"):
+        release.check_app_env({"DB_PASSWORD": "x"}, "app.env")
+
+
+def test_secret_given_as_file_is_accepted():
+    release.check_app_env({"SECRET_KEY_FILE": "/run/secrets/key", "DB_PASSWORD": "x"}, "app.env")
+
+
+def test_debug_in_production_is_refused():
+    with pytest.raises(ReleaseError, match="DEBUG is on"):
+        release.check_app_env({"SECRET_KEY": "k", "DB_PASSWORD": "p", "DEBUG": "True"}, "app.env")
+
+
+def test_render_env_is_sorted_and_stable():
+    assert release.render_env({"B": "2", "A": "1"}) == "A=1\nB=2\n"
+
+
+@pytest.mark.parametrize("reference, repository, tag", [
+    ("timewarp:v1", "timewarp", "v1"),
+    ("timewarp", "timewarp", "latest"),
+    ("registry.example.com:5000/team/timewarp:2024.1", "registry.example.com:5000/team/timewarp", "2024.1"),
+    ("ghcr.io/team/timewarp@sha256:abcd", "ghcr.io/team/timewarp", "latest"),
+])
+def test_image_reference_parts(reference, repository, tag):
+    assert release.image_repository(reference) == repository
+    assert release.image_tag(reference) == tag
+
+
+def test_pinned_reference_names_the_image_id():
+    assert release.pinned_reference("timewarp:v1", "sha256:0123456789abcdef") == "timewarp:id-0123456789ab"
+
+
+def test_release_id_is_readable_and_content_addressed():
+    first = release.release_id("timewarp:v1", "sha256:aa", "compose", "env")
+    assert first.startswith("v1-") and len(first) == len("v1-") + 10
+    assert release.release_id("timewarp:v1", "sha256:aa", "compose", "env") == first
+    assert release.release_id("timewarp:v1", "sha256:aa", "compose", "env2") != first
+    assert release.release_id("timewarp:v1", "sha256:bb", "compose", "env") != first
+
+
+def test_release_record_holds_no_secrets():
+    record = json.loads(release.release_record("v1-x", "timewarp:v1", "sha256:aa", "abc123",
+                                               "me@laptop", "2026-01-01T00:00:00+00:00"))
+    assert record == {"id": "v1-x", "image": "timewarp:v1", "image_id": "sha256:aa",
+                      "git_commit": "abc123", "deployed_by": "me@laptop",
+                      "created_at": "2026-01-01T00:00:00+00:00"}
