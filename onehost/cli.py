@@ -1,0 +1,40 @@
+"""The `onehost` console script: what is not a host operation.
+
+Each command module exposes `register(subparsers)` and sets `func` on its parser;
+the function takes the parsed arguments and returns an exit code.
+"""
+
+import argparse
+import sys
+
+from onehost import app_image, bake, base_images, demo, instance
+from onehost.shell import CommandFailed
+
+COMMAND_MODULES = (demo, base_images, bake, instance, app_image)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="onehost",
+        description="Run a Django REST API on one host: base images, the local instance, app images.",
+        epilog="Host changes are pyinfra deploys: pyinfra deploy/inventory.py deploy/deploy.py --data image=...",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMAND_MODULES:
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except CommandFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

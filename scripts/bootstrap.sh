@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Install what the demo and the tests need on a Debian machine: apt packages, the
+# project's virtualenv, and a running Docker daemon. Safe to run again: it skips what is there.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+APT_PACKAGES=(docker.io mmdebstrap packer openssh-client curl git make python3-venv ca-certificates)
+VENV=.venv
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+install_apt_packages() {
+  local missing=()
+  for package in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "==> installing ${missing[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+install_virtualenv() {
+  local stamp="$VENV/.installed" inputs
+  inputs=$(cat pyproject.toml constraints.txt example/requirements.txt | sha256sum | cut -c1-16)
+  [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$inputs" ] && return
+  echo "==> installing the Python environment in $VENV"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --upgrade pip
+  "$VENV/bin/pip" install --quiet --constraint constraints.txt --editable '.[test]' \
+    --requirement example/requirements.txt
+  echo "$inputs" > "$stamp"
+}
+
+start_docker() {
+  docker info >/dev/null 2>&1 && return
+  if [ -d /run/systemd/system ]; then
+    as_root systemctl start docker
+  else
+    echo "==> starting dockerd (no systemd here); its log is /var/log/onehost-dockerd.log"
+    as_root sh -c 'nohup dockerd >/var/log/onehost-dockerd.log 2>&1 &'
+  fi
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && return
+    sleep 0.5
+  done
+  echo "dockerd did not become ready in 30 s; see /var/log/onehost-dockerd.log" >&2
+  exit 1
+}
+
+install_apt_packages
+install_virtualenv
+start_docker
