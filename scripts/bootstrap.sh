@@ -4,7 +4,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-APT_PACKAGES=(docker.io mmdebstrap packer openssh-client curl git make python3-venv ca-certificates)
+# command:package — a command already on PATH (however it was installed) is left alone.
+REQUIREMENTS=(dockerd:docker.io mmdebstrap:mmdebstrap packer:packer ssh:openssh-client
+  ssh-keygen:openssh-client curl:curl git:git make:make)
 VENV=.venv
 
 as_root() {
@@ -12,10 +14,12 @@ as_root() {
 }
 
 install_apt_packages() {
-  local missing=()
-  for package in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+  local missing=() requirement
+  for requirement in "${REQUIREMENTS[@]}"; do
+    command -v "${requirement%%:*}" >/dev/null || missing+=("${requirement#*:}")
   done
+  python3 -c 'import ensurepip' 2>/dev/null || missing+=(python3-venv)
+  [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
   [ ${#missing[@]} -eq 0 ] && return
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq

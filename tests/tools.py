@@ -1,0 +1,16 @@
+"""Finding the linters the test extra installs (beside the interpreter, or on PATH)."""
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def installed_tool(name: str) -> str:
+    """The tool's path; a missing tool fails the test (the test extra installs it)."""
+    beside = Path(sys.executable).parent / name
+    found = str(beside) if beside.exists() else shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} is not installed: run `make bootstrap`")
+    return found
