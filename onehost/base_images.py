@@ -24,6 +24,7 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onehost import docker_cli
 from onehost.paths import REPO_ROOT
 from onehost.shell import CommandFailed, output, progress, run, timed
 
@@ -276,19 +277,6 @@ def require_tool(tool: str, package: str) -> None:
         raise CommandFailed(f"{tool} not found: install it with: apt-get install {package}")
 
 
-def require_docker() -> None:
-    require_tool("docker", "docker.io")
-    result = run(["docker", "version", "--format", "{{.Server.Version}}"], capture=True, check=False)
-    if result.returncode != 0:
-        tail = (result.stderr or b"").decode(errors="replace").strip().splitlines()[-3:]
-        raise CommandFailed("the Docker daemon is not reachable (start dockerd, or set DOCKER_HOST)\n"
-                            + "\n".join(tail))
-
-
-def image_exists(ref: str) -> bool:
-    return run(["docker", "image", "inspect", ref], capture=True, check=False).returncode == 0
-
-
 def _tail(data: bytes, lines: int = 15) -> str:
     return "\n".join(data.decode(errors="replace").strip().splitlines()[-lines:])
 
@@ -342,8 +330,8 @@ def ensure(name: str, force: bool = False) -> str:
     except KeyError:
         raise CommandFailed(f"unknown base image {name!r}; known: {', '.join(RECIPES)}") from None
     ref = reference(recipe)
-    require_docker()
-    if not force and image_exists(ref):
+    docker_cli.require_daemon()
+    if not force and docker_cli.image_id(ref):
         progress(f"{ref} is present (stands in for {recipe.stands_in_for})")
         run(["docker", "tag", ref, latest_reference(recipe)])
         return ref

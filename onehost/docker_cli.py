@@ -1,5 +1,6 @@
 """Small queries against the local Docker daemon, shared by the commands."""
 
+import shutil
 import subprocess
 
 from onehost.shell import CommandFailed
@@ -20,6 +21,8 @@ def container_state(name: str) -> str | None:
 
 
 def require_daemon() -> None:
+    if shutil.which("docker") is None:
+        raise CommandFailed("docker not found: install it with: apt-get install docker.io")
     result = subprocess.run(["docker", "version", "--format", "{{.Server.Version}}"],
                             capture_output=True, text=True)
     if result.returncode != 0:

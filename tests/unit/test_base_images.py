@@ -169,13 +169,13 @@ def test_every_file_an_image_carries_exists_and_every_file_is_carried():
 
 
 def test_missing_mmdebstrap_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(base_images.shutil, "which", lambda tool: None)
+    monkeypatch.setattr("shutil.which", lambda tool: None)
     with pytest.raises(CommandFailed, match="install it with: apt-get install mmdebstrap"):
         base_images.build(sample_recipe(), "onehost-base/sample:0")
 
 
 def test_missing_docker_says_how_to_install_it(monkeypatch):
-    monkeypatch.setattr(base_images.shutil, "which", lambda tool: None)
+    monkeypatch.setattr("shutil.which", lambda tool: None)
     with pytest.raises(CommandFailed, match="apt-get install docker.io"):
         base_images.ensure("python")
 

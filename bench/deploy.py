@@ -1,0 +1,76 @@
+"""Deploy timings and stack memory on a fresh local instance.
+
+    .venv/bin/python bench/deploy.py [--keep]
+
+Prints seconds for a first deploy, for a deploy of a new image, for a no-op re-run, and the
+memory each container of the stack uses on the instance (inner `docker stats`).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from onehost import app_image, base_images, instance  # noqa: E402
+from onehost.bake import bake_local_image  # noqa: E402
+from onehost.deploys import run_deploy  # noqa: E402
+from onehost.paths import REPO_ROOT  # noqa: E402
+from onehost.shell import run  # noqa: E402
+
+BENCH_ENV = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
+             "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}
+
+
+def timed_deploy(image: str) -> float:
+    start = time.monotonic()
+    run_deploy("deploy.py", {"image": image}, environ=BENCH_ENV, capture=True)
+    return time.monotonic() - start
+
+
+def new_image_from(base: str, tag: str) -> None:
+    """A new image id on the same layers, as a code change makes (one layer differs)."""
+    dockerfile = f"FROM {base}\nLABEL org.onehost.bench={tag}\n".encode()
+    run(["docker", "build", "--quiet", "--tag", tag, "-"], input=dockerfile, capture=True,
+        env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def stack_memory(config) -> list[str]:
+    return subprocess.run(
+        ["docker", "exec", config.name, "docker", "stats", "--no-stream", "--format",
+         "{{.Name}}\t{{.MemUsage}}"], capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
+    args = parser.parse_args()
+    os.environ.update(BENCH_ENV)
+    config = instance.InstanceConfig.from_environment()
+    bases = base_images.ensure_all()
+    bake_local_image()
+    instance.reset(config)
+    instance.up(config)
+    app_image.build(REPO_ROOT / "example", "timewarp:bench-v1", base_image=bases["python"])
+    new_image_from("timewarp:bench-v1", "timewarp:bench-v2")
+
+    first = timed_deploy("timewarp:bench-v1")
+    second = timed_deploy("timewarp:bench-v2")
+    noop = timed_deploy("timewarp:bench-v2")
+    memory = stack_memory(config)
+    print(f"first deploy (fresh host, 3 images shipped): {first:6.1f} s")
+    print(f"deploy of a new app image:                   {second:6.1f} s")
+    print(f"no-op re-run:                                {noop:6.1f} s")
+    print("stack memory on the instance:")
+    for line in memory:
+        print(f"  {line}")
+    if not args.keep:
+        instance.reset(config)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
