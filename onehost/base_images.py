@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import tempfile
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from onehost import docker_cli
