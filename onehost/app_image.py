@@ -14,8 +14,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from onehost import docker_cli
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed, output, progress, run, timed
+from onehost.shell import CommandFailed, progress, run, timed
 
 CA_BUNDLE_VARIABLES = ("ONEHOST_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
 WHEELHOUSE = "wheelhouse"
@@ -114,7 +115,7 @@ def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping
                      " delete it to install from PyPI")
     with timed(f"building image {tag} from {context}"):
         run(build_command(context, tag, base_image))
-    return output(["docker", "image", "inspect", "--format", "{{.Id}}", tag])
+    return docker_cli.image_id(tag)
 
 
 HELP = """\

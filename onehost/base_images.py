@@ -14,7 +14,6 @@ lists (pure, unit-tested as exact lists) and run them.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onehost import docker_cli
+from onehost.content_hash import digest
 from onehost.paths import REPO_ROOT
 from onehost.shell import CommandFailed, output, progress, run, timed
 
@@ -236,34 +236,20 @@ def stop_signal_build(recipe: Recipe, image_id: str) -> tuple[list[str], bytes] 
 LEGACY_BUILDER_ENV = {"DOCKER_BUILDKIT": "0"}
 
 
-def image_files(image_dir: Path) -> list[Path]:
-    """Every regular file under images/<name>/, in a stable order."""
-    if not image_dir.is_dir():
-        return []
-    return sorted((p for p in image_dir.rglob("*") if p.is_file()),
-                  key=lambda p: p.relative_to(image_dir).as_posix())
-
-
 def recipe_hash(recipe: Recipe, images_dir: Path = IMAGES_DIR) -> str:
     """sha256 of everything an image is made of. Paths are relative, so any checkout agrees."""
-    digest = hashlib.sha256()
     inputs = {
         "format": RECIPE_FORMAT,
         "mmdebstrap": mmdebstrap_command(recipe, Path("images")),
         "import": import_command(recipe),
         "stop_signal": recipe.stop_signal,
     }
-    digest.update(json.dumps(inputs, sort_keys=True).encode())
     image_dir = images_dir / recipe.name
-    for path in image_files(image_dir):
-        data = path.read_bytes()
-        digest.update(f"\0file {path.relative_to(image_dir).as_posix()} {len(data)}\0".encode())
-        digest.update(data)
-    return digest.hexdigest()
+    return digest([image_dir], json.dumps(inputs, sort_keys=True), root=image_dir)
 
 
 def reference(recipe: Recipe, images_dir: Path = IMAGES_DIR) -> str:
-    return f"{REPOSITORY}/{recipe.name}:{recipe_hash(recipe, images_dir)[:12]}"
+    return f"{REPOSITORY}/{recipe.name}:{recipe_hash(recipe, images_dir)}"
 
 
 def latest_reference(recipe: Recipe) -> str:

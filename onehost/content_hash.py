@@ -16,12 +16,12 @@ def files_under(paths: Iterable[Path]) -> list[Path]:
     return sorted(found)
 
 
-def digest(paths: Iterable[Path], *values: str, root: Path | None = None, length: int = 12) -> str:
-    """Hex digest of the files' relative names and bytes, then the extra values."""
+def digest(paths: Iterable[Path], *values: str, root: Path, length: int = 12) -> str:
+    """Hex digest of the files' names relative to `root` (so any checkout agrees) and bytes,
+    then the extra values."""
     sha = hashlib.sha256()
     for path in files_under(paths):
-        name = str(path.relative_to(root)) if root else path.name
-        sha.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
+        sha.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     for value in values:
         sha.update(value.encode() + b"\0")
     return sha.hexdigest()[:length]

@@ -2,8 +2,6 @@
 # Values here are defaults; inventories, `--data` and `--group-data` override them.
 
 # --- bake ---------------------------------------------------------------------
-# "local" builds the local instance image, "aws" an AMI (adds the CloudWatch agent).
-target = "local"
 admin_user = "admin"
 docker_packages = ["docker.io", "docker-cli", "docker-compose"]
 # The bake removes what makes a host unique; a live host must never run it.

@@ -2,7 +2,7 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.facts.files import File, Link
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.tasks import stacks
@@ -14,8 +14,7 @@ PROJECT = "app"
 
 @deploy("App release")
 def deploy_app_release(plan: ReleasePlan):
-    releases = f"{host.data.data_dir}/releases"
-    files.directory(name="Create the releases directory", path=releases, mode="755")
+    files.directory(name="Create the releases directory", path=plan.releases, mode="755")
     files.directory(name=f"Create release {plan.id}", path=plan.directory, mode="755")
     changes = [
         stacks.put_text("Write the release compose file", (COMPOSE_DIR / "app.yaml").read_text(),
@@ -31,9 +30,7 @@ def deploy_app_release(plan: ReleasePlan):
                                        f"{plan.directory}/release.json"))
 
     compose_file, env_file = f"{plan.directory}/compose.yaml", f"{plan.directory}/release.env"
-    current = host.get_fact(Link, path=f"{releases}/current")
-    current_target = current["link_target"] if current else None
-    switching = current_target != plan.directory
+    switching = plan.replaces != plan.directory
     server.shell(
         name="Run database migrations",
         commands=[commands.shell(commands.run_once(PROJECT, compose_file, env_file, "app",
@@ -46,13 +43,11 @@ def deploy_app_release(plan: ReleasePlan):
 @deploy("Release links")
 def point_links(plan: ReleasePlan):
     """current -> this release, previous -> the one it replaced (after the health check)."""
-    releases = f"{host.data.data_dir}/releases"
-    current = host.get_fact(Link, path=f"{releases}/current")
-    current_target = current["link_target"] if current else None
-    if current_target == plan.directory:
+    if plan.replaces == plan.directory:
         host.noop(f"release {plan.id} is already current")
         return
-    if current_target:
-        files.link(name="Point previous at the replaced release", path=f"{releases}/previous",
-                   target=current_target)
-    files.link(name=f"Point current at {plan.id}", path=f"{releases}/current", target=plan.directory)
+    if plan.replaces:
+        files.link(name="Point previous at the replaced release", path=f"{plan.releases}/previous",
+                   target=plan.replaces)
+    files.link(name=f"Point current at {plan.id}", path=f"{plan.releases}/current",
+               target=plan.directory)

@@ -1,6 +1,5 @@
 """Getting images onto the host: shipped over the connection, or pulled from a registry."""
 
-import subprocess
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -11,6 +10,7 @@ from deploy.facts import DockerImageId
 from deploy.tasks.release_plan import HostImage, ReleasePlan
 from onehost import compose_commands as commands
 from onehost.paths import state_dir
+from onehost.shell import run
 
 STAGING_DIR = "/var/tmp/onehost-images"
 
@@ -22,7 +22,7 @@ def save_archive(image_id: str) -> Path:
     archive = archives / f"{image_id.removeprefix('sha256:')[:12]}.tar"
     if not archive.exists():
         partial = archive.with_suffix(".partial")
-        subprocess.run(["docker", "save", "--output", str(partial), image_id], check=True)
+        run(["docker", "save", "--output", str(partial), image_id])
         partial.rename(archive)
     return archive
 

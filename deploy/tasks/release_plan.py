@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import Link
 
 from onehost import docker_cli, release
 from onehost.paths import REPO_ROOT
@@ -26,7 +27,9 @@ class HostImage:
 @dataclass(frozen=True)
 class ReleasePlan:
     id: str
-    directory: str
+    releases: str             # /data/releases
+    directory: str            # /data/releases/<id>
+    replaces: str | None      # the release directory `current` points at before this deploy
     app: HostImage
     postgres: HostImage
     nginx: HostImage
@@ -97,8 +100,11 @@ def plan_release() -> ReleasePlan:
         release_id, image, app.image_id, _git_commit(),
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    releases = f"{data.data_dir}/releases"
+    current = host.get_fact(Link, path=f"{releases}/current")
     return ReleasePlan(
-        id=release_id, directory=f"{data.data_dir}/releases/{release_id}", app=app,
+        id=release_id, releases=releases, directory=f"{releases}/{release_id}",
+        replaces=current["link_target"] if current else None, app=app,
         postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
         app_env=app_env_text,
         release_env=release_env_text, postgres_env=release.render_env(postgres_env), record=record)

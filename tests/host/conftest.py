@@ -7,7 +7,6 @@ Set ONEHOST_KEEP_TEST_INSTANCE=1 to leave it running after the session for a loo
 import json
 import os
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
@@ -64,18 +63,10 @@ class Instance:
             return error.code, error.read().decode(errors="replace")
 
     def wait_for_health(self, timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            try:
-                status, body = self.get("/health/", timeout=3)
-                if status == 200:
-                    return body
-                last = (status, body)
-            except OSError as error:
-                last = error
-            time.sleep(0.5)
-        pytest.fail(f"/health/ did not answer 200 within {timeout}s: {last}")
+        def healthy():
+            status, body = instance.health(self.config)
+            return body if status == 200 else None
+        return instance.wait_until(healthy, f"/health/ on {self.config.url}", timeout)
 
     def inner(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
         """A command inside the instance, as root (like `sudo` over SSH)."""

@@ -7,6 +7,7 @@ import pytest
 
 from onehost import base_images
 from onehost.base_images import FileCopy, Recipe
+from onehost.content_hash import files_under
 from onehost.shell import CommandFailed
 
 pytestmark = pytest.mark.unit
@@ -164,7 +165,7 @@ def test_package_order_does_not_change_the_hash(images_dir):
 def test_every_file_an_image_carries_exists_and_every_file_is_carried():
     for name, recipe in base_images.RECIPES.items():
         image_dir = base_images.IMAGES_DIR / name
-        on_disk = {p.relative_to(image_dir).as_posix() for p in base_images.image_files(image_dir)}
+        on_disk = {p.relative_to(image_dir).as_posix() for p in files_under([image_dir])}
         assert {copy.source for copy in recipe.files} == on_disk, name
 
 
