@@ -115,7 +115,8 @@ def recorded(monkeypatch):
     """Docker commands that build() would run, with a fake image id."""
     commands = []
     monkeypatch.setattr(app_image, "run", lambda args, **kwargs: commands.append(list(args)))
-    monkeypatch.setattr(app_image, "output", lambda args, **kwargs: commands.append(list(args)) or "sha256:feed")
+    monkeypatch.setattr(app_image.docker_cli, "image_id",
+                        lambda reference: commands.append(["image_id", reference]) or "sha256:feed")
     return commands
 
 
@@ -134,13 +135,13 @@ def test_build_through_the_wheelhouse(tmp_path, bundles, recorded):
     assert "python:3.13-slim" in wheel  # the Dockerfile's default base, since none was given
     assert f"{bundles['pip']}:/run/onehost-ca.pem:ro" in wheel
     assert build == ["docker", "build", "--tag", "timewarp:dev", str(tmp_path)]
-    assert inspect == ["docker", "image", "inspect", "--format", "{{.Id}}", "timewarp:dev"]
+    assert inspect == ["image_id", "timewarp:dev"]
 
 
 def test_build_without_a_ca_bundle_skips_the_wheelhouse(tmp_path, recorded):
     (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
     app_image.build(tmp_path, "timewarp:dev", base_image="onehost-scratch/python:test", environ={})
-    assert [command[:2] for command in recorded] == [["docker", "build"], ["docker", "image"]]
+    assert [command[:2] for command in recorded] == [["docker", "build"], ["image_id", "timewarp:dev"]]
     assert "BASE_IMAGE=onehost-scratch/python:test" in recorded[0]
     assert not (tmp_path / "wheelhouse").exists()
 
