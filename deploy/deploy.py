@@ -1,25 +1,30 @@
-"""Deploy a release of the app to the hosts of the inventory.
+"""Deploy a release of the app to the hosts of the inventory, without dropping a request.
 
     pyinfra deploy/inventory.py deploy/deploy.py --data image=timewarp:v1 --data env_file=app.env
 
-Everything is checked before the host is touched; a re-run with the same inputs changes nothing.
+Everything is checked before the host is touched; the new release goes live through the
+blue/green switch (deploy/tasks/switch.py), which undoes itself when the release is bad.
+A re-run with the same inputs changes nothing. `--dry` prints the plan and changes nothing.
 """
 
 from pyinfra import host
 from pyinfra.operations import docker
 
-from deploy.tasks.app_release import deploy_app_release, point_links
+from deploy.tasks.app_release import write_release
 from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
+from deploy.tasks.prune import prune_releases
 from deploy.tasks.release_plan import plan_release
+from deploy.tasks.switch import switch_to
 
 plan = plan_release()
 
 docker.network(name="Create the shared network", network=host.data.network_name, present=True)
 ship_images(plan)
 started = deploy_data_stack(plan)
-started += deploy_app_release(plan)
+write_release(plan)
 started += deploy_edge_stack(plan)
+switch_to(plan.switch)
 check_health_through_edge(started)
-point_links(plan)
+prune_releases(plan.switch)

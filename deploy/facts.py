@@ -1,8 +1,11 @@
 """Facts about Docker on the host that pyinfra does not ship."""
 
+import json
 import shlex
 
 from pyinfra.api import FactBase
+
+from onehost import lock, switch
 
 
 class DockerImageId(FactBase):
@@ -39,3 +42,81 @@ class SystemdUnitEnabled(FactBase):
 
     def process(self, output):
         return "".join(output).strip() in ("enabled", "enabled-runtime", "alias", "static")
+
+
+class TextFile(FactBase):
+    """A small file's text, or None when it does not exist."""
+
+    def command(self, path):
+        quoted = shlex.quote(path)
+        return f"if [ -f {quoted} ]; then cat {quoted}; else echo __absent__; fi"
+
+    def process(self, output):
+        text = "\n".join(output)
+        return None if text.strip() == "__absent__" else text
+
+
+class AppColours(FactBase):
+    """{colour project: (state, compose file)} for the app's containers (one-off runs left out)."""
+
+    default = dict
+
+    def command(self):
+        return ("docker ps --all --filter label=com.docker.compose.service=app "
+                "--filter label=com.docker.compose.oneoff=False --format "
+                "'{{.Label \"com.docker.compose.project\"}} {{.State}} "
+                "{{.Label \"com.docker.compose.project.config_files\"}}'")
+
+    def process(self, output):
+        colours = {}
+        for line in output:
+            parts = line.split(" ", 2)
+            if len(parts) == 3:
+                colours[parts[0]] = (parts[1], parts[2])
+        return colours
+
+
+class DeployLock(FactBase):
+    """The deploy lock when it is held (owner and age), else None."""
+
+    def command(self, lock_dir):
+        return shlex.join(lock.inspect(lock_dir))
+
+    def process(self, output):
+        return lock.parse_inspect("\n".join(output))
+
+
+class ReleaseDirectories(FactBase):
+    """[(modified epoch, release id, app image)] for every release directory, oldest first."""
+
+    default = list
+
+    def command(self, releases):
+        return shlex.join(["sh", "-c", (
+            'for dir in "$1"/*/; do [ -d "$dir" ] || continue; [ -L "${dir%/}" ] && continue; '
+            'printf "%s %s %s\\n" "$(stat -c %Y "$dir")" "$(basename "$dir")" '
+            '"$(sed -n "s/^APP_IMAGE=//p" "$dir/release.env" 2>/dev/null)"; done'),
+            "list-releases", releases])
+
+    def process(self, output):
+        rows = []
+        for line in output:
+            parts = line.split(" ", 2)
+            if len(parts) >= 2 and parts[0].isdigit():
+                rows.append((int(parts[0]), parts[1], parts[2] if len(parts) == 3 else ""))
+        return sorted(rows)
+
+
+class PendingMigrations(FactBase):
+    """Migrations an image would apply, asked of a throwaway container (--dry plans only)."""
+
+    def command(self, image, network, env_file):
+        return shlex.join([
+            "docker", "run", "--rm", "--network", network, "--env-file", env_file, image,
+            "python", "manage.py", "shell", "--command", switch.MIGRATION_STATE]) + " 2>/dev/null || true"
+
+    def process(self, output):
+        for line in output:
+            if line.startswith("ONEHOST_MIGRATIONS "):
+                return json.loads(line.split(" ", 1)[1])["pending"]
+        return None

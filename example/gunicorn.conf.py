@@ -14,8 +14,9 @@ def _positive_int(name: str, default: int) -> int:
 bind = "0.0.0.0:8000"
 workers = _positive_int("GUNICORN_WORKERS", 2)
 timeout = _positive_int("GUNICORN_TIMEOUT", 30)
-# On SIGTERM (docker stop), let in-flight requests finish; keep this under the container's stop timeout.
-graceful_timeout = 8
+# On SIGTERM (the old colour stopping after a switch), in-flight requests get this long to
+# finish; keep it under the deploy's drain_seconds (30) and the compose stop_grace_period (30s).
+graceful_timeout = _positive_int("GUNICORN_GRACEFUL_TIMEOUT", 25)
 accesslog = "-"  # stdout
 errorlog = "-"  # stderr
 # Workers heartbeat through files here; /dev/shm is memory, so a slow disk cannot make them look dead.

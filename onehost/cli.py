@@ -7,17 +7,18 @@ the function takes the parsed arguments and returns an exit code.
 import argparse
 import sys
 
-from onehost import app_image, bake, base_images, demo, instance
+from onehost import app_image, bake, base_images, demo, history, instance, loadgen
 from onehost.shell import CommandFailed
 
-COMMAND_MODULES = (demo, base_images, bake, instance, app_image)
+COMMAND_MODULES = (demo, base_images, bake, instance, app_image, history, loadgen)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onehost",
         description="Run a Django REST API on one host: base images, the local instance, app images.",
-        epilog="Host changes are pyinfra deploys: pyinfra deploy/inventory.py deploy/deploy.py --data image=...",
+        epilog="Host changes are pyinfra deploys: pyinfra deploy/inventory.py deploy/deploy.py "
+               "--data image=... (and deploy/rollback.py to go back).",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:

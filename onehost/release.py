@@ -90,3 +90,17 @@ def release_record(release: str, reference: str, image_id: str, git_commit: str 
         "deployed_by": deployed_by,
         "created_at": created_at,
     }, indent=2) + "\n"
+
+
+def releases_to_prune(releases: list[tuple[int, str, str]], keep: int, protected: set[str]
+                      ) -> tuple[list[str], list[str]]:
+    """(release ids, images) to remove: all but the newest `keep` releases and the protected ones.
+
+    `releases` are (modified epoch, id, image) rows. An image still used by a kept release stays.
+    """
+    newest_first = sorted(releases, reverse=True)
+    kept = [row for index, row in enumerate(newest_first) if index < keep or row[1] in protected]
+    pruned = [row for row in newest_first if row not in kept]
+    kept_images = {image for _, _, image in kept}
+    images = sorted({image for _, _, image in pruned if image and image not in kept_images})
+    return [release for _, release, _ in pruned], images

@@ -17,9 +17,14 @@ app_name = "timewarp"
 server_names = ["localhost", "127.0.0.1"]
 # How long a stack may take to report healthy before the deploy gives up.
 health_timeout_seconds = 120
+# After the switch, how long the old colour may finish in-flight requests before it is stopped.
+drain_seconds = 30
+# A deploy lock older than this was left by a deploy that died; it is broken with a warning.
+lock_ttl_seconds = 900
+# Release directories kept on the host (current and previous are always kept).
+keep_releases = 5
 
 # --- edge (nginx) -----------------------------------------------------------------
-app_service = "app"
 app_port = 8000
 client_max_body_size = "10m"
 # Matches the app's Gunicorn timeout (GUNICORN_TIMEOUT, 30 s) plus headroom.

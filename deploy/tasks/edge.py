@@ -2,19 +2,20 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.tasks import stacks
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
 from onehost import compose_commands as commands
+from onehost import switch
 from onehost.paths import REPO_ROOT
 from onehost.release import render_env
 
 PROJECT = "edge"
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # group_data keys the nginx site template reads.
-SITE_SETTINGS = ("server_names", "app_service", "app_port", "client_max_body_size",
-                 "proxy_read_timeout", "resolver_valid")
+SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_read_timeout", "resolver_valid")
 
 
 @deploy("Edge stack")
@@ -29,6 +30,11 @@ def deploy_edge_stack(plan: ReleasePlan):
                         render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
                                     "NETWORK_NAME": host.data.network_name}), env_file),
     ]
+    # The switch owns upstream.inc from then on; until a release is live it names blue.
+    upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
+    if not host.get_fact(File, path=upstream):
+        stacks.put_text("Point nginx at the first colour", switch.upstream_line(
+            switch.COLOURS[0], host.data.app_port), upstream)
     site = files.template(name="Render the nginx site", src=str(NGINX_TEMPLATES / "app.conf.j2"),
                           dest=f"{stack_dir}/conf.d/app.conf", mode="644",
                           **{key: host.data.get(key) for key in SITE_SETTINGS})
@@ -43,7 +49,7 @@ def deploy_edge_stack(plan: ReleasePlan):
 
 @deploy("Health check")
 def check_health_through_edge(changes):
-    """The app answers /health/ through nginx, or the deploy fails (when anything was started)."""
+    """After the edge or data stack restarted, the app still answers /health/ through nginx."""
     server.shell(
         name="Check /health/ through nginx",
         commands=[commands.shell(commands.health_check(

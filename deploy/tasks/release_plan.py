@@ -9,10 +9,12 @@ from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
-from pyinfra.facts.files import Link
 
+from deploy.facts import DockerImageId, PendingMigrations
+from deploy.tasks import switch
 from onehost import docker_cli, release
 from onehost.paths import REPO_ROOT
+from onehost.switch import SwitchPlan
 
 COMPOSE_DIR = REPO_ROOT / "compose"
 
@@ -29,7 +31,6 @@ class ReleasePlan:
     id: str
     releases: str             # /data/releases
     directory: str            # /data/releases/<id>
-    replaces: str | None      # the release directory `current` points at before this deploy
     app: HostImage
     postgres: HostImage
     nginx: HostImage
@@ -37,6 +38,7 @@ class ReleasePlan:
     release_env: str
     postgres_env: str
     record: str
+    switch: SwitchPlan
 
 
 def _git_commit() -> str | None:
@@ -96,15 +98,36 @@ def plan_release() -> ReleasePlan:
     compose_text = (COMPOSE_DIR / "app.yaml").read_text()
     release_id = release.release_id(image, app.image_id or image, compose_text, app_env_text,
                                     release_env_text)
+    git_commit = _git_commit()
     record = release.release_record(
-        release_id, image, app.image_id, _git_commit(),
+        release_id, image, app.image_id, git_commit,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     releases = f"{data.data_dir}/releases"
-    current = host.get_fact(Link, path=f"{releases}/current")
+    directory = f"{releases}/{release_id}"
+    switch_plan = switch.switch_plan("deploy", release_id, directory, image, app.compose_reference,
+                                     app.image_id, git_commit)
+    switch.describe(switch_plan, _pending_migrations(switch_plan))
     return ReleasePlan(
-        id=release_id, releases=releases, directory=f"{releases}/{release_id}",
-        replaces=current["link_target"] if current else None, app=app,
+        id=release_id, releases=releases, directory=directory, app=app,
         postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
-        app_env=app_env_text,
-        release_env=release_env_text, postgres_env=release.render_env(postgres_env), record=record)
+        app_env=app_env_text, release_env=release_env_text,
+        postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan)
+
+
+def _pending_migrations(plan: SwitchPlan) -> str:
+    """For the plan printout: asked only on --dry (it starts a container), and only when it can be."""
+    if switch.is_live(plan):
+        return "none (already live)"
+    if not switch.dry_run():
+        return "checked on the new colour before the switch"
+    if not plan.replaces:
+        return "all (first release)"
+    if host.get_fact(DockerImageId, reference=plan.host_image) is None:
+        return "not known until the image is on the host"
+    pending = host.get_fact(PendingMigrations, image=plan.host_image, network=plan.layout.network,
+                            env_file=f"{plan.replaces}/app.env")
+    if pending is None:
+        return "could not be checked"
+    return ", ".join(pending) + " (the database is dumped first)" if pending else "none"
+

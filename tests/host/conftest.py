@@ -34,8 +34,8 @@ class Deployer:
         self.environ = environ
 
     def run(self, data: dict, deploy_file: str = "deploy.py", environ: dict | None = None,
-            check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(pyinfra_command(deploy_file, data), cwd=REPO_ROOT, text=True,
+            check: bool = True, dry: bool = False) -> subprocess.CompletedProcess:
+        result = subprocess.run(pyinfra_command(deploy_file, data, dry=dry), cwd=REPO_ROOT, text=True,
                                 capture_output=True, env={**self.environ, **(environ or {})},
                                 timeout=900)
         if check and result.returncode != 0:
@@ -83,6 +83,11 @@ class Instance:
 
     def readlink(self, path: str) -> str:
         return self.inner("readlink", path, check=False).stdout.strip()
+
+    def live_container(self) -> str:
+        """The app container nginx proxies to (named in upstream.inc by the switch)."""
+        upstream = self.inner("cat", "/data/stacks/edge/conf.d/upstream.inc").stdout
+        return upstream.split("http://", 1)[1].split(":", 1)[0]
 
 
 @pytest.fixture(scope="session")

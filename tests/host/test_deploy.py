@@ -37,7 +37,7 @@ def test_rows_survive_an_app_restart(test_instance, deployed):
     status, created = test_instance.request("POST", "/api/events/", {
         "title": "Berlin Wall falls", "happened_at": "1989-11-09T18:00:00Z"})
     assert status == 201, created
-    test_instance.inner("docker", "restart", "app-app-1")
+    test_instance.inner("docker", "restart", test_instance.live_container())
     test_instance.wait_for_health()
     status, fetched = test_instance.get(f"/api/events/{created['id']}/")
     assert status == 200 and fetched["title"] == "Berlin Wall falls"
@@ -60,7 +60,8 @@ def test_release_env_file_is_private(infra, test_instance):
 def test_release_record_names_the_image_that_runs(test_instance, deployed):
     release = test_instance.readlink("/data/releases/current")
     record = json.loads(test_instance.inner("cat", f"{release}/release.json").stdout)
-    running = test_instance.inner("docker", "inspect", "--format", "{{.Image}}", "app-app-1").stdout
+    running = test_instance.inner("docker", "inspect", "--format", "{{.Image}}",
+                                  test_instance.live_container()).stdout
     assert record["image"] == "timewarp:test-v1"
     assert record["image_id"] == running.strip()
 

@@ -64,3 +64,16 @@ def test_release_record_holds_no_secrets():
     assert record == {"id": "v1-x", "image": "timewarp:v1", "image_id": "sha256:aa",
                       "git_commit": "abc123", "deployed_by": "me@laptop",
                       "created_at": "2026-01-01T00:00:00+00:00"}
+
+
+def test_pruning_keeps_the_newest_and_the_protected_releases():
+    rows = [(1, "r1", "app:id-1"), (2, "r2", "app:id-2"), (3, "r3", "app:id-3"),
+            (4, "r4", "app:id-3"), (5, "r5", "app:id-5")]
+    releases, images = release.releases_to_prune(rows, keep=2, protected={"r1"})
+    assert releases == ["r3", "r2"]
+    # r3's image is r4's too, which stays.
+    assert images == ["app:id-2"]
+
+
+def test_pruning_nothing_when_under_the_limit():
+    assert release.releases_to_prune([(1, "r1", "a"), (2, "r2", "b")], keep=5, protected=set()) == ([], [])

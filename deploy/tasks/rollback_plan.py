@@ -1,0 +1,49 @@
+"""Which release a rollback puts back, checked before anything changes."""
+
+import json
+import re
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+
+from deploy.facts import DockerImageId, ReleaseDirectories, TextFile
+from deploy.tasks import switch
+from onehost.release import parse_env_file
+from onehost.switch import SwitchPlan
+
+RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def _on_host(releases: str) -> str:
+    names = [name for _, name, _ in host.get_fact(ReleaseDirectories, releases=releases)]
+    return ", ".join(reversed(names)) or "none"
+
+
+def plan_rollback() -> SwitchPlan:
+    """To `previous`, or to the release named with --data release=<id>."""
+    releases = switch.host_layout().releases
+    name = host.data.get("release")
+    if name:
+        if not RELEASE_NAME.match(str(name)) or name in ("current", "previous"):
+            raise DeployError(f"release {name!r} is not a release id: give one of {_on_host(releases)}")
+        target = f"{releases}/{name}"
+    else:
+        target = switch.link_target(f"{releases}/previous")
+        if not target:
+            raise DeployError(f"{host.name} has no previous release to roll back to: name one with "
+                              f"--data release=<id> (releases there: {_on_host(releases)})")
+    record_text = host.get_fact(TextFile, path=f"{target}/release.json")
+    env_text = host.get_fact(TextFile, path=f"{target}/release.env")
+    release_id = target.rsplit("/", 1)[-1]
+    if record_text is None or env_text is None:
+        raise DeployError(f"release {release_id} is not on {host.name} (pruned, or never deployed "
+                          f"there): releases there: {_on_host(releases)}")
+    record = json.loads(record_text)
+    host_image = parse_env_file(env_text, f"{target}/release.env")["APP_IMAGE"]
+    if host.get_fact(DockerImageId, reference=host_image) is None:
+        raise DeployError(f"the image of release {release_id} ({host_image}) is no longer on "
+                          f"{host.name}: deploy it again with --data image={record['image']}")
+    plan = switch.switch_plan("rollback", release_id, target, record["image"], host_image,
+                              record.get("image_id"), record.get("git_commit"))
+    switch.describe(plan, "not run by a rollback (a warning names any the release does not know)")
+    return plan
