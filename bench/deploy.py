@@ -44,18 +44,24 @@ def stack_memory(config) -> list[str]:
          "{{.Name}}\t{{.MemUsage}}"], capture_output=True, text=True, check=True).stdout.splitlines()
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
-    args = parser.parse_args()
+def fresh_bench_instance(v1: str, v2: str) -> instance.InstanceConfig:
+    """The bench instance, new, and two app images that differ in one layer."""
     os.environ.update(BENCH_ENV)
     config = instance.InstanceConfig.from_environment()
     bases = base_images.ensure_all()
     bake_local_image()
     instance.reset(config)
     instance.up(config)
-    app_image.build(REPO_ROOT / "example", "timewarp:bench-v1", base_image=bases["python"])
-    new_image_from("timewarp:bench-v1", "timewarp:bench-v2")
+    app_image.build(REPO_ROOT / "example", v1, base_image=bases["python"])
+    new_image_from(v1, v2)
+    return config
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
+    args = parser.parse_args()
+    config = fresh_bench_instance("timewarp:bench-v1", "timewarp:bench-v2")
 
     first = timed_deploy("timewarp:bench-v1")
     second = timed_deploy("timewarp:bench-v2")

@@ -22,7 +22,6 @@ the v1 release, nginx pointed at it, then `up -d` of the v2 release in place.
 import argparse
 import importlib.util
 import math
-import os
 import subprocess
 import sys
 import threading
@@ -32,11 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import app_image, base_images, docker_cli, instance, release  # noqa: E402
-from onehost.bake import bake_local_image  # noqa: E402
+from onehost import docker_cli, instance, release  # noqa: E402
 from onehost.deploys import run_deploy  # noqa: E402
 from onehost.loadgen import LoadGenerator, LoadResult  # noqa: E402
-from onehost.paths import REPO_ROOT  # noqa: E402
 from onehost.shell import CommandFailed, progress  # noqa: E402
 
 # The bench instance, its ports and new_image_from are bench/deploy.py's (one place for them).
@@ -257,16 +254,9 @@ def main() -> int:
                         help="keep-alive clients sending half the requests (default 4)")
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
     args = parser.parse_args()
-    os.environ.update(BENCH_ENV)
-    config = instance.InstanceConfig.from_environment()
-    bases = base_images.ensure_all()
-    bake_local_image()
-    instance.reset(config)
+    config = instance.InstanceConfig.from_environment(bench_deploy.BENCH_ENV)
     try:
-        instance.up(config)
-        app_image.build(REPO_ROOT / "example", V1, base_image=bases["python"])
-        bench_deploy.new_image_from(V1, V2)
-
+        bench_deploy.fresh_bench_instance(V1, V2)
         progress("untimed: deploy v1, deploy v2, roll back to v1 (both images and releases on the host)")
         deploy("deploy.py", {"image": V1})
         deploy("deploy.py", {"image": V2})

@@ -18,10 +18,9 @@ def all_running(project: str, services: tuple[str, ...]) -> bool:
     return all(states.get(service) == "running" for service in services)
 
 
-def converge(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes,
-             also_when: bool = False):
+def converge(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes):
     """Bring the stack up (waiting for health) when its files changed or it is not running."""
-    running = all_running(project, services) and not also_when
+    running = all_running(project, services)
     return server.shell(
         name=f"Start the {project} stack and wait until it is healthy",
         commands=[commands.shell(commands.up(project, compose_file, env_file,
