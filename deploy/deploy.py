@@ -16,7 +16,7 @@ from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
 from deploy.tasks.prune import prune_releases
 from deploy.tasks.release_plan import plan_release
-from deploy.tasks.switch import switch_to
+from deploy.tasks.switch import retire_single_colour_app, switch_to
 
 plan = plan_release()
 
@@ -26,5 +26,6 @@ started = deploy_data_stack(plan)
 write_release(plan)
 started += deploy_edge_stack(plan)
 switch_to(plan.switch)
+retire_single_colour_app()
 check_health_through_edge(started)
 prune_releases(plan.switch)

@@ -7,7 +7,7 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError, NestedOperationError
 from pyinfra.facts.files import Link
-from pyinfra.operations import python
+from pyinfra.operations import python, server
 
 from deploy.facts import AppColours, DeployLock, TextFile
 from onehost import lock as deploy_lock
@@ -103,6 +103,20 @@ def switch_to(plan: SwitchPlan):
     python.call(name=f"Put {plan.release_id} live on {plan.idle_colour} "
                      f"({'then stop ' + plan.live_colour if plan.live_colour else 'first release'})",
                 function=run_switch, plan=plan)
+
+
+LEGACY_PROJECT = "app"   # the single app project of layouts before blue/green
+
+
+@deploy("Retire the single-colour app")
+def retire_single_colour_app():
+    """Hosts deployed before blue/green run project `app`; once a colour serves, it goes."""
+    if LEGACY_PROJECT not in host.get_fact(AppColours):
+        host.noop("no single-colour app project")
+        return
+    server.shell(name="Stop and remove the app project of the single-colour layout",
+                 commands=[shlex.join(["docker", "compose", "--project-name", LEGACY_PROJECT, "down",
+                                       "--timeout", str(whole_number("drain_seconds"))])])
 
 
 def run_switch(plan: SwitchPlan) -> None:
