@@ -260,7 +260,6 @@ class Switch:
     clock: Callable[[], float] = time.monotonic
     pause: Callable[[float], None] = time.sleep
     pre_migration_dump: str | None = None
-    switched: bool = False
 
     # -- plumbing ------------------------------------------------------------------
     def run(self, command: list[str]) -> str:
@@ -393,7 +392,6 @@ class Switch:
 
     # -- the whole switch --------------------------------------------------------------
     def execute(self) -> None:
-        plan = self.plan
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         started = self.clock()
         self.phase("lock", self.take_lock)
@@ -416,7 +414,6 @@ class Switch:
         else:
             self.before_switch("check migrations", self.warn_unknown_migrations)
         self.before_switch(f"switch nginx to {idle}", lambda: self.point_nginx_at(idle))
-        self.switched = True
         try:
             self.phase("check /health/ through nginx", self.check_through_nginx)
         except CommandError as failure:

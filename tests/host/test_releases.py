@@ -230,7 +230,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(deployer, test_instance, re
     live = test_instance.live_container().split("-")[1]
     idle = "green" if live == "blue" else "blue"
     plan = output_of(deployer.run({"image": V2}, dry=True))
-    assert f"plan: deploy test-v2-" in plan and f"({V2}) on {idle}; {live} serves test-v1-" in plan
+    assert "plan: deploy test-v2-" in plan and f"({V2}) on {idle}; {live} serves test-v1-" in plan
     assert "migrations: none" in plan
     assert test_instance.inner("sh", "-c", RELEASE_STATE).stdout == before
     assert serving(test_instance) == "test-v1"
