@@ -1,27 +1,75 @@
-# One template, one bake. The `docker` source builds the local instance image;
-# the `amazon-ebs` source (the AMI) joins it under "Host image bake".
-# Valid for Packer 1.6.6 (Debian bookworm's) and current Packer.
+# One template, one bake, two targets:
+#   amazon-ebs.aws  the AMI: the bake over SSH to a builder instance, then the image suite,
+#                   then cleanup; a failing step fails the build and no AMI is made.
+#   docker.local    the local instance image: the bake and cleanup in a build container
+#                   (no systemd there: onehost/bake.py runs the image suite on a booted
+#                   candidate and tags the image only when it passes).
+# Inputs: variables.pkr.hcl. Valid for Packer 1.6.6 (Debian bookworm's) and current Packer.
+#
+# What a newer Packer adds (Packer >= 1.7 with the amazon plugin >= 1.1, declared in a
+# `packer { required_plugins { amazon = ... } }` block), left out because 1.6.6 rejects it:
+#   - on the source: metadata_options { http_endpoint = "enabled", http_tokens = "required",
+#     http_put_response_hop_limit = 1 } (IMDSv2 on the builder) and imds_support = "v2.0"
+#     (instances launched from the AMI default to IMDSv2 only);
+#   - deprecate_at = timeadd(timestamp(), "2160h") (the AMI marked deprecated after 90 days);
+#   - a `data "amazon-ami"` source in place of source_ami_filter;
+#   - skip_create_ami = var.skip_create_ami (1.6.6: the last provisioner stops the build instead).
+# Until then the host's launch settings must require IMDSv2 (HttpTokens=required).
 
-variable "base_image" {
-  type        = string
-  description = "Image the local instance starts from (built from Debian packages by `onehost base-images`)."
-  default     = "onehost-base/instance:latest"
-}
+locals {
+  # The official images, by owner account and name; most_recent picks the latest patched one.
+  bases = {
+    "debian-13" = {
+      owner        = "136693071363"
+      name         = "debian-13-amd64-*"
+      ssh_username = "admin"
+      root_device  = "/dev/xvda"
+    }
+    "ubuntu-24.04" = {
+      owner        = "099720109477"
+      name         = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
+      ssh_username = "ubuntu"
+      root_device  = "/dev/sda1"
+    }
+  }
+  base = local.bases[var.base_os]
 
-variable "image_repository" {
-  type    = string
-  default = "onehost/instance"
-}
+  now        = timestamp()
+  build_date = formatdate("YYYY-MM-DD'T'hh:mm:ssZ", local.now)
+  ami_name   = "onehost-${var.base_os}-${formatdate("YYYYMMDD-hhmmss", local.now)}"
 
-variable "image_tag" {
-  type    = string
-  default = "dev"
-}
+  # On the AMI and on its snapshot. {{ .SourceAMI }} is the builder's template variable
+  # (the image the filter chose), rendered when the tags are applied.
+  image_tags = {
+    Name                 = local.ami_name
+    "onehost:role"       = "host"
+    "onehost:version"    = var.version
+    "onehost:git-commit" = var.git_commit
+    "onehost:base-os"    = var.base_os
+    "onehost:base-ami"   = "{{ .SourceAMI }}"
+    "onehost:build-date" = local.build_date
+  }
 
-variable "pyinfra" {
-  type        = string
-  description = "The pyinfra executable (the project's virtualenv's)."
-  default     = "pyinfra"
+  manifest_path = var.manifest_path != "" ? var.manifest_path : "${path.root}/../build/packer-manifest.json"
+
+  # shell-local lines (amazon-ebs.aws) that start writing the builder's private key into a
+  # mode-600 file in a scratch dir removed on exit; the provisioner adds the key and the
+  # closing PRIVATE_KEY line, as build.* values exist only inside provisioners.
+  open_builder_key = [
+    "set -eu",
+    "scratch=$(mktemp -d)",
+    "trap 'rm -rf \"$scratch\"' EXIT",
+    "key=\"$scratch/builder_key\"",
+    ": > \"$scratch/known_hosts\"",
+    "cd '${path.root}/..'",
+    "(umask 077 && cat > \"$key\") <<'PRIVATE_KEY'",
+  ]
+  # pyinfra to the builder: its SSH key, a fresh known_hosts, root through sudo.
+  pyinfra_aws = join(" ", [
+    "'${var.pyinfra}' --yes --sudo --ssh-key \"$key\"",
+    "--data ssh_known_hosts_file=\"$scratch/known_hosts\" --data ssh_strict_host_key_checking=accept-new",
+    "--group-data deploy/group_data --data bake_target=aws",
+  ])
 }
 
 source "docker" "local" {
@@ -36,19 +84,133 @@ source "docker" "local" {
   ]
 }
 
-build {
-  sources = ["source.docker.local"]
+source "amazon-ebs" "aws" {
+  region              = var.region
+  custom_endpoint_ec2 = var.custom_endpoint_ec2
+  subnet_id           = var.subnet_id
+  instance_type       = var.instance_type
 
+  source_ami_filter {
+    filters = {
+      name                = local.base.name
+      architecture        = "x86_64"
+      virtualization-type = "hvm"
+      root-device-type    = "ebs"
+    }
+    owners      = [local.base.owner]
+    most_recent = true
+  }
+
+  ssh_username         = var.ssh_username != "" ? var.ssh_username : local.base.ssh_username
+  ssh_timeout          = var.ssh_timeout
+  ssh_host             = var.ssh_host
+  ssh_port             = var.ssh_port
+  ssh_keypair_name     = var.ssh_keypair_name
+  ssh_private_key_file = var.ssh_private_key_file
+  # Newer amazon plugins: temporary_security_group_source_public_ip = true.
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
+
+  # The builder's root volume; the AMI's root snapshot is taken from it, so the AMI
+  # inherits gp3, the size and the encryption (no ami_block_device_mappings needed).
+  # gp3 wants explicit iops and throughput on 1.6.6 (these are gp3's free baseline).
+  launch_block_device_mappings {
+    device_name           = local.base.root_device
+    volume_type           = "gp3"
+    volume_size           = var.root_volume_gib
+    iops                  = 3000
+    throughput            = 125
+    encrypted             = true
+    delete_on_termination = true
+  }
+
+  run_tags = {
+    Name           = "onehost-bake ${local.ami_name}"
+    "onehost:role" = "builder"
+  }
+  run_volume_tags = {
+    Name           = "onehost-bake ${local.ami_name}"
+    "onehost:role" = "builder"
+  }
+
+  ami_name        = local.ami_name
+  ami_description = "onehost host image ${var.version} (${var.git_commit}) on ${var.base_os}"
+  tags            = local.image_tags
+  snapshot_tags   = local.image_tags
+}
+
+build {
+  sources = ["source.docker.local", "source.amazon-ebs.aws"]
+
+  # 1. The bake: everything the same on every host.
   provisioner "shell-local" {
+    only = ["docker.local"]
     inline = [
       "cd '${path.root}/..'",
       "'${var.pyinfra}' --yes --group-data deploy/group_data @docker/${build.ID} deploy/bake.py",
+    ]
+  }
+
+  provisioner "shell-local" {
+    only = ["amazon-ebs.aws"]
+    inline = concat(local.open_builder_key, [
+      chomp(build.SSHPrivateKey),
+      "PRIVATE_KEY",
+      "${local.pyinfra_aws} --ssh-user '${build.User}' --ssh-port '${build.Port}' '${build.Host}' deploy/bake.py",
+    ])
+  }
+
+  # 2. The image suite (testinfra): a failing check fails the build, so no AMI is made.
+  provisioner "shell-local" {
+    only = ["amazon-ebs.aws"]
+    inline = concat(local.open_builder_key, [
+      chomp(build.SSHPrivateKey),
+      "PRIVATE_KEY",
+      "'${var.python}' -m pytest tests/host/image -p no:cacheprovider --image-host 'ssh://${build.User}@${build.Host}:${build.Port}' --image-ssh-key \"$key\" ${var.image_suite_args}",
+    ])
+  }
+
+  # 3. Cleanup: host keys, machine-id, builder keys, caches and logs; last, before the snapshot.
+  provisioner "shell-local" {
+    only = ["docker.local"]
+    inline = [
+      "cd '${path.root}/..'",
       "'${var.pyinfra}' --yes --group-data deploy/group_data @docker/${build.ID} deploy/cleanup.py",
     ]
   }
 
+  provisioner "shell-local" {
+    only = ["amazon-ebs.aws"]
+    inline = concat(local.open_builder_key, [
+      chomp(build.SSHPrivateKey),
+      "PRIVATE_KEY",
+      "${local.pyinfra_aws} --ssh-user '${build.User}' --ssh-port '${build.Port}' '${build.Host}' deploy/cleanup.py",
+    ])
+  }
+
+  # 4. skip_create_ami: stop here, checked and cleaned, before the AMI is made. Packer 1.6.6
+  # has no skip_create_ami option (newer amazon plugins do), so the stop fails the build.
+  provisioner "shell-local" {
+    only   = ["amazon-ebs.aws"]
+    inline = [var.skip_create_ami ? "echo 'skip_create_ami: stopping before the AMI is created' >&2; exit 1" : "true"]
+  }
+
   post-processor "docker-tag" {
+    only       = ["docker.local"]
     repository = var.image_repository
     tags       = [var.image_tag]
+  }
+
+  # What was built: the AMI id per region, with the inputs that made it.
+  post-processor "manifest" {
+    only       = ["amazon-ebs.aws"]
+    output     = local.manifest_path
+    strip_path = true
+    custom_data = {
+      git_commit = var.git_commit
+      version    = var.version
+      base_os    = var.base_os
+      base_ami   = build.SourceAMI
+      build_date = local.build_date
+    }
   }
 }

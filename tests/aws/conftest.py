@@ -1,5 +1,9 @@
-"""A moto server for the aws tier: never real AWS, never real credentials."""
+"""A moto server for the aws tier: never real AWS, never real credentials.
 
+Its public AMI list is ours (MOTO_AMIS_PATH): moto's own has no current Debian or Ubuntu.
+"""
+
+import json
 import os
 import socket
 import subprocess
@@ -19,6 +23,30 @@ FAKE_CREDENTIALS = {
 }
 
 
+DEBIAN_OWNER = "136693071363"
+UBUNTU_OWNER = "099720109477"
+
+
+def public_image(ami_id: str, name: str, owner: str, created: str, root_device: str) -> dict:
+    """An official base image as moto loads it from MOTO_AMIS_PATH."""
+    return {"ami_id": ami_id, "name": name, "description": name, "owner_id": owner,
+            "public": True, "virtualization_type": "hvm", "architecture": "x86_64",
+            "state": "available", "platform": None, "image_type": "machine", "hypervisor": "xen",
+            "root_device_name": root_device, "root_device_type": "ebs", "sriov": "simple",
+            "creation_date": created}
+
+
+DEBIAN_13_LATEST = public_image("ami-0d13a0000000000b2", "debian-13-amd64-20261101-1234",
+                                DEBIAN_OWNER, "2026-11-01T12:34:00.000Z", "/dev/xvda")
+DEBIAN_13_OLDER = public_image("ami-0d13a0000000000a1", "debian-13-amd64-20261001-1111",
+                               DEBIAN_OWNER, "2026-10-01T11:11:00.000Z", "/dev/xvda")
+# Newer than both Debian images: the filter, not the date, must keep it out of a Debian bake.
+UBUNTU_24_04 = public_image("ami-0b24a0000000000c3",
+                            "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-20261105",
+                            UBUNTU_OWNER, "2026-11-05T00:00:00.000Z", "/dev/sda1")
+BASE_IMAGES = [DEBIAN_13_OLDER, DEBIAN_13_LATEST, UBUNTU_24_04]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -26,10 +54,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint():
+def moto_endpoint(tmp_path_factory):
     port = free_port()
     server = Path(sys.executable).parent / "moto_server"
+    amis = tmp_path_factory.mktemp("moto") / "amis.json"
+    amis.write_text(json.dumps(BASE_IMAGES))
     process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
+                               env={**os.environ, "MOTO_AMIS_PATH": str(amis)},
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

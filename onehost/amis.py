@@ -1,0 +1,205 @@
+"""`onehost amis`: the project's host images (AMIs) and their pruning.
+
+The AMIs are the ones this account owns with the tag onehost:role=host (Packer's amazon-ebs
+source tags them). An AMI is in use while any instance that is not terminated (running or
+stopped) was launched from it. `prune` keeps the newest N by creation date plus every AMI in
+use, deregisters the others and deletes their snapshots.
+
+Selection is pure (unit-tested); each AWS call is a small function over a boto3 EC2 client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from datetime import datetime
+
+from onehost.shell import CommandFailed
+
+ROLE_TAG = ("onehost:role", "host")
+# Instances in these states hold on to their AMI (a stopped one may be started again).
+LIVE_STATES = ["pending", "running", "stopping", "stopped"]
+COLUMNS = ["AMI", "NAME", "VERSION", "GIT COMMIT", "BUILT", "BASE AMI", "CREATED", "IN USE"]
+
+
+@dataclass(frozen=True)
+class Image:
+    image_id: str
+    name: str
+    created: datetime
+    tags: dict
+    snapshot_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    keep: list[tuple[Image, str]]  # with the reason it stays
+    delete: list[Image]
+
+
+# --- pure ------------------------------------------------------------------------
+
+def image_from_description(description: dict) -> Image:
+    """An Image from one entry of ec2.describe_images()["Images"]."""
+    return Image(
+        image_id=description["ImageId"],
+        name=description.get("Name", ""),
+        created=datetime.fromisoformat(description["CreationDate"].replace("Z", "+00:00")),
+        tags={tag["Key"]: tag["Value"] for tag in description.get("Tags", [])},
+        snapshot_ids=tuple(mapping["Ebs"]["SnapshotId"]
+                           for mapping in description.get("BlockDeviceMappings", [])
+                           if mapping.get("Ebs", {}).get("SnapshotId")),
+    )
+
+
+def newest_first(images: list[Image]) -> list[Image]:
+    return sorted(images, key=lambda image: (image.created, image.image_id), reverse=True)
+
+
+def prune_plan(images: list[Image], in_use: set[str], keep: int) -> PrunePlan:
+    """Keep the newest `keep` images and every image in use; delete the rest (newest first)."""
+    if keep < 1:
+        raise ValueError("keep at least one image")
+    kept, deleted = [], []
+    for rank, image in enumerate(newest_first(images)):
+        if rank < keep:
+            kept.append((image, f"newest {keep}" + (", in use" if image.image_id in in_use else "")))
+        elif image.image_id in in_use:
+            kept.append((image, "in use"))
+        else:
+            deleted.append(image)
+    return PrunePlan(keep=kept, delete=deleted)
+
+
+def image_rows(images: list[Image], in_use: set[str]) -> list[list[str]]:
+    return [[image.image_id, image.name, image.tags.get("onehost:version", "-"),
+             image.tags.get("onehost:git-commit", "-"), image.tags.get("onehost:build-date", "-"),
+             image.tags.get("onehost:base-ami", "-"), image.created.strftime("%Y-%m-%d %H:%M"),
+             "yes" if image.image_id in in_use else ""]
+            for image in newest_first(images)]
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in [headers, *rows])
+
+
+def resolve_region(flag: str | None, environ: dict, configured: str | None) -> str:
+    """--region, else AWS_REGION, else AWS_DEFAULT_REGION, else the AWS config file's."""
+    region = flag or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or configured
+    if not region:
+        raise CommandFailed("no AWS region: pass --region or set AWS_REGION")
+    return region
+
+
+# --- AWS ---------------------------------------------------------------------------
+
+def ec2_client(region_flag: str | None = None):
+    import boto3
+
+    session = boto3.session.Session()
+    region = resolve_region(region_flag, os.environ, session.region_name)
+    if session.get_credentials() is None:
+        raise CommandFailed("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+                            "AWS_SECRET_ACCESS_KEY, or run where an instance or OIDC role provides them")
+    return session.client("ec2", region_name=region)
+
+
+def project_images(ec2) -> list[Image]:
+    found = ec2.describe_images(Owners=["self"], Filters=[
+        {"Name": f"tag:{ROLE_TAG[0]}", "Values": [ROLE_TAG[1]]}])["Images"]
+    return [image_from_description(description) for description in found]
+
+
+def images_in_use(ec2) -> set[str]:
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}])
+    return {instance["ImageId"] for page in pages for reservation in page["Reservations"]
+            for instance in reservation["Instances"]}
+
+
+def delete_image(ec2, image: Image) -> None:
+    """Deregister first: a snapshot cannot be deleted while an AMI refers to it."""
+    ec2.deregister_image(ImageId=image.image_id)
+    for snapshot_id in image.snapshot_ids:
+        ec2.delete_snapshot(SnapshotId=snapshot_id)
+
+
+# --- commands ------------------------------------------------------------------------
+
+def list_images(ec2) -> str:
+    images = project_images(ec2)
+    if not images:
+        return "no AMIs tagged onehost:role=host in this account and region"
+    return table(COLUMNS, image_rows(images, images_in_use(ec2)))
+
+
+def prune(ec2, keep: int, dry: bool, say=print) -> PrunePlan:
+    plan = prune_plan(project_images(ec2), images_in_use(ec2), keep)
+    for image, reason in plan.keep:
+        say(f"keep    {image.image_id}  {image.name}  ({reason})")
+    for image in plan.delete:
+        snapshots = ", ".join(image.snapshot_ids) or "no snapshots"
+        if dry:
+            say(f"would delete {image.image_id}  {image.name}  and {snapshots}")
+        else:
+            delete_image(ec2, image)
+            say(f"deleted {image.image_id}  {image.name}  and {snapshots}")
+    if not plan.delete:
+        say("nothing to prune")
+    elif dry:
+        say(f"--dry: nothing deleted ({len(plan.delete)} AMIs would be)")
+    return plan
+
+
+def aws_errors(action):
+    """Run an AWS action; botocore's errors become one-line CommandFailed messages."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        return action()
+    except ClientError as error:
+        raise CommandFailed(f"AWS refused: {error}") from error
+    except BotoCoreError as error:
+        raise CommandFailed(f"AWS call failed: {error}") from error
+
+
+def keep_count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("keep at least 1 AMI")
+    return value
+
+
+def run_list(args) -> int:
+    print(aws_errors(lambda: list_images(ec2_client(args.region))))
+    return 0
+
+
+def run_prune(args) -> int:
+    aws_errors(lambda: prune(ec2_client(args.region), args.keep, args.dry))
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "amis", help="list and prune the host images (AMIs)",
+        description="The AMIs this account owns with the tag onehost:role=host, as Packer's "
+                    "amazon-ebs source makes them. Credentials and region as for any boto3 "
+                    "program (AWS_PROFILE, AWS_REGION, ...).")
+    commands = parser.add_subparsers(dest="amis_command", required=True, metavar="ACTION")
+    region = argparse.ArgumentParser(add_help=False)
+    region.add_argument("--region", help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)")
+    listing = commands.add_parser("list", parents=[region],
+                                  help="the AMIs with their tags, newest first, and which are in use")
+    listing.set_defaults(func=run_list)
+    pruning = commands.add_parser(
+        "prune", parents=[region], help="deregister old AMIs and delete their snapshots",
+        description="Keep the newest N AMIs (by creation date) and every AMI an instance "
+                    "(running or stopped) was launched from; deregister the rest and delete "
+                    "their snapshots.")
+    pruning.add_argument("--keep", type=keep_count, default=3, help="newest AMIs kept (default 3)")
+    pruning.add_argument("--dry", action="store_true", help="show what would be deleted; delete nothing")
+    pruning.set_defaults(func=run_prune)
