@@ -120,3 +120,33 @@ class PendingMigrations(FactBase):
             if line.startswith("ONEHOST_MIGRATIONS "):
                 return json.loads(line.split(" ", 1)[1])["pending"]
         return None
+
+
+class SystemdBooted(FactBase):
+    """Whether systemd runs this host (sd_booted): False in an image build container."""
+
+    def command(self):
+        return "if [ -d /run/systemd/system ]; then echo yes; else echo no; fi"
+
+    def process(self, output):
+        return "".join(output).strip() == "yes"
+
+
+class InContainer(FactBase):
+    """Whether the host is a container (the local instance, an image build)."""
+
+    def command(self):
+        return "if systemd-detect-virt --container --quiet; then echo yes; else echo no; fi"
+
+    def process(self, output):
+        return "".join(output).strip() == "yes"
+
+
+class SystemdUnitActive(FactBase):
+    """Whether a unit is active (running, or a oneshot that stays active)."""
+
+    def command(self, unit):
+        return f"systemctl is-active {shlex.quote(unit)} 2>/dev/null || true"
+
+    def process(self, output):
+        return "".join(output).strip() == "active"

@@ -1,27 +1,37 @@
 """Bake the local instance image with Packer's docker source, cached by the bake's inputs.
 
-The same template and the same pyinfra bake make the AMI; only the source differs.
+The same template and the same pyinfra bake make the AMI; only the source differs. Packer's
+docker source cannot boot systemd, so Packer commits a *candidate* image; a throwaway instance
+booted from it must pass the image suite (tests/host/image) before the image gets its usable
+tag. A candidate that fails is removed: a failed bake leaves no new image.
 """
 
 import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from onehost import base_images, docker_cli
+from onehost import base_images, docker_cli, instance
 from onehost.content_hash import digest
 from onehost.deploys import pyinfra_executable
 from onehost.paths import REPO_ROOT, state_dir
 from onehost.shell import CommandFailed, progress, run, timed
 
 IMAGE_REPOSITORY = "onehost/instance"
+CANDIDATE_REPOSITORY = "onehost/instance-candidate"
 # Everything the baked image is made from; a change to any of it means a new image.
 BAKE_INPUTS = ("packer", "deploy/bake.py", "deploy/cleanup.py", "deploy/tasks",
-               "deploy/rootfs", "deploy/group_data")
+               "deploy/rootfs", "deploy/group_data", "backup", "onehost/cloudwatch_config.py")
+IMAGE_SUITE = "tests/host/image"
+FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - |$)", re.MULTILINE)
 
 
-def image_reference(base_image_id: str, root: Path = REPO_ROOT) -> str:
+def image_reference(base_image_id: str, root: Path = REPO_ROOT,
+                    repository: str = IMAGE_REPOSITORY) -> str:
     tag = digest([root / path for path in BAKE_INPUTS], base_image_id, root=root)
-    return f"{IMAGE_REPOSITORY}:{tag}"
+    return f"{repository}:{tag}"
 
 
 def packer_command(base_image: str, repository: str, tag: str, pyinfra: str) -> list[str]:
@@ -42,21 +52,102 @@ def packer_environment(scratch: Path) -> dict:
             "TMPDIR": str(scratch), "CHECKPOINT_DISABLE": "1"}
 
 
-def bake_local_image(force: bool = False) -> str:
-    """Return the reference of the baked local image, baking it when its inputs changed."""
+# ------------------------------------------------------------------ the candidate gate
+
+def candidate_config(candidate: str) -> instance.InstanceConfig:
+    """A throwaway instance of the candidate image: its own name and volumes, no ports."""
+    suffix = re.sub(r"[^a-z0-9-]", "-", candidate.rsplit(":", 1)[-1])[:24]
+    return instance.InstanceConfig(name=f"onehost-candidate-{suffix}", image=candidate)
+
+
+def candidate_run_command(config: instance.InstanceConfig) -> list[str]:
+    """The instance's `docker run` without published ports: the suite reaches it by docker exec,
+    so candidates never collide with running instances (or with each other)."""
+    command = instance.run_command(config)
+    kept = []
+    skip = False
+    for arg in command:
+        if skip:
+            skip = False
+            continue
+        if arg == "--publish":
+            skip = True
+            continue
+        kept.append(arg)
+    return kept
+
+
+def image_suite_command(host_spec: str, image: str | None, expect_packages=(),
+                        python: str = sys.executable) -> list[str]:
+    """pytest over the image suite against one host (and, locally, its committed image)."""
+    command = [python, "-m", "pytest", IMAGE_SUITE, "-p", "no:cacheprovider", "-q",
+               "--image-host", host_spec]
+    if image:
+        command += ["--image", image]
+    for package in expect_packages:
+        command += ["--image-expect-package", package]
+    return command
+
+
+def failed_checks(pytest_output: str) -> list[str]:
+    """The test ids pytest's short summary lists as failed or in error."""
+    return [name.split("::", 1)[-1] for name in FAILED_TEST.findall(pytest_output)]
+
+
+def verify_candidate(candidate: str, expect_packages=()) -> None:
+    """Boot the candidate, run the image suite against it; CommandFailed naming what failed."""
+    config = candidate_config(candidate)
+    instance.reset(config)
+    try:
+        run(candidate_run_command(config), capture=True)
+        instance.wait_until(lambda: instance._systemd_settled(config),
+                            f"systemd on {config.name}", timeout=90)
+        result = subprocess.run(
+            image_suite_command(f"docker://{config.name}", candidate, expect_packages),
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900)
+    finally:
+        instance.reset(config)
+    if result.returncode != 0:
+        names = failed_checks(result.stdout) or [f"pytest exited {result.returncode}"]
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-25:])
+        raise CommandFailed(f"image checks failed for {candidate}: {', '.join(names)}\n{tail}")
+
+
+def remove_image(reference: str) -> None:
+    run(["docker", "image", "rm", "--force", reference], capture=True, check=False)
+
+
+def bake_local_image(force: bool = False, expect_packages=(),
+                     repository: str = IMAGE_REPOSITORY) -> str:
+    """Return the reference of the baked local image, baking it when its inputs changed.
+
+    A bake commits a candidate, boots it and runs the image suite; only a candidate that
+    passes is tagged `<repository>:<hash>` and `:latest`. `expect_packages` adds checks (a
+    package that must be installed), e.g. to prove that a failing check stops the bake.
+    """
     docker_cli.require_daemon()
     if not shutil.which("packer"):
         raise CommandFailed("packer is not installed: apt-get install packer")
     base = base_images.ensure("instance")
-    reference = image_reference(docker_cli.image_id(base))
+    reference = image_reference(docker_cli.image_id(base), repository=repository)
+    tag = reference.rsplit(":", 1)[1]
     if docker_cli.image_id(reference) and not force:
         progress(f"instance image {reference} is up to date")
     else:
-        repository, tag = reference.split(":")
-        with timed(f"baking {reference} from {base} with Packer"):
-            run(packer_command(base, repository, tag, pyinfra_executable()),
-                env=packer_environment(state_dir() / "packer"), cwd=REPO_ROOT)
-    run(["docker", "tag", reference, f"{IMAGE_REPOSITORY}:latest"])
+        candidate = f"{CANDIDATE_REPOSITORY}:{tag[:12]}-{os.getpid()}"
+        candidate_repository, candidate_tag = candidate.split(":")
+        try:
+            with timed(f"baking {candidate} from {base} with Packer"):
+                run(packer_command(base, candidate_repository, candidate_tag, pyinfra_executable()),
+                    env=packer_environment(state_dir() / "packer"), cwd=REPO_ROOT)
+            with timed(f"checking {candidate} on a booted instance (image suite)"):
+                verify_candidate(candidate, expect_packages)
+        except BaseException:
+            remove_image(candidate)
+            raise
+        run(["docker", "tag", candidate, reference])
+        remove_image(candidate)
+    run(["docker", "tag", reference, f"{repository}:latest"])
     return reference
 
 
@@ -64,7 +155,11 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "bake", help="bake the local instance image (Packer docker source + the pyinfra bake)",
         description="Build the local instance image the way the AMI is built: Packer runs "
-                    "deploy/bake.py on the instance base image, then deploy/cleanup.py. "
-                    "Skipped when nothing the image is made from has changed.")
+                    "deploy/bake.py on the instance base image, then deploy/cleanup.py; an "
+                    "instance booted from the result must pass the image suite before it is "
+                    "tagged. Skipped when nothing the image is made from has changed.")
     parser.add_argument("--force", action="store_true", help="bake even when an image for these inputs exists")
-    parser.set_defaults(func=lambda args: print(bake_local_image(force=args.force)))
+    parser.add_argument("--expect-package", action="append", default=[], metavar="NAME",
+                        help="also check that package NAME is installed (repeatable)")
+    parser.set_defaults(func=lambda args: print(bake_local_image(
+        force=args.force, expect_packages=args.expect_package)))

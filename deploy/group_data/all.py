@@ -6,6 +6,33 @@ admin_user = "admin"
 docker_packages = ["docker.io", "docker-cli", "docker-compose"]
 # The bake removes what makes a host unique; a live host must never run it.
 image_hygiene = True
+timezone = "Etc/UTC"
+# The data volume (EBS on AWS) is mounted at data_dir by this label, with nofail.
+data_volume_label = "onehost-data"
+data_volume_fstype = "ext4"
+# Hardening: security updates installed daily by unattended-upgrades; time from timesyncd.
+hardening_packages = ["unattended-upgrades", "systemd-timesyncd", "tzdata", "rsyslog", "logrotate"]
+# Backups: the PostgreSQL client of the server's major version (postgres_image below).
+postgres_major = "17"
+backup_packages = [f"postgresql-client-{postgres_major}"]
+# What the bake makes: "local" (the instance image) or "aws" (the AMI build passes
+# --data bake_target=aws).
+bake_target = "local"
+# CloudWatch agent: the official .deb is installed on AWS targets (or when this is true);
+# every target renders and validates its config.
+cloudwatch_agent_package = False
+cloudwatch_namespace = "onehost"
+# The log group the AWS layer creates (7-day retention there; the agent is told the same).
+cloudwatch_log_group = "/onehost/host"
+cloudwatch_log_retention_days = 7
+cloudwatch_disks = ["/", "/data"]
+# log stream (after the instance id) -> file. nginx and the app log to Docker's json-file
+# logs (one file per container); the system journal reaches /var/log/syslog via rsyslog.
+cloudwatch_log_files = {
+    "containers": "/var/lib/docker/containers/*/*-json.log",
+    "syslog": "/var/log/syslog",
+    "auth": "/var/log/auth.log",
+}
 
 # --- deploy -------------------------------------------------------------------
 data_dir = "/data"

@@ -5,7 +5,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import apt
 
 from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot
+from deploy.tasks.units import enable_at_boot, restart_if_changed
 
 
 @deploy("Docker engine")
@@ -16,6 +16,8 @@ def install_docker_engine():
         packages=host.data.docker_packages,
         no_recommends=True,
     )
-    rootfs.put("/etc/docker/daemon.json")
-    # Enabled, not started: the image build has no systemd; the host starts it at boot.
+    daemon_json = rootfs.put("/etc/docker/daemon.json")
+    # Enabled; started at boot (an image build has no systemd). A builder instance started it
+    # at install, before daemon.json: it restarts with the settings.
     enable_at_boot("docker.service")
+    restart_if_changed("docker.service", [daemon_json])

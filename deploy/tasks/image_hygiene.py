@@ -15,7 +15,11 @@ def clean_image():
             "rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys",
             "if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed; fi",
             "apt-get clean",
+            # Each host makes its own swap file on first boot (a builder made one at the bake).
+            "if [ -f /swapfile ]; then swapoff /swapfile 2>/dev/null || true; rm -f /swapfile; fi",
             "rm -rf /var/lib/apt/lists/* /tmp/* /var/tmp/*",
+            # Without its lists, the next apt.update (a later bake) must not think them fresh.
+            "rm -f /var/lib/apt/periodic/update-success-stamp",
             "find /var/log -type f -exec truncate -s 0 {} +",
         ],
     )

@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot
+from deploy.tasks.units import enable_at_boot, restart_if_changed
 
 
 @deploy("SSH access")
@@ -39,3 +39,4 @@ def configure_ssh_access():
     rootfs.put("/etc/systemd/system/onehost-ssh-hostkeys.service")
     for unit in ("onehost-ssh-hostkeys.service", "ssh.service"):
         enable_at_boot(unit)
+    restart_if_changed("ssh.service", [sshd_config], action="reload")

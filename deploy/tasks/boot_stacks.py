@@ -1,0 +1,26 @@
+"""On boot: mount the data volume by label (nofail), then bring up the data, app and edge stacks."""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploy.tasks import rootfs
+from deploy.tasks.units import enable_at_boot
+
+
+def fstab_line(label: str, mount_point: str, fstype: str) -> str:
+    """nofail: a host whose volume is missing still boots (and reachable over SSH to fix it)."""
+    return (f"LABEL={label} {mount_point} {fstype} "
+            "defaults,nofail,x-systemd.device-timeout=30s 0 2")
+
+
+@deploy("Stacks at boot")
+def start_stacks_at_boot():
+    data_dir = host.data.data_dir
+    files.directory(name=f"Create the mount point {data_dir}", path=data_dir, mode="755")
+    files.line(name="Mount the data volume by its label", path="/etc/fstab",
+               line=fstab_line(host.data.data_volume_label, data_dir, host.data.data_volume_fstype),
+               escape_regex_characters=True)
+    rootfs.put("/usr/local/sbin/onehost-stacks", mode="755")
+    rootfs.put("/etc/systemd/system/onehost-stacks.service")
+    enable_at_boot("onehost-stacks.service")

@@ -1,0 +1,45 @@
+"""The CloudWatch agent: its config rendered from group_data and validated on every target;
+the official package installed on AWS targets only (`bake_target=aws` or
+`cloudwatch_agent_package`: it cannot be downloaded for the local image)."""
+
+import json
+from io import StringIO
+from pathlib import PurePosixPath
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.server import Arch
+from pyinfra.operations import apt, files
+
+from deploy.tasks.units import enable_at_boot
+from onehost import cloudwatch_config
+
+PACKAGE_CACHE = "/var/cache/onehost/amazon-cloudwatch-agent.deb"
+
+
+def wants_package(data) -> bool:
+    return bool(data.get("cloudwatch_agent_package")) or data.get("bake_target") == "aws"
+
+
+@deploy("CloudWatch agent")
+def configure_cloudwatch_agent():
+    config = cloudwatch_config.render_from(host.data)
+    problems = cloudwatch_config.problems_for(config, host.data)
+    if problems:
+        raise DeployError("the CloudWatch agent configuration is incomplete: " + "; ".join(problems))
+    if wants_package(host.data):
+        files.directory(name="Create the package cache", path=str(PurePosixPath(PACKAGE_CACHE).parent))
+        files.download(name="Download the CloudWatch agent package",
+                       src=cloudwatch_config.package_url(host.get_fact(Arch)), dest=PACKAGE_CACHE)
+        apt.deb(name="Install the CloudWatch agent", src=PACKAGE_CACHE)
+    else:
+        host.noop("the CloudWatch agent package is not installed on this target "
+                  "(a local target); its config is rendered and validated")
+    config_path = cloudwatch_config.CONFIG_PATH
+    files.directory(name="Create the CloudWatch agent config directory",
+                    path=str(PurePosixPath(config_path).parent), mode="755")
+    files.put(name="Write the CloudWatch agent config", src=StringIO(json.dumps(config, indent=2) + "\n"),
+              dest=config_path, user="root", group="root", mode="644")
+    if wants_package(host.data):
+        enable_at_boot("amazon-cloudwatch-agent.service")

@@ -1,0 +1,108 @@
+"""The CloudWatch agent's configuration: rendered from group_data, checked before it ships.
+
+Pure functions: `render` builds the agent's JSON document from settings, `problems` lists
+what a document lacks of what the host promises (memory, CPU and disk metrics for `/` and
+`/data`, the log files, one log group with its retention). The bake renders and validates it
+on every target; only AWS targets install the agent itself.
+"""
+
+# Where the agent reads a JSON configuration at start (it translates it to its own TOML).
+CONFIG_PATH = "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"
+PACKAGE_URL = ("https://s3.amazonaws.com/amazoncloudwatch-agent/debian/{arch}/latest/"
+               "amazon-cloudwatch-agent.deb")
+# `uname -m` to the package's architecture.
+ARCHITECTURES = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+REQUIRED_METRICS = {
+    "mem": {"mem_used_percent"},
+    "disk": {"used_percent"},
+    "cpu": {"cpu_usage_active"},
+}
+
+
+def package_url(machine: str) -> str:
+    try:
+        return PACKAGE_URL.format(arch=ARCHITECTURES[machine])
+    except KeyError:
+        raise ValueError(f"no CloudWatch agent package for architecture {machine!r}") from None
+
+
+def render(*, namespace: str, log_group: str, retention_days: int, disks: list[str],
+           log_files: dict[str, str], interval_seconds: int = 60) -> dict:
+    """The agent configuration: host metrics in `namespace`, each log file its own stream."""
+    return {
+        "agent": {"metrics_collection_interval": interval_seconds, "run_as_user": "root"},
+        "metrics": {
+            "namespace": namespace,
+            "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
+            "metrics_collected": {
+                "cpu": {"measurement": ["cpu_usage_active", "cpu_usage_iowait", "cpu_usage_steal"],
+                        "totalcpu": True},
+                "mem": {"measurement": ["mem_used_percent", "mem_available"]},
+                "swap": {"measurement": ["swap_used_percent"]},
+                "disk": {"measurement": ["used_percent", "inodes_free"], "resources": list(disks),
+                         "drop_device": True},
+            },
+        },
+        "logs": {
+            "logs_collected": {"files": {"collect_list": [
+                {"file_path": path, "log_group_name": log_group,
+                 "log_stream_name": f"{{instance_id}}/{stream}", "retention_in_days": retention_days}
+                for stream, path in log_files.items()
+            ]}},
+        },
+    }
+
+
+def render_from(data) -> dict:
+    """render() with the bake's group_data keys (`data` is pyinfra's host.data or a dict)."""
+    get = data.get
+    return render(namespace=get("cloudwatch_namespace"), log_group=get("cloudwatch_log_group"),
+                  retention_days=get("cloudwatch_log_retention_days"),
+                  disks=get("cloudwatch_disks"), log_files=get("cloudwatch_log_files"))
+
+
+def _measurements(section: dict) -> set[str]:
+    names = set()
+    for item in section.get("measurement", []):
+        names.add(item["name"] if isinstance(item, dict) else item)
+    return names
+
+
+def problems(config: dict, *, log_group: str, disks: list[str], log_files: list[str],
+             retention_days: int = 7) -> list[str]:
+    """What the configuration lacks; an empty list means it keeps every promise."""
+    found = []
+    collected = config.get("metrics", {}).get("metrics_collected", {})
+    for section, required in REQUIRED_METRICS.items():
+        names = _measurements(collected.get(section, {}))
+        # The agent takes both spellings: "used_percent" and "mem_used_percent".
+        names |= {f"{section}_{name}" for name in names}
+        for metric in sorted(required):
+            if metric not in names and f"{section}_{metric}" not in names:
+                found.append(f"metric {section}_{metric.removeprefix(section + '_')} is not collected")
+    resources = collected.get("disk", {}).get("resources", [])
+    if "*" not in resources:
+        found += [f"disk {disk} is not measured" for disk in disks if disk not in resources]
+    entries = config.get("logs", {}).get("logs_collected", {}).get("files", {}).get("collect_list", [])
+    paths = {entry.get("file_path") for entry in entries}
+    found += [f"log file {path} is not collected" for path in log_files if path not in paths]
+    for entry in entries:
+        path = entry.get("file_path")
+        if entry.get("log_group_name") != log_group:
+            found.append(f"log file {path} goes to log group {entry.get('log_group_name')!r}, "
+                         f"not {log_group!r}")
+        if entry.get("retention_in_days") != retention_days:
+            found.append(f"log file {path} has retention {entry.get('retention_in_days')!r}, "
+                         f"not {retention_days} days")
+    if not entries:
+        found.append("no log files are collected")
+    return found
+
+
+def problems_for(config: dict, data) -> list[str]:
+    """problems() against the bake's group_data."""
+    return problems(config, log_group=data.get("cloudwatch_log_group"),
+                    disks=data.get("cloudwatch_disks"),
+                    log_files=list(data.get("cloudwatch_log_files").values()),
+                    retention_days=data.get("cloudwatch_log_retention_days"))
