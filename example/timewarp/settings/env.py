@@ -93,6 +93,23 @@ def get_list(name, default=REQUIRED, *, hint=None, environ=None) -> list[str]:
     return list(default)
 
 
+def https_origins(hosts) -> list[str]:
+    """CSRF_TRUSTED_ORIGINS for the ALLOWED_HOSTS names, as the browser sees them behind nginx's TLS.
+
+    `api.example.com` gives `https://api.example.com`, a subdomain pattern `.example.com`
+    gives `https://*.example.com` (which also covers example.com), and `*` gives nothing:
+    a wildcard host must not make every origin trusted.
+    """
+    origins = []
+    for host in hosts:
+        if host == "*":
+            continue
+        origin = f"https://*{host}" if host.startswith(".") else f"https://{host}"
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
 DB_VARIABLES = ("DB_NAME", "DB_USER", "DB_PASSWORD", "DB_PASSWORD_FILE", "DB_HOST", "DB_PORT")
 URL_FORM = "postgres://USER:PASSWORD@HOST:5432/NAME"
 
