@@ -14,8 +14,19 @@ from onehost.release import render_env
 
 PROJECT = "edge"
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
-# group_data keys the nginx site template reads.
-SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_read_timeout", "resolver_valid")
+# group_data keys the nginx templates read.
+SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
+                 "proxy_read_timeout", "resolver_valid", "api_rate_limit", "api_rate_limit_burst",
+                 "api_rate_limit_zone_size")
+# conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
+# first); the *.inc files are included by app.conf. Written in this order, the site last.
+SITE_FILES = {
+    "security-headers.inc": "security-headers.inc.j2",
+    "proxy.inc": "proxy.inc.j2",
+    "json-errors.inc": "json-errors.inc.j2",
+    "00-http.conf": "http.conf.j2",
+    "app.conf": "app.conf.j2",
+}
 
 
 @deploy("Edge stack")
@@ -35,14 +46,15 @@ def deploy_edge_stack(plan: ReleasePlan):
     if not host.get_fact(File, path=upstream):
         stacks.put_text("Point nginx at the first colour", switch.upstream_line(
             switch.COLOURS[0], host.data.app_port), upstream)
-    site = files.template(name="Render the nginx site", src=str(NGINX_TEMPLATES / "app.conf.j2"),
-                          dest=f"{stack_dir}/conf.d/app.conf", mode="644",
-                          **{key: host.data.get(key) for key in SITE_SETTINGS})
+    settings = {key: host.data.get(key) for key in SITE_SETTINGS}
+    site = [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
+                           dest=f"{stack_dir}/conf.d/{name}", mode="644", **settings)
+            for name, template in SITE_FILES.items()]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     reloaded = server.shell(
         name="Reload nginx with the new site configuration",
         commands=[commands.shell(commands.reload_nginx(PROJECT, compose_file, env_file))],
-        _if=lambda: site.did_change() and not started.did_change(),
+        _if=lambda: any(op.did_change() for op in site) and not started.did_change(),
     )
     return [started, reloaded]
 

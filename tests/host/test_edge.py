@@ -1,0 +1,184 @@
+"""The edge (nginx) by behaviour, through the test instance's port 80: security headers on every
+response, JSON error bodies, the API's rate limit, gzip for JSON, and JSON access log lines.
+
+Each test leaves the instance as it found it: the 502 test restores upstream.inc (in a
+`finally`), the rate limit test waits until the limit has recovered.
+"""
+
+import gzip
+import json
+import runpy
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from onehost.instance import wait_until
+from onehost.paths import REPO_ROOT
+
+GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
+UPSTREAM = "/data/stacks/edge/conf.d/upstream.inc"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+}
+# Features a JSON API never needs; each must be denied (an empty allowlist).
+DENIED_FEATURES = ("camera", "microphone", "geolocation", "payment", "usb")
+
+
+class Response:
+    def __init__(self, status: int, headers, body: bytes):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def fetch(instance, path: str, method: str = "GET", body: dict | None = None,
+          headers: dict | None = None, timeout: float = 10) -> Response:
+    """One request on a fresh connection; errors are answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{instance.config.url}{path}", data=data, method=method,
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Response(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, error.headers, error.read())
+
+
+def assert_security_headers(response: Response) -> None:
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers.get_all(name) == [value], (response.status, name, dict(response.headers))
+    policy = response.headers.get_all("Permissions-Policy")
+    assert policy and len(policy) == 1, (response.status, dict(response.headers))
+    directives = {d.strip().split("=", 1)[0]: d.strip().split("=", 1)[1] for d in policy[0].split(",")}
+    for feature in DENIED_FEATURES:
+        assert directives.get(feature) == "()", (feature, policy)
+    # No version in the Server header.
+    assert response.headers.get("Server") == "nginx", response.headers.get("Server")
+
+
+def assert_json_error(response: Response, status: int) -> None:
+    assert response.status == status, (response.status, response.body)
+    assert response.headers.get_content_type() == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "status"} and body["status"] == status and body["error"], body
+    assert_security_headers(response)
+
+
+def reload_nginx(instance) -> None:
+    instance.inner("docker", "exec", "edge-nginx-1", "sh", "-c", "nginx -t -q && nginx -s reload")
+
+
+def write_upstream(instance, text: str) -> None:
+    """As the switch does: beside, then rename."""
+    script = f'printf "%s" "$1" > {UPSTREAM}.partial && mv -f {UPSTREAM}.partial {UPSTREAM}'
+    instance.inner("sh", "-c", script, "sh", text)
+
+
+@pytest.mark.parametrize("path, status", [("/health/", 200), ("/no-such-path/", 404)])
+def test_security_headers_on_answers_of_the_app(test_instance, deployed, path, status):
+    response = fetch(test_instance, path)
+    assert response.status == status
+    assert_security_headers(response)
+
+
+def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed):
+    original = test_instance.inner("cat", UPSTREAM).stdout
+    try:
+        write_upstream(test_instance, "set $app_upstream http://app-nowhere-app-1:8000;")
+        reload_nginx(test_instance)
+        # The reload is asynchronous: new workers take over within moments.
+        def bad_gateway():
+            response = fetch(test_instance, "/api/events/")
+            return response if response.status == 502 else None
+
+        response = wait_until(bad_gateway, "a 502 from nginx", 20)
+        assert_json_error(response, 502)
+    finally:
+        write_upstream(test_instance, original)
+        reload_nginx(test_instance)
+    assert test_instance.inner("cat", UPSTREAM).stdout == original
+    test_instance.wait_for_health(timeout=30)
+    assert fetch(test_instance, "/api/events/").status == 200
+
+
+def test_api_rate_limit_answers_json_429_and_spares_health(test_instance, deployed):
+    rate = int(GROUP_DATA["api_rate_limit"].removesuffix("r/s"))
+    burst = int(GROUP_DATA["api_rate_limit_burst"])
+    limited, statuses, lock = threading.Event(), [], threading.Lock()
+    first_429 = []
+
+    def one(_):
+        if limited.is_set():
+            return
+        response = fetch(test_instance, "/api/events/")
+        with lock:
+            statuses.append(response.status)
+            if response.status == 429 and not first_429:
+                first_429.append(response)
+                limited.set()
+
+    # Bounded: at most 8 x the burst, stopping at the first 429.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(8 * burst)))
+    assert first_429, f"no 429 in {len(statuses)} requests: {sorted(set(statuses))}"
+    assert set(statuses) <= {200, 429}, sorted(set(statuses))
+    assert statuses.count(200) >= burst   # the burst is served before anything is refused
+    assert_json_error(first_429[0], 429)
+
+    # /health/ is not limited: the deploy's checks and monitors poll it hard.
+    health = [fetch(test_instance, "/health/").status for _ in range(burst + rate)]
+    assert health == [200] * len(health)
+
+    # The limit recovers: a full burst later (burst / rate seconds), the API answers again.
+    time.sleep(burst / rate)
+    wait_until(lambda: fetch(test_instance, "/api/events/").status == 200, "the API after its rate limit", 30)
+
+
+def test_json_is_gzipped_for_clients_that_accept_it(test_instance, deployed):
+    for number in range(3):
+        created = fetch(test_instance, "/api/events/", "POST", {
+            "title": f"Long event {number}", "description": "Lorem ipsum dolor sit amet. " * 60,
+            "happened_at": "2000-01-01T00:00:00Z"})
+        assert created.status == 201, created.body
+    compressed = fetch(test_instance, "/api/events/", headers={"Accept-Encoding": "gzip"})
+    assert compressed.status == 200
+    assert compressed.headers.get("Content-Encoding") == "gzip"
+    assert "Accept-Encoding" in compressed.headers.get("Vary", "")
+    listing = json.loads(gzip.decompress(compressed.body))
+    assert listing["count"] >= 3
+    plain = fetch(test_instance, "/api/events/")
+    assert plain.headers.get("Content-Encoding") is None
+    assert len(compressed.body) < len(plain.body) / 2
+    assert_security_headers(compressed)
+
+
+def test_access_log_lines_are_json_with_the_request_and_upstream(test_instance, deployed):
+    marker = uuid.uuid4().hex
+    response = fetch(test_instance, f"/health/?log-check={marker}",
+                     headers={"User-Agent": f"onehost-edge-test/{marker}"})
+    assert response.status == 200
+
+    def logged():
+        output = test_instance.inner("docker", "logs", "--tail", "500", "edge-nginx-1").stdout
+        return next((line for line in output.splitlines() if marker in line), None)
+
+    line = wait_until(logged, "the request's access log line", 20)
+    entry = json.loads(line)
+    assert entry["method"] == "GET"
+    assert entry["uri"] == f"/health/?log-check={marker}"
+    assert entry["status"] == 200                          # a number: filters compare it
+    assert entry["user_agent"] == f"onehost-edge-test/{marker}"
+    assert entry["upstream_status"] == "200"
+    assert float(entry["upstream_response_time"]) >= 0
+    assert isinstance(entry["request_time"], (int, float))
+    assert isinstance(entry["bytes"], int) and entry["bytes"] > 0
+    assert len(entry["request_id"]) == 32 and entry["time"]
