@@ -27,7 +27,7 @@ BENCH_ENV = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
 
 def timed_deploy(image: str) -> float:
     start = time.monotonic()
-    run_deploy("deploy.py", {"image": image}, environ=BENCH_ENV, capture=True)
+    run_deploy("deploy.py", {"image": image}, environ=BENCH_ENV, capture=True, timeout=900)
     return time.monotonic() - start
 
 

@@ -24,14 +24,13 @@ import importlib.util
 import math
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import docker_cli, instance, release  # noqa: E402
+from onehost import compose_commands, docker_cli, instance, release, switch  # noqa: E402
 from onehost.deploys import run_deploy  # noqa: E402
 from onehost.loadgen import LoadGenerator, LoadResult  # noqa: E402
 from onehost.shell import CommandFailed, progress  # noqa: E402
@@ -43,12 +42,11 @@ _spec.loader.exec_module(bench_deploy)
 BENCH_ENV = bench_deploy.BENCH_ENV
 
 V1, V2 = "timewarp:bench-v1", "timewarp:bench-v2"
-RELEASES = "/data/releases"
-UPSTREAM = "/data/stacks/edge/conf.d/upstream.inc"
-NGINX = "edge-nginx-1"
+DATA_DIR = "/data"
+RELEASES = f"{DATA_DIR}/releases"
+UPSTREAM = f"{DATA_DIR}/stacks/{switch.EDGE_PROJECT}/conf.d/{switch.UPSTREAM_FILE}"
 PLAIN = "plain"
 APP_PORT = 8000
-COLOURS = ("blue", "green")
 
 PRE_ROLL_SECONDS = 2        # load before the command starts
 SETTLE_SECONDS = 3          # load after the command ended and the new version answered
@@ -91,17 +89,18 @@ def inner(config, *command: str, timeout: float = INNER_SECONDS) -> str:
     return result.stdout
 
 
-def compose(project: str, release_dir: str, *arguments: str) -> list[str]:
-    return ["docker", "compose", "--project-name", project, "--file", f"{release_dir}/compose.yaml",
-            "--env-file", f"{release_dir}/release.env", *arguments]
+def point_nginx_at(config, target: str) -> None:
+    """What the switch does: replace upstream.inc atomically, then check and reload nginx."""
+    edge = f"{DATA_DIR}/stacks/{switch.EDGE_PROJECT}"
+    inner(config, *switch.write_upstream(f"{edge}/conf.d", target, APP_PORT))
+    inner(config, *compose_commands.reload_nginx(switch.EDGE_PROJECT, f"{edge}/compose.yaml",
+                                                 f"{edge}/stack.env"))
 
 
-def point_nginx_at(config, container: str) -> None:
-    """Replace upstream.inc atomically, then check and reload nginx."""
-    line = f"set $app_upstream http://{container}:{APP_PORT};\n"
-    inner(config, "sh", "-c", 'printf "%s" "$1" > "$2.partial" && mv -f "$2.partial" "$2"',
-          "write-upstream", line, UPSTREAM)
-    inner(config, "docker", "exec", NGINX, "sh", "-c", "nginx -t -q && nginx -s reload")
+def plain(release_dir: str, *arguments: str) -> list[str]:
+    """The plain project, from a release directory's files."""
+    return compose_commands.compose(PLAIN, f"{release_dir}/compose.yaml",
+                                    f"{release_dir}/release.env") + list(arguments)
 
 
 def release_dir_of(config, image: str) -> str:
@@ -125,23 +124,7 @@ def wait_for_version(config, version: str, timeout: float = 120) -> None:
 
 
 def deploy(deploy_file: str, data: dict[str, str]) -> None:
-    """run_deploy, bounded: the same pyinfra command with a deadline."""
-    result: list = []
-
-    def target():
-        try:
-            run_deploy(deploy_file, data, environ=BENCH_ENV, capture=True)
-            result.append(None)
-        except BaseException as error:  # handed to the caller's thread
-            result.append(error)
-
-    thread = threading.Thread(target=target, daemon=True, name=f"pyinfra {deploy_file}")
-    thread.start()
-    thread.join(COMMAND_SECONDS)
-    if thread.is_alive():
-        raise CommandFailed(f"{deploy_file} did not finish within {COMMAND_SECONDS} s")
-    if result and result[0] is not None:
-        raise result[0]
+    run_deploy(deploy_file, data, environ=BENCH_ENV, capture=True, timeout=COMMAND_SECONDS)
 
 
 # --- one change under load -------------------------------------------------------------------
@@ -163,9 +146,7 @@ def under_load(label: str, config, args, new_version: str, action) -> Change:
         deadline = time.monotonic() + NEW_VERSION_SECONDS
         while new_version not in load.snapshot()["versions"] and time.monotonic() < deadline:
             time.sleep(0.05)
-        settle_until = time.monotonic() + SETTLE_SECONDS
-        while time.monotonic() < settle_until:
-            time.sleep(0.05)
+        time.sleep(SETTLE_SECONDS)   # the load goes on a little after the change
     finally:
         result = load.stop()
     change = Change(label, new_version, result, started, command_seconds)
@@ -187,28 +168,29 @@ def plain_in_place(config, args) -> Change:
     """The common approach: one compose project, `up -d` with the new image, in place."""
     v1_dir, v2_dir = release_dir_of(config, V1), release_dir_of(config, V2)
     progress(f"plain: stopping both colours, project {PLAIN} from {v1_dir}")
-    for colour in COLOURS:
-        inner(config, "docker", "compose", "--project-name", f"app-{colour}", "down", "--timeout", "10")
-    inner(config, *compose(PLAIN, v1_dir, "up", "--detach", "--wait", "--wait-timeout", "120"))
+    for colour in switch.COLOURS:
+        inner(config, *switch.stop_colour(colour, 10))
+    inner(config, *plain(v1_dir, "up", "--detach", "--wait", "--wait-timeout", "120"))
     point_nginx_at(config, f"{PLAIN}-app-1")
     wait_for_version(config, release.image_tag(V1))
     # v2's release.env names v2's pinned image; its compose file reads v2's app.env, whose
     # APP_VERSION is what /health/ reports. Same project: compose recreates the container.
     return under_load("plain: compose up -d in place", config, args, release.image_tag(V2),
-                      lambda: inner(config, *compose(PLAIN, v2_dir, "up", "--detach")))
+                      lambda: inner(config, *plain(v2_dir, "up", "--detach")))
 
 
 def restore_colours(config, live_upstream: str) -> None:
     """Remove the plain project; start the colour upstream.inc named before, point nginx back."""
     inner(config, "docker", "compose", "--project-name", PLAIN, "down", "--timeout", "10")
-    colour = next((c for c in COLOURS if f"app-{c}-app-1" in live_upstream), None)
+    colour = switch.colour_in_upstream(live_upstream)
     if colour is None:
         progress(f"warning: no colour in the saved upstream {live_upstream.strip()!r}; left as is")
         return
     current = inner(config, "readlink", "-f", f"{RELEASES}/current").strip()
-    inner(config, *compose(f"app-{colour}", current, "up", "--detach", "--wait", "--wait-timeout", "120"))
-    point_nginx_at(config, f"app-{colour}-app-1")
-    progress(f"restored app-{colour} ({current}) behind nginx")
+    inner(config, *switch.start_colour(colour, current))
+    point_nginx_at(config, switch.container(colour))
+    wait_for_version(config, release.image_tag(V1))
+    progress(f"restored {switch.project(colour)} ({current}) behind nginx")
 
 
 # --- report ---------------------------------------------------------------------------------

@@ -1,6 +1,5 @@
 """Facts about Docker on the host that pyinfra does not ship."""
 
-import json
 import shlex
 
 from pyinfra.api import FactBase
@@ -116,10 +115,8 @@ class PendingMigrations(FactBase):
             "python", "manage.py", "shell", "--command", switch.MIGRATION_STATE]) + " 2>/dev/null || true"
 
     def process(self, output):
-        for line in output:
-            if line.startswith("ONEHOST_MIGRATIONS "):
-                return json.loads(line.split(" ", 1)[1])["pending"]
-        return None
+        state = switch.parse_migration_state("\n".join(output))
+        return None if state is None else state["pending"]
 
 
 class SystemdBooted(FactBase):

@@ -26,6 +26,7 @@ def pyinfra_command(deploy_file: str, data: dict[str, str], dry: bool = False) -
     return command
 
 
-def run_deploy(deploy_file: str, data: dict[str, str], environ=None, capture: bool = False):
+def run_deploy(deploy_file: str, data: dict[str, str], environ=None, capture: bool = False,
+               timeout: float | None = None):
     return run(pyinfra_command(deploy_file, data), cwd=REPO_ROOT,
-               env={**os.environ, **(environ or {})}, capture=capture)
+               env={**os.environ, **(environ or {})}, capture=capture, timeout=timeout)

@@ -15,11 +15,16 @@ def progress(message: str) -> None:
 
 
 def run(args: Sequence[str], *, input: bytes | None = None, capture: bool = False,
-        check: bool = True, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    """Run a command given as an argument list; raise CommandFailed with its output on failure."""
-    result = subprocess.run(list(args), input=input, env=env, cwd=cwd,
-                            stdout=subprocess.PIPE if capture else None,
-                            stderr=subprocess.PIPE if capture else None)
+        check: bool = True, env: dict | None = None, cwd=None,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run a command given as an argument list; raise CommandFailed with its output on failure
+    (and when it outlives `timeout` seconds: it is killed)."""
+    try:
+        result = subprocess.run(list(args), input=input, env=env, cwd=cwd, timeout=timeout,
+                                stdout=subprocess.PIPE if capture else None,
+                                stderr=subprocess.PIPE if capture else None)
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(f"command did not finish within {timeout} s: {' '.join(args)}") from None
     if check and result.returncode != 0:
         detail = ""
         if capture:

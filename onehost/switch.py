@@ -32,6 +32,8 @@ from onehost import compose_commands as commands
 from onehost import lock as deploy_lock
 
 COLOURS = ("blue", "green")
+# The long-lived stacks the switch works with: nginx reloads, PostgreSQL dumps.
+EDGE_PROJECT, DATA_PROJECT = "edge", "data"
 UPSTREAM_FILE = "upstream.inc"
 # Printed by Django's `manage.py shell -c`: pending migrations of this code, and migrations the
 # database has applied that this code does not know (a rollback past a migration).
@@ -60,8 +62,9 @@ def other(colour: str) -> str:
     return COLOURS[1 - COLOURS.index(colour)]
 
 
-def upstream_line(colour: str, port: int) -> str:
-    return f"set $app_upstream http://{container(colour)}:{port};\n"
+def upstream_line(target: str, port: int) -> str:
+    """upstream.inc's one line: nginx proxies to the container named `target`."""
+    return f"set $app_upstream http://{target}:{port};\n"
 
 
 def colour_in_upstream(text: str) -> str | None:
@@ -114,19 +117,27 @@ def migration_state(colour: str, release_dir: str) -> list[str]:
         "exec", "-T", "app", "python", "manage.py", "shell", "--command", MIGRATION_STATE]
 
 
+def parse_migration_state(output: str) -> dict | None:
+    """{"pending": [...], "unknown": [...]} from MIGRATION_STATE's output, None when absent."""
+    for line in output.splitlines():
+        if line.startswith("ONEHOST_MIGRATIONS "):
+            return json.loads(line.split(" ", 1)[1])
+    return None
+
+
 def migrate(colour: str, release_dir: str) -> list[str]:
     return commands.run_once(project(colour), f"{release_dir}/compose.yaml",
                              f"{release_dir}/release.env", "app",
                              "python", "manage.py", "migrate", "--noinput")
 
 
-def write_upstream(conf_dir: str, colour: str, port: int) -> list[str]:
+def write_upstream(conf_dir: str, target: str, port: int) -> list[str]:
     """Write beside, then rename: nginx never reads a half-written file."""
     final = f"{conf_dir}/{UPSTREAM_FILE}"
     partial = f"{final}.partial"
     return ["sh", "-c", f"printf '%s' \"$1\" > {shlex.quote(partial)} && "
                         f"mv -f {shlex.quote(partial)} {shlex.quote(final)}",
-            "write-upstream", upstream_line(colour, port)]
+            "write-upstream", upstream_line(target, port)]
 
 
 def nginx_shutting_down_workers() -> list[str]:
@@ -137,7 +148,7 @@ def nginx_shutting_down_workers() -> list[str]:
 
 def pg_dump(data_stack_dir: str, db_user: str, db_name: str, dump_path: str) -> list[str]:
     """`pg_dump -Fc` of the app database into a 0600 file, complete or not there at all."""
-    dump = commands.compose("data", f"{data_stack_dir}/compose.yaml", f"{data_stack_dir}/stack.env") + [
+    dump = commands.compose(DATA_PROJECT, f"{data_stack_dir}/compose.yaml", f"{data_stack_dir}/stack.env") + [
         "exec", "-T", "postgres", "pg_dump", "--format=custom", "--username", db_user, "--dbname", db_name]
     partial = f"{dump_path}.partial"
     directory = dump_path.rsplit("/", 1)[0]
@@ -216,11 +227,11 @@ class HostLayout:
 
     @property
     def edge_dir(self) -> str:
-        return f"{self.data_dir}/stacks/edge"
+        return f"{self.data_dir}/stacks/{EDGE_PROJECT}"
 
     @property
     def data_stack_dir(self) -> str:
-        return f"{self.data_dir}/stacks/data"
+        return f"{self.data_dir}/stacks/{DATA_PROJECT}"
 
 
 @dataclass(frozen=True)
@@ -354,16 +365,22 @@ class Switch:
 
     def migration_state(self) -> dict:
         output = self.run(migration_state(self.plan.idle_colour, self.plan.release_dir))
-        for line in output.splitlines():
-            if line.startswith("ONEHOST_MIGRATIONS "):
-                return json.loads(line.split(" ", 1)[1])
-        raise CommandError(["manage.py", "shell"], f"no migration state in: {output}")
+        state = parse_migration_state(output)
+        if state is None:
+            raise CommandError(["manage.py", "shell"], f"no migration state in: {output}")
+        return state
+
+    def upstream_for(self, colour: str) -> list[str]:
+        layout = self.plan.layout
+        return write_upstream(f"{layout.edge_dir}/conf.d", container(colour), layout.app_port)
+
+    def reload_nginx(self) -> list[str]:
+        edge = self.plan.layout.edge_dir
+        return commands.reload_nginx(EDGE_PROJECT, f"{edge}/compose.yaml", f"{edge}/stack.env")
 
     def point_nginx_at(self, colour: str) -> None:
-        layout = self.plan.layout
-        self.run(write_upstream(f"{layout.edge_dir}/conf.d", colour, layout.app_port))
-        self.run(commands.reload_nginx("edge", f"{layout.edge_dir}/compose.yaml",
-                                       f"{layout.edge_dir}/stack.env"))
+        self.run(self.upstream_for(colour))
+        self.run(self.reload_nginx())
 
     def check_through_nginx(self) -> None:
         self.run(commands.health_check("http://127.0.0.1/health/", self.plan.layout.server_name,
@@ -430,19 +447,16 @@ class Switch:
             self.phase(title, step)
         except CommandError as failure:
             self.stop_idle()
-            if self.plan.live_colour:       # a failed reload may have left the file half-way
-                self.run_command(write_upstream(f"{self.plan.layout.edge_dir}/conf.d",
-                                                self.plan.live_colour, self.plan.layout.app_port))
+            if self.plan.live_colour:       # a failed reload may have left the new colour's file
+                self.run_command(self.upstream_for(self.plan.live_colour))
             dump = f" (pre-migration dump: {self.pre_migration_dump})" if self.pre_migration_dump else ""
             raise SwitchFailed(f"{self.plan.action} of {self.plan.release_id} failed at '{title}': "
                                f"{failure}{dump}; {self.still_serving()}") from None
 
     def switch_back(self) -> None:
         if self.plan.live_colour:
-            self.run_command(write_upstream(f"{self.plan.layout.edge_dir}/conf.d",
-                                            self.plan.live_colour, self.plan.layout.app_port))
-            self.run_command(commands.reload_nginx("edge", f"{self.plan.layout.edge_dir}/compose.yaml",
-                                                   f"{self.plan.layout.edge_dir}/stack.env"))
+            self.run_command(self.upstream_for(self.plan.live_colour))
+            self.run_command(self.reload_nginx())
         self.stop_idle()
 
     def record(self, started_at: str, seconds: float, error: str | None) -> None:

@@ -6,14 +6,16 @@ from pyinfra.operations import files
 
 from deploy.tasks import stacks
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
+from deploy.tasks.switch import host_layout
+from onehost import switch
 from onehost.release import render_env
 
-PROJECT = "data"
+PROJECT = switch.DATA_PROJECT
 
 
 @deploy("Data stack")
 def deploy_data_stack(plan: ReleasePlan):
-    stack_dir = f"{host.data.data_dir}/stacks/{PROJECT}"
+    stack_dir = host_layout().data_stack_dir
     files.directory(name="Create the data stack directory", path=stack_dir, mode="700")
     changes = [
         stacks.put_text("Write the data stack compose file", (COMPOSE_DIR / "data.yaml").read_text(),

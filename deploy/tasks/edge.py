@@ -7,12 +7,13 @@ from pyinfra.operations import files, server
 
 from deploy.tasks import stacks
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
+from deploy.tasks.switch import host_layout
 from onehost import compose_commands as commands
 from onehost import switch
 from onehost.paths import REPO_ROOT
 from onehost.release import render_env
 
-PROJECT = "edge"
+PROJECT = switch.EDGE_PROJECT
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # group_data keys the nginx templates read.
 SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
@@ -31,7 +32,7 @@ SITE_FILES = {
 
 @deploy("Edge stack")
 def deploy_edge_stack(plan: ReleasePlan):
-    stack_dir = f"{host.data.data_dir}/stacks/{PROJECT}"
+    stack_dir = host_layout().edge_dir
     files.directory(name="Create the edge stack directories", path=f"{stack_dir}/conf.d", mode="755")
     compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
     stack_files = [
@@ -45,7 +46,7 @@ def deploy_edge_stack(plan: ReleasePlan):
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
     if not host.get_fact(File, path=upstream):
         stacks.put_text("Point nginx at the first colour", switch.upstream_line(
-            switch.COLOURS[0], host.data.app_port), upstream)
+            switch.container(switch.COLOURS[0]), host.data.app_port), upstream)
     settings = {key: host.data.get(key) for key in SITE_SETTINGS}
     site = [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
                            dest=f"{stack_dir}/conf.d/{name}", mode="644", **settings)

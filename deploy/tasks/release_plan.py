@@ -79,7 +79,7 @@ def plan_release() -> ReleasePlan:
     if not data.get("env_file"):
         raise DeployError("no env file given: pass the app's settings with --data env_file=PATH")
     user_env = _read_app_env(data.env_file)
-    pull = str(data.get("pull", "")).lower() == "true"
+    pull = switch.flag("pull")
     app = _host_image(image, pull)
 
     app_env = {

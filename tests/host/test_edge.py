@@ -17,11 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from onehost import switch
+from onehost.compose_commands import reload_nginx
 from onehost.instance import wait_until
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
-UPSTREAM = "/data/stacks/edge/conf.d/upstream.inc"
+EDGE_DIR = f"{GROUP_DATA['data_dir']}/stacks/{switch.EDGE_PROJECT}"
+UPSTREAM = f"{EDGE_DIR}/conf.d/{switch.UPSTREAM_FILE}"
+APP_PORT = GROUP_DATA["app_port"]
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -73,14 +77,10 @@ def assert_json_error(response: Response, status: int) -> None:
     assert_security_headers(response)
 
 
-def reload_nginx(instance) -> None:
-    instance.inner("docker", "exec", "edge-nginx-1", "sh", "-c", "nginx -t -q && nginx -s reload")
-
-
-def write_upstream(instance, text: str) -> None:
-    """As the switch does: beside, then rename."""
-    script = f'printf "%s" "$1" > {UPSTREAM}.partial && mv -f {UPSTREAM}.partial {UPSTREAM}'
-    instance.inner("sh", "-c", script, "sh", text)
+def point_nginx_at(instance, target: str) -> None:
+    """With the switch's own commands: upstream.inc replaced atomically, then a reload."""
+    instance.inner(*switch.write_upstream(f"{EDGE_DIR}/conf.d", target, APP_PORT))
+    instance.inner(*reload_nginx(switch.EDGE_PROJECT, f"{EDGE_DIR}/compose.yaml", f"{EDGE_DIR}/stack.env"))
 
 
 @pytest.mark.parametrize("path, status", [("/health/", 200), ("/no-such-path/", 404)])
@@ -93,8 +93,7 @@ def test_security_headers_on_answers_of_the_app(test_instance, deployed, path, s
 def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed):
     original = test_instance.inner("cat", UPSTREAM).stdout
     try:
-        write_upstream(test_instance, "set $app_upstream http://app-nowhere-app-1:8000;")
-        reload_nginx(test_instance)
+        point_nginx_at(test_instance, "app-nowhere-app-1")
         # The reload is asynchronous: new workers take over within moments.
         def bad_gateway():
             response = fetch(test_instance, "/api/events/")
@@ -103,8 +102,7 @@ def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed)
         response = wait_until(bad_gateway, "a 502 from nginx", 20)
         assert_json_error(response, 502)
     finally:
-        write_upstream(test_instance, original)
-        reload_nginx(test_instance)
+        point_nginx_at(test_instance, switch.container(switch.colour_in_upstream(original)))
     assert test_instance.inner("cat", UPSTREAM).stdout == original
     test_instance.wait_for_health(timeout=30)
     assert fetch(test_instance, "/api/events/").status == 200

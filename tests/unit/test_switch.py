@@ -229,7 +229,7 @@ def test_command_builders():
     assert switch.start_colour("green", "/data/releases/r") == [
         "docker", "compose", "--project-name", "app-green", "--file", "/data/releases/r/compose.yaml",
         "--env-file", "/data/releases/r/release.env", "up", "--detach", "--remove-orphans"]
-    assert switch.write_upstream("/data/stacks/edge/conf.d", "green", 8000) == [
+    assert switch.write_upstream("/data/stacks/edge/conf.d", "app-green-app-1", 8000) == [
         "sh", "-c", "printf '%s' \"$1\" > /data/stacks/edge/conf.d/upstream.inc.partial && "
                     "mv -f /data/stacks/edge/conf.d/upstream.inc.partial /data/stacks/edge/conf.d/upstream.inc",
         "write-upstream", "set $app_upstream http://app-green-app-1:8000;\n"]
@@ -244,6 +244,6 @@ def test_command_builders():
 
 
 def test_the_live_colour_is_read_back_from_upstream_inc():
-    assert switch.colour_in_upstream(switch.upstream_line("green", 8000)) == "green"
+    assert switch.colour_in_upstream(switch.upstream_line(switch.container("green"), 8000)) == "green"
     assert switch.colour_in_upstream("set $app_upstream http://app:8000;") is None
     assert switch.other("blue") == "green" and switch.other("green") == "blue"
