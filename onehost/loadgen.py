@@ -29,6 +29,7 @@ import json
 import math
 import queue
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -43,7 +44,7 @@ _CLOSED_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET, er
 
 def _closed_before_response(error: BaseException) -> bool:
     if isinstance(error, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
-                          ConnectionAbortedError)):
+                          ConnectionAbortedError, ssl.SSLZeroReturnError, ssl.SSLEOFError)):
         return True
     if isinstance(error, (socket.timeout, TimeoutError)):
         return False
@@ -168,14 +169,20 @@ class LoadGenerator:
     def __init__(self, url: str, rate: float = 50, max_seconds: float = 300,
                  max_requests: int | None = None, persistent_clients: int = 0,
                  host_header: str | None = None, timeout: float = 10,
-                 persistent_share: float = 0.5):
+                 persistent_share: float = 0.5, connect_to: str | None = None,
+                 ca_file: str | None = None):
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"{url!r} is not an http:// URL")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
         if rate <= 0 or max_seconds <= 0 or timeout <= 0:
             raise ValueError("rate, max_seconds and timeout must be positive")
         self.url = url
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+        # HTTPS: the URL's host is the SNI name and the name the certificate must carry.
+        self.ssl_context = (ssl.create_default_context(cafile=ca_file) if parts.scheme == "https"
+                            else None)
+        # Like curl --connect-to: the TCP connection goes here, the URL's host stays in Host and SNI.
+        self.connect_to = connect_to
         self.path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         self.rate, self.max_seconds, self.timeout = float(rate), float(max_seconds), float(timeout)
         self.max_requests = (max_requests if max_requests is not None
@@ -318,7 +325,16 @@ class LoadGenerator:
     # --- clients ---------------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self.ssl_context:
+            connection = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
+                                                     context=self.ssl_context)
+        else:
+            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        if self.connect_to:
+            address = self.connect_to
+            connection._create_connection = (lambda target, *args: socket.create_connection(
+                (address, target[1]), *args))
+        return connection
 
     def _exchange(self, connection: http.client.HTTPConnection,
                   headers: dict[str, str]) -> tuple[int, bytes]:
@@ -389,7 +405,8 @@ def run_load(url: str, seconds: float, **options) -> LoadResult:
 
 def _command(args) -> int:
     result = run_load(args.url, args.seconds, rate=args.rate, persistent_clients=args.persistent,
-                      host_header=args.host_header, timeout=args.timeout)
+                      host_header=args.host_header, timeout=args.timeout, connect_to=args.connect_to,
+                      ca_file=args.cacert)
     print(result.summary())
     return 1 if result.failed else 0
 
@@ -401,13 +418,18 @@ def register(subparsers) -> None:
                     "(persistent clients retry once when a reused connection was closed before "
                     "an answer); print sent, failed, retried, p50/p99 and the versions seen; "
                     "exit 1 when any request failed.")
-    parser.add_argument("url", metavar="URL", help="an http:// URL, e.g. http://127.0.0.1:8080/health/")
+    parser.add_argument("url", metavar="URL", help="an http:// or https:// URL, e.g. http://127.0.0.1:8080/health/")
     parser.add_argument("--rate", type=float, default=50, help="requests per second in total (default 50)")
     parser.add_argument("--seconds", type=float, default=10, help="how long to run (default 10)")
     parser.add_argument("--persistent", type=int, default=4,
                         help="keep-alive clients sharing half the rate (default 4; 0: fresh only)")
     parser.add_argument("--host-header", help="the Host header to send (default: from the URL)")
     parser.add_argument("--timeout", type=float, default=10, help="socket timeout in seconds (default 10)")
+    parser.add_argument("--connect-to", metavar="ADDRESS",
+                        help="connect to this address instead of the URL's host, which stays the "
+                             "Host header and the TLS server name (e.g. a domain not yet in DNS)")
+    parser.add_argument("--cacert", metavar="FILE",
+                        help="trust the CA certificates in FILE for https:// (default: the system's)")
     parser.set_defaults(func=_command)
 
 

@@ -3,11 +3,13 @@
 import argparse
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 
 from onehost import loadgen
 from onehost.loadgen import LoadGenerator, LoadResult
@@ -95,6 +97,39 @@ def server():
     server.close_idle()
     server.server_close()
     thread.join(5)
+
+
+@pytest.fixture
+def https_server():
+    """The same server behind TLS, with a certificate for timewarp.test from a test CA."""
+    ca = trustme.CA()
+    server = _Server()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("timewarp.test").configure_cert(context)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    with ca.cert_pem.tempfile() as ca_file:
+        yield server, ca_file
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_https_with_a_server_name_connected_elsewhere(https_server):
+    # A domain that is not in DNS: the connection goes to 127.0.0.1, SNI and Host stay the name.
+    server, ca_file = https_server
+    url = f"https://timewarp.test:{server.server_address[1]}/health/"
+    result = loadgen.run_load(url, 1, rate=20, persistent_clients=1, connect_to="127.0.0.1",
+                              ca_file=ca_file)
+    assert result.sent > 0 and result.failed == 0 and result.versions == ["test-v1"]
+
+
+def test_https_checks_the_certificate(https_server):
+    server, _ = https_server
+    url = f"https://timewarp.test:{server.server_address[1]}/health/"
+    result = loadgen.run_load(url, 0.5, rate=10, connect_to="127.0.0.1")
+    assert result.sent > 0 and result.failed == result.sent
 
 
 def wait_for(check, timeout: float = 5.0) -> None:
@@ -242,8 +277,8 @@ def test_percentile_and_empty_result():
     assert "p99 -" in empty.summary()
 
 
-@pytest.mark.parametrize("url", ["https://127.0.0.1/", "ftp://127.0.0.1/", "127.0.0.1:80"])
-def test_only_http_urls(url):
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/", "127.0.0.1:80", "https:///health/"])
+def test_only_http_and_https_urls(url):
     with pytest.raises(ValueError):
         LoadGenerator(url)
 
