@@ -7,6 +7,7 @@ One task per concern; each is idempotent, so a second run changes nothing.
 
 from deploy.tasks.backup_tooling import install_backup_tooling
 from deploy.tasks.boot_stacks import start_stacks_at_boot
+from deploy.tasks.certbot import install_certbot
 from deploy.tasks.cloudwatch import configure_cloudwatch_agent
 from deploy.tasks.docker_engine import install_docker_engine
 from deploy.tasks.hardening import harden_host
@@ -16,5 +17,6 @@ install_docker_engine()
 harden_host()
 configure_ssh_access()
 install_backup_tooling()
+install_certbot()
 configure_cloudwatch_agent()
 start_stacks_at_boot()

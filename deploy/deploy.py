@@ -11,6 +11,7 @@ from pyinfra import host
 from pyinfra.operations import docker
 
 from deploy.tasks.app_release import write_release
+from deploy.tasks.certificates import issue_certificate
 from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
@@ -25,6 +26,7 @@ ship_images(plan)
 started = deploy_data_stack(plan)
 write_release(plan)
 started += deploy_edge_stack(plan)
+issue_certificate(plan.tls)
 switch_to(plan.switch)
 retire_single_colour_app()
 check_health_through_edge(started)

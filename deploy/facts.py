@@ -4,7 +4,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from onehost import lock, switch
+from onehost import lock, switch, tls
 
 
 class DockerImageId(FactBase):
@@ -53,6 +53,31 @@ class TextFile(FactBase):
     def process(self, output):
         text = "\n".join(output)
         return None if text.strip() == "__absent__" else text
+
+
+class CertificateNames(FactBase):
+    """The DNS names a PEM certificate covers (sorted), or None when there is no such file."""
+
+    def command(self, path):
+        quoted = shlex.quote(path)
+        return (f"if [ -f {quoted} ]; then openssl x509 -noout -ext subjectAltName -in {quoted}; "
+                "else echo __absent__; fi")
+
+    def process(self, output):
+        text = "\n".join(output)
+        return None if text.strip() == "__absent__" else tls.certificate_names(text)
+
+
+class CertificateValid(FactBase):
+    """True when a PEM certificate exists and is still valid `seconds` from now."""
+
+    def command(self, path, seconds):
+        quoted = shlex.quote(path)
+        return (f"if [ -f {quoted} ] && openssl x509 -noout -checkend {int(seconds)} -in {quoted} "
+                ">/dev/null; then echo valid; else echo invalid; fi")
+
+    def process(self, output):
+        return "".join(output).strip() == "valid"
 
 
 class AppColours(FactBase):

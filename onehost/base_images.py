@@ -195,6 +195,19 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+
+# Built only for the tests (the host tier's TLS tests), never by `ensure_all`: the ACME test
+# server and its DNS, from Debian's pebble package.
+TEST_RECIPES: dict[str, Recipe] = {
+    "acme": Recipe(
+        name="acme",
+        stands_in_for="letsencrypt/pebble and pebble-challtestsrv (tests only)",
+        packages=("pebble", "ca-certificates"),
+        changes=(f"ENV PATH={STANDARD_PATH}", 'CMD ["pebble", "-h"]'),
+    ),
+}
+
+
 # ------------------------------------------------------------- pure command builders
 
 def mmdebstrap_command(recipe: Recipe, images_dir: Path = IMAGES_DIR) -> list[str]:
@@ -312,7 +325,7 @@ def build(recipe: Recipe, ref: str, images_dir: Path = IMAGES_DIR) -> None:
 def ensure(name: str, force: bool = False) -> str:
     """The image reference for `name`, built only if no image with that reference exists."""
     try:
-        recipe = RECIPES[name]
+        recipe = {**RECIPES, **TEST_RECIPES}[name]
     except KeyError:
         raise CommandFailed(f"unknown base image {name!r}; known: {', '.join(RECIPES)}") from None
     ref = reference(recipe)

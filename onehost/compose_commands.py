@@ -28,11 +28,21 @@ def reload_nginx(project: str, compose_file: str, env_file: str | None) -> list[
         "exec", "-T", "nginx", "sh", "-c", "nginx -t -q && nginx -s reload"]
 
 
-def health_check(url: str, host_header: str, attempts: int) -> list[str]:
+def health_check(url: str, host_header: str, attempts: int, options: tuple[str, ...] = ()) -> list[str]:
     """curl on the host, retried once a second until `attempts` run out."""
     return ["curl", "--fail", "--silent", "--show-error", "--max-time", "5",
-            "--retry", str(attempts), "--retry-delay", "1", "--retry-all-errors",
+            "--retry", str(attempts), "--retry-delay", "1", "--retry-all-errors", *options,
             "--header", f"Host: {host_header}", url]
+
+
+def edge_health_check(server_name: str, tls: bool, attempts: int) -> list[str]:
+    """/health/ through this host's nginx: over HTTPS when the edge has TLS (HTTP only redirects
+    then), with the server name's SNI. Any certificate passes: this checks the app behind nginx,
+    the public check checks the certificate."""
+    if not tls:
+        return health_check("http://127.0.0.1/health/", server_name, attempts)
+    return health_check(f"https://{server_name}/health/", server_name, attempts,
+                        ("--insecure", "--resolve", f"{server_name}:443:127.0.0.1"))
 
 
 def load_image(archive: str, image_id: str, pinned: str) -> list[str]:

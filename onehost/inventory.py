@@ -53,6 +53,8 @@ def local_instance_host(config: InstanceConfig) -> tuple[str, dict]:
         "ssh_strict_host_key_checking": "accept-new",
         "_sudo": True,
         "env_file": str(config.app_env),
+        # A laptop has no public domain for a certificate: plain HTTP (override with --data tls=...).
+        "tls": "off",
         **LOCAL_IMAGES,
     }
 

@@ -208,6 +208,7 @@ class HostLayout:
     network: str
     app_port: int
     server_name: str
+    tls: bool = False
 
     @property
     def releases(self) -> str:
@@ -383,8 +384,8 @@ class Switch:
         self.run(self.reload_nginx())
 
     def check_through_nginx(self) -> None:
-        self.run(commands.health_check("http://127.0.0.1/health/", self.plan.layout.server_name,
-                                       attempts=5))
+        layout = self.plan.layout
+        self.run(commands.edge_health_check(layout.server_name, layout.tls, attempts=5))
 
     def point_links(self) -> None:
         plan = self.plan

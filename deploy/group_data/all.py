@@ -15,6 +15,8 @@ hardening_packages = ["unattended-upgrades", "systemd-timesyncd", "tzdata", "rsy
 # Backups: the PostgreSQL client of the server's major version (postgres_image below).
 postgres_major = "17"
 backup_packages = [f"postgresql-client-{postgres_major}"]
+# TLS: certbot renews the edge's certificates; openssl makes the placeholder and reads certificates.
+tls_packages = ["certbot", "openssl"]
 # What the bake makes: "local" (the instance image) or "aws" (the AMI build passes
 # --data bake_target=aws).
 bake_target = "local"
@@ -65,6 +67,26 @@ resolver_valid = "10s"
 api_rate_limit = "20r/s"
 api_rate_limit_burst = 40
 api_rate_limit_zone_size = "10m"
+
+# --- TLS ----------------------------------------------------------------------------
+# "letsencrypt": HTTPS on 443 with one certificate for all server_names, got and renewed by
+# certbot (each name a public domain whose DNS points at this host, port 80 reachable); HTTP
+# answers ACME challenges and redirects everything else to HTTPS. "off": plain HTTP on port 80
+# (the local instance, or TLS ended before the host).
+tls = "letsencrypt"
+# Let's Encrypt's contact for this account (expiry warnings). Required with tls=letsencrypt.
+letsencrypt_email = None
+# "production", "staging" (untrusted certificates, generous rate limits: for a first try) or
+# the https:// directory URL of another ACME server.
+acme_server = "production"
+# A PEM file on the deploying machine: the CA of the ACME server's own HTTPS certificate, for
+# ACME servers with a private CA (test servers, internal CAs). Copied to the host.
+acme_ca_bundle = None
+# Strict-Transport-Security on HTTPS responses; includeSubDomains and preload are opt-in (both
+# bind every subdomain to HTTPS, preload for years: https://hstspreload.org).
+hsts_max_age = 63072000
+hsts_include_subdomains = False
+hsts_preload = False
 
 # --- database ----------------------------------------------------------------------
 db_name = "timewarp"

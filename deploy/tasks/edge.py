@@ -6,6 +6,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.tasks import stacks
+from deploy.tasks.certificates import prepare_certificate
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.switch import host_layout
 from onehost import compose_commands as commands
@@ -18,13 +19,16 @@ NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # group_data keys the nginx templates read.
 SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
                  "proxy_read_timeout", "resolver_valid", "api_rate_limit", "api_rate_limit_burst",
-                 "api_rate_limit_zone_size")
+                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload")
 # conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
 # first); the *.inc files are included by app.conf. Written in this order, the site last.
+# (tls-certificate.inc is the certificate task's: it depends on what was issued.)
 SITE_FILES = {
     "security-headers.inc": "security-headers.inc.j2",
     "proxy.inc": "proxy.inc.j2",
     "json-errors.inc": "json-errors.inc.j2",
+    "app-locations.inc": "app-locations.inc.j2",
+    "tls.inc": "tls.inc.j2",
     "00-http.conf": "http.conf.j2",
     "app.conf": "app.conf.j2",
 }
@@ -40,16 +44,18 @@ def deploy_edge_stack(plan: ReleasePlan):
                         compose_file),
         stacks.put_text("Write the edge stack variables",
                         render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
-                                    "NETWORK_NAME": host.data.network_name}), env_file),
+                                    "NETWORK_NAME": host.data.network_name,
+                                    "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir}), env_file),
     ]
     # The switch owns upstream.inc from then on; until a release is live it names blue.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
     if not host.get_fact(File, path=upstream):
         stacks.put_text("Point nginx at the first colour", switch.upstream_line(
             switch.container(switch.COLOURS[0]), host.data.app_port), upstream)
+    certificate = prepare_certificate(plan.tls)
     settings = {key: host.data.get(key) for key in SITE_SETTINGS}
-    site = [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
-                           dest=f"{stack_dir}/conf.d/{name}", mode="644", **settings)
+    site = certificate + [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
+                           dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled, **settings)
             for name, template in SITE_FILES.items()]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     reloaded = server.shell(
@@ -63,10 +69,10 @@ def deploy_edge_stack(plan: ReleasePlan):
 @deploy("Health check")
 def check_health_through_edge(changes):
     """After the edge or data stack restarted, the app still answers /health/ through nginx."""
+    layout = host_layout()
     server.shell(
         name="Check /health/ through nginx",
-        commands=[commands.shell(commands.health_check(
-            "http://127.0.0.1/health/", host.data.server_names[0],
-            attempts=host.data.health_timeout_seconds))],
+        commands=[commands.shell(commands.edge_health_check(
+            layout.server_name, layout.tls, attempts=host.data.health_timeout_seconds))],
         _if=lambda: any(op.did_change() for op in changes),
     )

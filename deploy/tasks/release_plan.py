@@ -12,9 +12,10 @@ from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, PendingMigrations
 from deploy.tasks import switch
-from onehost import docker_cli, release
+from onehost import docker_cli, release, tls
 from onehost.paths import REPO_ROOT
 from onehost.switch import SwitchPlan
+from onehost.tls import TlsPlan
 
 COMPOSE_DIR = REPO_ROOT / "compose"
 
@@ -39,6 +40,7 @@ class ReleasePlan:
     postgres_env: str
     record: str
     switch: SwitchPlan
+    tls: TlsPlan
 
 
 def _git_commit() -> str | None:
@@ -71,8 +73,25 @@ def _read_app_env(path_text: str) -> dict[str, str]:
     return env
 
 
+def _tls_plan() -> TlsPlan:
+    """Domains, contact and ACME server checked together, before anything else."""
+    data = host.data
+    mode = "off" if data.get("tls") is False else data.get("tls")
+    try:
+        plan = tls.tls_plan(mode, data.get("server_names"), data.get("letsencrypt_email"),
+                            data.get("acme_server"), data.data_dir)
+    except tls.TlsError as error:
+        raise DeployError(str(error)) from None
+    bundle = data.get("acme_ca_bundle")
+    if plan.enabled and bundle and not Path(bundle).expanduser().is_file():
+        raise DeployError(f"acme_ca_bundle {bundle} does not exist: give a PEM file of the ACME "
+                          "server's CA, or leave it unset for Let's Encrypt")
+    return plan
+
+
 def plan_release() -> ReleasePlan:
     data = host.data
+    tls_plan = _tls_plan()
     image = data.get("image")
     if not image:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG")
@@ -112,7 +131,7 @@ def plan_release() -> ReleasePlan:
         id=release_id, releases=releases, directory=directory, app=app,
         postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
         app_env=app_env_text, release_env=release_env_text,
-        postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan)
+        postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan, tls=tls_plan)
 
 
 def _pending_migrations(plan: SwitchPlan) -> str:

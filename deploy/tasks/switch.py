@@ -18,7 +18,7 @@ from onehost.switch import HostLayout, Switch, SwitchPlan
 def host_layout() -> HostLayout:
     data = host.data
     return HostLayout(data_dir=data.data_dir, network=data.network_name, app_port=data.app_port,
-                      server_name=data.server_names[0])
+                      server_name=data.server_names[0], tls=data.get("tls") == "letsencrypt")
 
 
 def flag(name: str) -> bool:

@@ -3,7 +3,8 @@
 import pytest
 
 RELEASE_STATE = ("ls -1 /data/releases && readlink /data/releases/current && "
-                 "docker ps --format '{{.Names}} {{.Image}}'")
+                 "docker ps --format '{{.Names}} {{.Image}} {{.CreatedAt}}' && "
+                 "md5sum /data/stacks/edge/conf.d/* && find /data/letsencrypt | sort")
 
 
 @pytest.fixture
@@ -50,3 +51,20 @@ def test_instance_not_running(deployer, host_state):
 def test_inventory_naming_no_host(deployer, host_state):
     output = refused(deployer, {"image": "timewarp:test-v1"}, environ={"ONEHOST_HOSTS": " , "})
     assert "ONEHOST_HOSTS is set but names no host" in output
+
+
+TLS_DATA = {"image": "timewarp:test-v1", "tls": "letsencrypt", "server_names": '["api.example.com"]',
+            "letsencrypt_email": "ops@example.com"}
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"server_names": '["api.exa_mple.com"]'}, "server name 'api.exa_mple.com' is not a valid domain name"),
+    ({"server_names": "[]"}, "server_names is empty: give the domain names"),
+    ({"server_names": '["localhost"]'}, "server name 'localhost' cannot get a certificate"),
+    ({"letsencrypt_email": "ops@"}, "letsencrypt_email 'ops@' is not an email address"),
+    ({"letsencrypt_email": ""}, "letsencrypt_email is not set"),
+    ({"acme_server": "acme.example.com"}, "acme_server is 'acme.example.com': use production, staging"),
+    ({"tls": "on"}, "tls is 'on': use one of letsencrypt, off"),
+])
+def test_bad_tls_settings(deployer, host_state, data, message):
+    assert message in refused(deployer, {**TLS_DATA, **data})

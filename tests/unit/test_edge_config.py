@@ -6,7 +6,8 @@ import runpy
 import jinja2
 import pytest
 
-from deploy.tasks import edge
+from deploy.tasks import certificates, edge
+from onehost import tls
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
@@ -16,7 +17,7 @@ ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(str(edge.NGINX_T
 
 def test_every_template_is_rendered_to_the_host():
     templates = {path.name for path in edge.NGINX_TEMPLATES.glob("*.j2")}
-    assert templates == set(edge.SITE_FILES.values())
+    assert templates == set(edge.SITE_FILES.values()) | {certificates.CERTIFICATE_TEMPLATE.name}
 
 
 def test_the_site_comes_after_the_http_settings_it_uses():
@@ -25,11 +26,59 @@ def test_the_site_comes_after_the_http_settings_it_uses():
     assert confs == ["00-http.conf", "app.conf"]
 
 
-@pytest.mark.parametrize("name", sorted(edge.SITE_FILES))
-def test_template_renders_from_the_settings_the_task_passes(name):
+def render(name: str, tls_on: bool) -> str:
     settings = {key: GROUP_DATA[key] for key in edge.SITE_SETTINGS}
-    text = ENVIRONMENT.get_template(edge.SITE_FILES[name]).render(**settings)
+    return ENVIRONMENT.get_template(edge.SITE_FILES[name]).render(tls=tls_on, **settings)
+
+
+@pytest.mark.parametrize("tls_on", [True, False])
+@pytest.mark.parametrize("name", sorted(edge.SITE_FILES))
+def test_template_renders_from_the_settings_the_task_passes(name, tls_on):
+    text = render(name, tls_on)
     assert "{{" not in text and "{%" not in text
+
+
+def test_with_tls_port_80_only_answers_challenges_and_redirects():
+    site = render("app.conf", tls_on=True)
+    http_server = site.split("listen 443")[0]
+    assert "location ^~ /.well-known/acme-challenge/" in http_server
+    assert "return 301 https://$host$request_uri;" in http_server
+    assert "app-locations.inc" not in http_server and "app-locations.inc" in site
+
+
+def test_without_tls_nothing_listens_on_443():
+    site = render("app.conf", tls_on=False)
+    assert "443" not in site and "tls.inc" not in site and "app-locations.inc" in site
+
+
+@pytest.mark.parametrize(("include_subdomains", "preload", "value"), [
+    (False, False, "max-age=63072000"),
+    (True, False, "max-age=63072000; includeSubDomains"),
+    (True, True, "max-age=63072000; includeSubDomains; preload"),
+])
+def test_hsts_options(include_subdomains, preload, value):
+    settings = {key: GROUP_DATA[key] for key in edge.SITE_SETTINGS}
+    settings.update(hsts_include_subdomains=include_subdomains, hsts_preload=preload)
+    text = ENVIRONMENT.get_template("tls.inc.j2").render(tls=True, **settings)
+    assert f'add_header Strict-Transport-Security "{value}" always;' in text
+
+
+PLAN = tls.tls_plan("letsencrypt", ["api.example.com"], "ops@example.com", "staging", "/data")
+
+
+def test_the_certificate_include_names_the_issued_certificate_with_stapling():
+    text = ENVIRONMENT.get_template(certificates.CERTIFICATE_TEMPLATE.name).render(
+        **tls.nginx_certificate(PLAN, issued=True))
+    assert "ssl_certificate /etc/letsencrypt/live/api.example.com/fullchain.pem;" in text
+    assert "ssl_stapling on;" in text
+    assert "ssl_trusted_certificate /etc/letsencrypt/live/api.example.com/chain.pem;" in text
+
+
+def test_the_placeholder_is_served_without_stapling():
+    text = ENVIRONMENT.get_template(certificates.CERTIFICATE_TEMPLATE.name).render(
+        **tls.nginx_certificate(PLAN, issued=False))
+    assert "ssl_certificate /etc/letsencrypt/onehost-placeholder/fullchain.pem;" in text
+    assert "ssl_stapling" not in text
 
 
 def test_the_switch_file_is_not_one_of_ours():

@@ -1,0 +1,289 @@
+"""TLS at the edge, by behaviour, on an instance of its own with a real ACME server.
+
+The instance is deployed with tls=letsencrypt for timewarp.test; pebble issues the certificate
+after a real HTTP-01 validation against the instance's nginx (tests/host/acme.py). Then:
+Mozilla's intermediate profile graded by sslyze, the redirect, headers and HSTS, session
+tickets, a forced renewal under load, a renewal while the ACME server is down, and a replaced
+instance with the same /data. The tests run in file order: the last two stop the ACME server.
+"""
+
+import http.client
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+from cryptography import x509
+
+from onehost import instance, switch
+from onehost.instance import wait_until
+from onehost.loadgen import LoadGenerator
+from tests.host.acme import DIRECTORY_URL, AcmeServer
+from tests.host.conftest import APP_IMAGE, Deployer
+from tests.host.test_edge import UPSTREAM, Response, assert_security_headers, point_nginx_at
+
+TLS_INSTANCE_ENV = {
+    "ONEHOST_INSTANCE": "onehost-tls-test",
+    "ONEHOST_SSH_PORT": "32222",
+    "ONEHOST_HTTP_PORT": "38080",
+    "ONEHOST_HTTPS_PORT": "38443",
+}
+DOMAIN = "timewarp.test"
+LIVE_CERTIFICATE = f"/data/letsencrypt/live/{DOMAIN}/fullchain.pem"
+RENEWAL_CONFIG = f"/data/letsencrypt/renewal/{DOMAIN}.conf"
+HSTS = "max-age=63072000"
+
+
+@dataclass
+class TlsHost:
+    config: instance.InstanceConfig
+    acme: AcmeServer
+    deployer: Deployer
+    data: dict
+    roots: str                 # a file with pebble's root CA
+    first_deploy: subprocess.CompletedProcess
+
+    def inner(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(["docker", "exec", self.config.name, *command],
+                                capture_output=True, text=True, timeout=300)
+        if check:
+            assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+        return result
+
+    def context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.roots)
+
+    def https(self, path: str) -> Response:
+        """GET over HTTPS to the instance with the domain's SNI and Host, checked against pebble's root."""
+        connection = http.client.HTTPSConnection(DOMAIN, self.config.https_port, timeout=10,
+                                                 context=self.context())
+        connection._create_connection = lambda target, *args: socket.create_connection(
+            ("127.0.0.1", target[1]), *args)
+        return _exchange(connection, path)
+
+    def http(self, path: str) -> Response:
+        return _exchange(http.client.HTTPConnection("127.0.0.1", self.config.http_port, timeout=10),
+                         path, {"Host": DOMAIN})
+
+    def served_certificate(self) -> x509.Certificate:
+        with socket.create_connection(("127.0.0.1", self.config.https_port), timeout=10) as raw:
+            with self.context().wrap_socket(raw, server_hostname=DOMAIN) as tls:
+                return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+
+    def nginx_started_at(self) -> str:
+        return self.inner("docker", "inspect", "--format", "{{.State.StartedAt}}", "edge-nginx-1").stdout.strip()
+
+
+def output_of(result: subprocess.CompletedProcess) -> str:
+    return result.stdout + result.stderr
+
+
+def _exchange(connection: http.client.HTTPConnection, path: str, headers: dict | None = None) -> Response:
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        return Response(response.status, response.headers, response.read())
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="module")
+def tls_host(test_instance, tmp_path_factory):
+    environ = {**os.environ, **TLS_INSTANCE_ENV}
+    config = instance.InstanceConfig.from_environment(environ)
+    instance.reset(config)
+    instance.up(config)
+    acme = AcmeServer(config.name, tmp_path_factory.mktemp("acme"))
+    acme.start()
+    data = {"image": APP_IMAGE, "tls": "letsencrypt", "server_names": json.dumps([DOMAIN]),
+            "letsencrypt_email": f"ops@{DOMAIN}", "acme_server": DIRECTORY_URL,
+            "acme_ca_bundle": str(acme.ca_bundle)}
+    deployer = Deployer(environ)
+    first_deploy = deployer.run(data)
+    roots = tmp_path_factory.mktemp("roots") / "pebble-root.pem"
+    roots.write_text(acme.issuing_roots())
+    yield TlsHost(config, acme, deployer, data, str(roots), first_deploy)
+    acme.stop()
+    if not os.environ.get("ONEHOST_KEEP_TEST_INSTANCE"):
+        instance.reset(config)
+
+
+def test_the_first_deploy_gets_a_certificate_for_the_domain(tls_host):
+    assert f"Get a certificate for {DOMAIN} from {DIRECTORY_URL}" in output_of(tls_host.first_deploy)
+    certificate = tls_host.served_certificate()   # verified against pebble's root and the name
+    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == [DOMAIN]
+    response = tls_host.https("/health/")
+    assert response.status == 200 and response.json()["status"] == "ok"
+
+
+def test_nginx_started_on_the_placeholder_and_was_reloaded_not_restarted(tls_host):
+    # nginx was up before the certificate existed (serving the placeholder, answering the
+    # challenge), and serves the issued one without having been restarted since.
+    started = tls_host.nginx_started_at()
+    issued = tls_host.inner("stat", "--format", "%.9Y", "--dereference", LIVE_CERTIFICATE).stdout
+    started_epoch = tls_host.inner("date", "--date", started, "+%s.%N").stdout
+    assert float(started_epoch) < float(issued)
+    restarts = tls_host.inner("docker", "inspect", "--format", "{{.RestartCount}}", "edge-nginx-1").stdout
+    assert restarts.strip() == "0"
+
+
+def test_a_second_deploy_does_not_ask_the_acme_server_again(tls_host):
+    serial = tls_host.served_certificate().serial_number
+    result = tls_host.deployer.run(tls_host.data)
+    assert "Get a certificate" not in output_of(result)
+    assert tls_host.served_certificate().serial_number == serial
+
+
+def test_mozilla_intermediate_profile_with_zero_deviations(tls_host, tmp_path):
+    report = tmp_path / "sslyze.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "sslyze", f"{DOMAIN}:{tls_host.config.https_port}{{127.0.0.1}}",
+         "--mozilla_config=intermediate", f"--certinfo_ca_file={tls_host.roots}",
+         f"--json_out={report}"], capture_output=True, text=True, timeout=180)
+    # sslyze exits 0 when it cannot connect: the scan must have completed, and comply.
+    scans = json.loads(report.read_text())["server_scan_results"]
+    assert [scan["scan_status"] for scan in scans] == ["COMPLETED"], result.stdout
+    assert result.returncode == 0, result.stdout
+    assert "OK - Compliant" in result.stdout, result.stdout
+
+
+def test_http_redirects_to_the_same_path_and_query_on_https(tls_host):
+    response = tls_host.http("/api/events/?page=2&q=a%20b")
+    assert response.status == 301
+    assert response.headers["Location"] == f"https://{DOMAIN}/api/events/?page=2&q=a%20b"
+    assert_security_headers(response)
+    assert response.headers.get("Strict-Transport-Security") is None
+
+
+def test_the_acme_challenge_path_is_served_over_http_not_redirected(tls_host):
+    token = "onehost-test-token"
+    path = f"/data/letsencrypt/onehost-webroot/.well-known/acme-challenge/{token}"
+    tls_host.inner("sh", "-c", f"mkdir -p {os.path.dirname(path)} && echo key-authorization > {path}")
+    try:
+        response = tls_host.http(f"/.well-known/acme-challenge/{token}")
+        assert (response.status, response.body) == (200, b"key-authorization\n")
+        missing = tls_host.http("/.well-known/acme-challenge/no-such-token")
+        assert missing.status == 404 and "Location" not in missing.headers
+    finally:
+        tls_host.inner("rm", "-f", path)
+
+
+@pytest.mark.parametrize("path, status", [("/health/", 200), ("/no-such-path/", 404)])
+def test_security_headers_and_hsts_on_https_answers(tls_host, path, status):
+    response = tls_host.https(path)
+    assert response.status == status
+    assert_security_headers(response)
+    assert response.headers.get_all("Strict-Transport-Security") == [HSTS]
+
+
+def test_a_502_over_https_has_the_headers_and_hsts(tls_host):
+    original = tls_host.inner("cat", UPSTREAM).stdout
+    host = _InnerHost(tls_host)
+    try:
+        point_nginx_at(host, "app-nowhere-app-1")
+        deadline = time.monotonic() + 20
+        while (response := tls_host.https("/api/events/")).status != 502:
+            assert time.monotonic() < deadline, "no 502 from nginx within 20 s"
+            time.sleep(0.2)
+        assert response.json() == {"error": "bad gateway", "status": 502}
+        assert_security_headers(response)
+        assert response.headers.get_all("Strict-Transport-Security") == [HSTS]
+    finally:
+        point_nginx_at(host, switch.container(switch.colour_in_upstream(original)))
+    assert tls_host.inner("cat", UPSTREAM).stdout == original
+    # The reload is asynchronous too: the app answers again once the new workers took over.
+    wait_until(lambda: tls_host.https("/api/events/").status == 200, "the app through nginx again", 20)
+
+
+class _InnerHost:
+    """What point_nginx_at needs of an instance: commands inside it."""
+
+    def __init__(self, tls_host: TlsHost):
+        self.inner = tls_host.inner
+
+
+def test_tls_1_2_sessions_get_no_ticket(tls_host):
+    context = tls_host.context()
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    with socket.create_connection(("127.0.0.1", tls_host.config.https_port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=DOMAIN) as connection:
+            assert connection.version() == "TLSv1.2"
+            assert not connection.session.has_ticket
+
+
+def test_old_protocols_are_refused(tls_host):
+    context = tls_host.context()
+    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_1
+    context.set_ciphers("ALL:@SECLEVEL=0")
+    with socket.create_connection(("127.0.0.1", tls_host.config.https_port), timeout=10) as raw:
+        with pytest.raises(ssl.SSLError):
+            context.wrap_socket(raw, server_hostname=DOMAIN)
+
+
+def test_a_forced_renewal_swaps_the_certificate_under_load_without_a_failure(tls_host):
+    before = tls_host.served_certificate().serial_number
+    url = f"https://{DOMAIN}:{tls_host.config.https_port}/health/"
+    load = LoadGenerator(url, rate=40, max_seconds=120, persistent_clients=4, connect_to="127.0.0.1",
+                         ca_file=tls_host.roots).start()
+    try:
+        deadline = time.monotonic() + 30
+        while load.snapshot()["ok"] < 40:
+            assert time.monotonic() < deadline, f"no load got through: {load.snapshot()}"
+            time.sleep(0.2)
+        renewal = tls_host.inner("/usr/local/sbin/onehost-certbot-renew", "--force-renewal")
+        assert "onehost-reload-edge: nginx reloaded" in renewal.stdout + renewal.stderr
+        deadline = time.monotonic() + 30
+        while tls_host.served_certificate().serial_number == before:
+            assert time.monotonic() < deadline, "the renewed certificate is not served within 30 s"
+            time.sleep(0.2)
+        sent = load.snapshot()["sent"]
+        while load.snapshot()["sent"] < sent + 40:   # a second of load on the new certificate
+            assert time.monotonic() < deadline + 30, load.snapshot()
+            time.sleep(0.2)
+    finally:
+        result = load.stop()
+    assert result.failed == 0, result.summary()
+    assert result.sent > 80
+
+
+def test_a_failed_renewal_keeps_the_certificate_and_shows_as_failed(tls_host):
+    serial = tls_host.served_certificate().serial_number
+    # Make the certificate due (as it is 30 days before expiry), with the ACME server down.
+    # (A top-level key: it must come before the file's [renewalparams] section.)
+    tls_host.inner("sed", "-i", "1i renew_before_expiry = 100 days", RENEWAL_CONFIG)
+    tls_host.acme.stop()
+    try:
+        started = tls_host.inner("systemctl", "start", "onehost-certbot-renew.service", check=False)
+        assert started.returncode != 0
+        assert tls_host.inner("systemctl", "is-failed", "onehost-certbot-renew.service",
+                              check=False).stdout.strip() == "failed"
+        journal = tls_host.inner("journalctl", "--unit", "onehost-certbot-renew.service",
+                                 "--no-pager", "--output", "cat").stdout
+        assert "onehost-certbot-renew: certificate renewal failed" in journal
+        assert tls_host.served_certificate().serial_number == serial
+        assert tls_host.https("/health/").status == 200
+    finally:
+        tls_host.inner("sed", "-i", "/^renew_before_expiry = 100 days$/d", RENEWAL_CONFIG)
+        tls_host.inner("systemctl", "reset-failed", "onehost-certbot-renew.service", check=False)
+
+
+def test_a_replaced_instance_with_the_same_data_serves_the_same_certificate(tls_host):
+    # The ACME server stays down: the new instance must not need it.
+    tls_host.acme.stop()
+    serial = tls_host.served_certificate().serial_number
+    config = tls_host.config
+    # A new host from the image: a new root disk (and Docker storage), the same /data volume.
+    subprocess.run(["docker", "rm", "--force", config.name], check=True, capture_output=True)
+    subprocess.run(["docker", "volume", "rm", "--force", config.docker_volume], check=True,
+                   capture_output=True)
+    instance.up(config)
+    result = tls_host.deployer.run(tls_host.data)
+    assert "Get a certificate" not in output_of(result)
+    assert tls_host.served_certificate().serial_number == serial
+    assert tls_host.https("/health/").status == 200
