@@ -17,6 +17,7 @@ from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
 from deploy.tasks.prune import prune_releases
 from deploy.tasks.release_plan import plan_release
+from deploy.tasks.static_files import publish_static_files
 from deploy.tasks.switch import retire_single_colour_app, switch_to
 
 plan = plan_release()
@@ -25,6 +26,7 @@ docker.network(name="Create the shared network", network=host.data.network_name,
 ship_images(plan)
 started = deploy_data_stack(plan)
 write_release(plan)
+publish_static_files(plan)
 started += deploy_edge_stack(plan)
 issue_certificate(plan.tls)
 switch_to(plan.switch)

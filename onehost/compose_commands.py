@@ -51,5 +51,12 @@ def load_image(archive: str, image_id: str, pinned: str) -> list[str]:
                         f"rm -f {shlex.quote(archive)}"]
 
 
+def copy_from_image(image: str, source_dir: str, dest_dir: str) -> list[str]:
+    """Copy a directory's contents out of an image without running it (no shell needed in it)."""
+    script = ('set -e; id=$(docker create "$1"); trap \'docker rm "$id" >/dev/null\' EXIT; '
+              'mkdir -p "$3"; docker cp "$id:$2/." "$3/"')
+    return ["sh", "-c", script, "copy-from-image", image, source_dir, dest_dir]
+
+
 def shell(command: list[str]) -> str:
     return shlex.join(command)

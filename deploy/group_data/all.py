@@ -68,6 +68,16 @@ api_rate_limit = "20r/s"
 api_rate_limit_burst = 40
 api_rate_limit_zone_size = "10m"
 
+# Static files: nginx serves /static/ from <data_dir>/static, where each deploy copies the
+# directory the app image keeps its collectstatic output in (before the switch). Files with
+# a content hash in the name (Django's ManifestStaticFilesStorage) are cached for a year.
+# "" serves no static files from nginx (the app then answers /static/ itself, or nobody).
+app_static_dir = "/app/staticfiles"
+
+# CloudFlare proxies the domain (SSL/TLS mode "Full (strict)"): nginx restores each client's
+# address from CF-Connecting-IP on connections from CloudFlare's ranges (nginx/cloudflare-ips.txt).
+cloudflare = False
+
 # --- TLS ----------------------------------------------------------------------------
 # "letsencrypt": HTTPS on 443 with one certificate for all server_names, got and renewed by
 # certbot (each name a public domain whose DNS points at this host, port 80 reachable); HTTP

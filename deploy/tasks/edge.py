@@ -7,8 +7,10 @@ from pyinfra.operations import files, server
 
 from deploy.tasks import stacks
 from deploy.tasks.certificates import prepare_certificate
+from deploy.tasks.static_files import static_dir
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.switch import host_layout
+from onehost import cloudflare as cloudflare_ranges
 from onehost import compose_commands as commands
 from onehost import switch
 from onehost.paths import REPO_ROOT
@@ -19,7 +21,7 @@ NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # group_data keys the nginx templates read.
 SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
                  "proxy_read_timeout", "resolver_valid", "api_rate_limit", "api_rate_limit_burst",
-                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload")
+                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload", "cloudflare")
 # conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
 # first); the *.inc files are included by app.conf. Written in this order, the site last.
 # (tls-certificate.inc is the certificate task's: it depends on what was issued.)
@@ -28,6 +30,7 @@ SITE_FILES = {
     "proxy.inc": "proxy.inc.j2",
     "json-errors.inc": "json-errors.inc.j2",
     "app-locations.inc": "app-locations.inc.j2",
+    "acme-challenge.inc": "acme-challenge.inc.j2",
     "tls.inc": "tls.inc.j2",
     "00-http.conf": "http.conf.j2",
     "app.conf": "app.conf.j2",
@@ -45,7 +48,8 @@ def deploy_edge_stack(plan: ReleasePlan):
         stacks.put_text("Write the edge stack variables",
                         render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
                                     "NETWORK_NAME": host.data.network_name,
-                                    "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir}), env_file),
+                                    "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
+                                    "STATIC_DIR": static_dir()}), env_file),
     ]
     # The switch owns upstream.inc from then on; until a release is live it names blue.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
@@ -54,8 +58,12 @@ def deploy_edge_stack(plan: ReleasePlan):
             switch.container(switch.COLOURS[0]), host.data.app_port), upstream)
     certificate = prepare_certificate(plan.tls)
     settings = {key: host.data.get(key) for key in SITE_SETTINGS}
+    cloudflare = cloudflare_ranges.shipped_ranges()
     site = certificate + [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
-                           dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled, **settings)
+                           dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled,
+                           static_files=bool(host.data.get("app_static_dir")),
+                           cloudflare_ranges=cloudflare.networks, cloudflare_ranges_taken=cloudflare.taken,
+                           **settings)
             for name, template in SITE_FILES.items()]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     reloaded = server.shell(

@@ -8,6 +8,7 @@ Each test leaves the instance as it found it: the 502 test restores upstream.inc
 import gzip
 import json
 import runpy
+import subprocess
 import threading
 import time
 import urllib.error
@@ -21,6 +22,7 @@ from onehost import switch
 from onehost.compose_commands import reload_nginx
 from onehost.instance import wait_until
 from onehost.paths import REPO_ROOT
+from tests.host.conftest import APP_IMAGE
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 EDGE_DIR = f"{GROUP_DATA['data_dir']}/stacks/{switch.EDGE_PROJECT}"
@@ -159,18 +161,21 @@ def test_json_is_gzipped_for_clients_that_accept_it(test_instance, deployed):
     assert_security_headers(compressed)
 
 
+def access_log_entry(instance, marker: str) -> dict:
+    """The JSON access log line of the request that carried `marker`."""
+    def logged():
+        output = instance.inner("docker", "logs", "--tail", "500", "edge-nginx-1").stdout
+        return next((line for line in output.splitlines() if marker in line), None)
+
+    return json.loads(wait_until(logged, "the request's access log line", 20))
+
+
 def test_access_log_lines_are_json_with_the_request_and_upstream(test_instance, deployed):
     marker = uuid.uuid4().hex
     response = fetch(test_instance, f"/health/?log-check={marker}",
                      headers={"User-Agent": f"onehost-edge-test/{marker}"})
     assert response.status == 200
-
-    def logged():
-        output = test_instance.inner("docker", "logs", "--tail", "500", "edge-nginx-1").stdout
-        return next((line for line in output.splitlines() if marker in line), None)
-
-    line = wait_until(logged, "the request's access log line", 20)
-    entry = json.loads(line)
+    entry = access_log_entry(test_instance, marker)
     assert entry["method"] == "GET"
     assert entry["uri"] == f"/health/?log-check={marker}"
     assert entry["status"] == 200                          # a number: filters compare it
@@ -180,3 +185,33 @@ def test_access_log_lines_are_json_with_the_request_and_upstream(test_instance, 
     assert isinstance(entry["request_time"], (int, float))
     assert isinstance(entry["bytes"], int) and entry["bytes"] > 0
     assert len(entry["request_id"]) == 32 and entry["time"]
+
+
+def test_static_files_come_from_nginx_hashed_ones_cached_for_a_year(test_instance, deployed):
+    # Django's manifest maps each collected file to its content-hashed name.
+    manifest = fetch(test_instance, "/static/staticfiles.json")
+    assert manifest.status == 200, manifest.body
+    original, hashed = next((name, hashed) for name, hashed in manifest.json()["paths"].items()
+                            if name.endswith(".css"))
+    marker = uuid.uuid4().hex
+    response = fetch(test_instance, f"/static/{hashed}?static-check={marker}")
+    assert response.status == 200
+    assert response.headers.get_content_type() == "text/css"
+    assert response.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert_security_headers(response)
+    assert access_log_entry(test_instance, marker)["upstream_status"] == ""   # not the app
+    unhashed = fetch(test_instance, f"/static/{original}")
+    assert unhashed.status == 200 and unhashed.headers["Cache-Control"] == "public, max-age=3600"
+    assert fetch(test_instance, "/static/no-such-file.css").status == 404
+
+
+def test_an_image_without_static_files_is_refused_before_the_switch(test_instance, deployed, deployer):
+    subprocess.run(["docker", "tag", APP_IMAGE, "timewarp:test-no-static"], check=True)
+    current = test_instance.readlink("/data/releases/current")
+    result = deployer.run({"image": "timewarp:test-no-static", "app_static_dir": "/app/no-such-dir"},
+                          check=False)
+    assert result.returncode != 0
+    assert ("the image timewarp:test-no-static has no /app/no-such-dir: run collectstatic in its build"
+            in result.stdout + result.stderr)
+    assert test_instance.readlink("/data/releases/current") == current
+    assert fetch(test_instance, "/health/").status == 200

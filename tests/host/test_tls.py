@@ -70,9 +70,9 @@ class TlsHost:
         return _exchange(http.client.HTTPConnection("127.0.0.1", self.config.http_port, timeout=10),
                          path, {"Host": DOMAIN})
 
-    def served_certificate(self) -> x509.Certificate:
+    def served_certificate(self, server_name: str = DOMAIN) -> x509.Certificate:
         with socket.create_connection(("127.0.0.1", self.config.https_port), timeout=10) as raw:
-            with self.context().wrap_socket(raw, server_hostname=DOMAIN) as tls:
+            with self.context().wrap_socket(raw, server_hostname=server_name) as tls:
                 return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
 
     def nginx_started_at(self) -> str:
@@ -115,9 +115,7 @@ def tls_host(test_instance, tmp_path_factory):
 
 def test_the_first_deploy_gets_a_certificate_for_the_domain(tls_host):
     assert f"Get a certificate for {DOMAIN} from {DIRECTORY_URL}" in output_of(tls_host.first_deploy)
-    certificate = tls_host.served_certificate()   # verified against pebble's root and the name
-    names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    assert names.get_values_for_type(x509.DNSName) == [DOMAIN]
+    assert served_names(tls_host) == [DOMAIN]   # verified against pebble's root and the name
     response = tls_host.https("/health/")
     assert response.status == 200 and response.json()["status"] == "ok"
 
@@ -161,13 +159,14 @@ def test_http_redirects_to_the_same_path_and_query_on_https(tls_host):
     assert response.headers.get("Strict-Transport-Security") is None
 
 
-def test_the_acme_challenge_path_is_served_over_http_not_redirected(tls_host):
+def test_the_acme_challenge_path_is_served_not_redirected(tls_host):
     token = "onehost-test-token"
     path = f"/data/letsencrypt/onehost-webroot/.well-known/acme-challenge/{token}"
     tls_host.inner("sh", "-c", f"mkdir -p {os.path.dirname(path)} && echo key-authorization > {path}")
     try:
-        response = tls_host.http(f"/.well-known/acme-challenge/{token}")
-        assert (response.status, response.body) == (200, b"key-authorization\n")
+        for response in (tls_host.http(f"/.well-known/acme-challenge/{token}"),
+                         tls_host.https(f"/.well-known/acme-challenge/{token}")):
+            assert (response.status, response.body) == (200, b"key-authorization\n")
         missing = tls_host.http("/.well-known/acme-challenge/no-such-token")
         assert missing.status == 404 and "Location" not in missing.headers
     finally:
@@ -217,15 +216,6 @@ def test_tls_1_2_sessions_get_no_ticket(tls_host):
             assert not connection.session.has_ticket
 
 
-def test_old_protocols_are_refused(tls_host):
-    context = tls_host.context()
-    context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_1
-    context.set_ciphers("ALL:@SECLEVEL=0")
-    with socket.create_connection(("127.0.0.1", tls_host.config.https_port), timeout=10) as raw:
-        with pytest.raises(ssl.SSLError):
-            context.wrap_socket(raw, server_hostname=DOMAIN)
-
-
 def test_a_forced_renewal_swaps_the_certificate_under_load_without_a_failure(tls_host):
     before = tls_host.served_certificate().serial_number
     url = f"https://{DOMAIN}:{tls_host.config.https_port}/health/"
@@ -250,6 +240,22 @@ def test_a_forced_renewal_swaps_the_certificate_under_load_without_a_failure(tls
         result = load.stop()
     assert result.failed == 0, result.summary()
     assert result.sent > 80
+
+
+def served_names(tls_host, server_name: str = DOMAIN) -> list[str]:
+    certificate = tls_host.served_certificate(server_name)
+    return sorted(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+                  .value.get_values_for_type(x509.DNSName))
+
+
+def test_changing_server_names_replaces_the_certificate_on_the_next_deploy(tls_host):
+    both = sorted([DOMAIN, f"www.{DOMAIN}"])
+    tls_host.deployer.run({**tls_host.data, "server_names": json.dumps(both)})
+    assert served_names(tls_host) == both
+    assert served_names(tls_host, f"www.{DOMAIN}") == both
+    # And back to one name: a certificate without the name dropped.
+    tls_host.deployer.run(tls_host.data)
+    assert served_names(tls_host) == [DOMAIN]
 
 
 def test_a_failed_renewal_keeps_the_certificate_and_shows_as_failed(tls_host):

@@ -35,3 +35,11 @@ def test_load_image_tags_by_id_and_removes_the_archive():
 
 def test_shell_quotes_arguments():
     assert commands.shell(["echo", "a b", "it's"]) == "echo 'a b' 'it'\"'\"'s'"
+
+
+def test_copy_from_image_runs_nothing_in_the_image():
+    assert commands.copy_from_image("timewarp@sha256:abc", "/app/staticfiles", "/data/static") == [
+        "sh", "-c",
+        'set -e; id=$(docker create "$1"); trap \'docker rm "$id" >/dev/null\' EXIT; '
+        'mkdir -p "$3"; docker cp "$id:$2/." "$3/"',
+        "copy-from-image", "timewarp@sha256:abc", "/app/staticfiles", "/data/static"]

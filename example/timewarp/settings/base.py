@@ -54,7 +54,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# collectstatic (run in the image build) writes here; the deploy copies it out for nginx.
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Content-hashed copies (base.3f2a1b9c8d7e.css) and a manifest: nginx lets browsers keep them
+# for a year, and the files of every release can share one directory on the host.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

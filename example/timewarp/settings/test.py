@@ -7,3 +7,5 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 LOGGING = logging_config("CRITICAL")
+# No collectstatic before the tests, so no manifest to look names up in.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405

@@ -1,0 +1,41 @@
+"""The app's static files, served by nginx: copied out of the release's image before the switch.
+
+All releases share <data_dir>/static. Django's ManifestStaticFilesStorage gives every changed
+file a new content-hashed name, so the files of the release serving now and of the one about
+to serve sit side by side, and a page of either finds its files during the switch.
+"""
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.files import File
+from pyinfra.operations import files, server
+
+from deploy.tasks.release_plan import ReleasePlan
+from onehost import compose_commands as commands
+
+PUBLISHED_MARKER = "static-published"
+
+
+def static_dir() -> str:
+    return f"{host.data.data_dir}/static"
+
+
+@deploy("Static files")
+def publish_static_files(plan: ReleasePlan):
+    files.directory(name="Create the static files directory", path=static_dir(), mode="755")
+    source = host.data.get("app_static_dir")
+    if not source:
+        host.noop("app_static_dir is empty: nginx serves no static files")
+        return
+    marker = f"{plan.directory}/{PUBLISHED_MARKER}"
+    if host.get_fact(File, path=marker):
+        host.noop(f"the static files of release {plan.id} are published")
+        return
+    hint = (f"the image {plan.app.reference} has no {source}: run collectstatic in its build "
+            "(STATIC_ROOT), set --data app_static_dir= to where it keeps the files, or to '' to "
+            "serve none from nginx")
+    copy = commands.shell(commands.copy_from_image(plan.app.compose_reference, source, static_dir()))
+    server.shell(
+        name=f"Copy {source} of the release image to {static_dir()}",
+        commands=[f"{copy} || {{ echo {commands.shell([hint])} >&2; exit 1; }}", f"touch {marker}"],
+    )
