@@ -11,6 +11,7 @@ from pyinfra import host
 from pyinfra.operations import docker
 
 from deploy.tasks.app_release import write_release
+from deploy.tasks.backups import configure_backups
 from deploy.tasks.certificates import issue_certificate
 from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
@@ -25,6 +26,7 @@ plan = plan_release()
 docker.network(name="Create the shared network", network=host.data.network_name, present=True)
 ship_images(plan)
 started = deploy_data_stack(plan)
+configure_backups()
 write_release(plan)
 publish_static_files(plan)
 started += deploy_edge_stack(plan)

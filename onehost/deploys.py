@@ -27,6 +27,6 @@ def pyinfra_command(deploy_file: str, data: dict[str, str], dry: bool = False) -
 
 
 def run_deploy(deploy_file: str, data: dict[str, str], environ=None, capture: bool = False,
-               timeout: float | None = None):
+               timeout: float | None = None, check: bool = True):
     return run(pyinfra_command(deploy_file, data), cwd=REPO_ROOT,
-               env={**os.environ, **(environ or {})}, capture=capture, timeout=timeout)
+               env={**os.environ, **(environ or {})}, capture=capture, timeout=timeout, check=check)

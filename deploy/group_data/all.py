@@ -14,7 +14,7 @@ data_volume_fstype = "ext4"
 hardening_packages = ["unattended-upgrades", "systemd-timesyncd", "tzdata", "rsyslog", "logrotate"]
 # Backups: the PostgreSQL client of the server's major version (postgres_image below).
 postgres_major = "17"
-backup_packages = [f"postgresql-client-{postgres_major}"]
+backup_packages = [f"postgresql-client-{postgres_major}", "python3-boto3"]
 # TLS: certbot renews the edge's certificates; openssl makes the placeholder and reads certificates.
 tls_packages = ["certbot", "openssl"]
 # What the bake makes: "local" (the instance image) or "aws" (the AMI build passes
@@ -97,6 +97,20 @@ acme_ca_bundle = None
 hsts_max_age = 63072000
 hsts_include_subdomains = False
 hsts_preload = False
+
+# --- backups ------------------------------------------------------------------------
+# The S3 bucket for nightly pg_dump backups (the AWS layer's stack makes it); unset: no backups.
+backup_bucket = None
+backup_prefix = "backups/"
+aws_region = "eu-west-1"
+# S3 and CloudWatch somewhere else than AWS (an S3-compatible store; the tests' moto server).
+aws_endpoint_url = None
+# Off EC2 (no instance role): a local AWS credentials file, copied to the host with mode 0600.
+backup_aws_credentials = None
+# Local dumps kept after a confirmed upload, newest first.
+backup_keep_local = 2
+# When the nightly backup runs (systemd OnCalendar, UTC).
+backup_time = "*-*-* 03:00:00 UTC"
 
 # --- database ----------------------------------------------------------------------
 db_name = "timewarp"

@@ -11,6 +11,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, PendingMigrations
+from deploy.tasks.backups import check_backup_inputs
 from deploy.tasks import switch
 from onehost import docker_cli, release, tls
 from onehost.paths import REPO_ROOT
@@ -92,6 +93,7 @@ def _tls_plan() -> TlsPlan:
 def plan_release() -> ReleasePlan:
     data = host.data
     tls_plan = _tls_plan()
+    check_backup_inputs(data)
     image = data.get("image")
     if not image:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG")

@@ -5,22 +5,13 @@ Its public AMI list is ours (MOTO_AMIS_PATH): moto's own has no current Debian o
 
 import json
 import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
-from pathlib import Path
 
 import boto3
 import pytest
 
-FAKE_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-}
+from tests.moto_server import FAKE_CREDENTIALS, moto_server
+
 
 
 DEBIAN_OWNER = "136693071363"
@@ -47,35 +38,12 @@ UBUNTU_24_04 = public_image("ami-0b24a0000000000c3",
 BASE_IMAGES = [DEBIAN_13_OLDER, DEBIAN_13_LATEST, UBUNTU_24_04]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
-    port = free_port()
-    server = Path(sys.executable).parent / "moto_server"
     amis = tmp_path_factory.mktemp("moto") / "amis.json"
     amis.write_text(json.dumps(BASE_IMAGES))
-    process = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(port)],
-                               env={**os.environ, "MOTO_AMIS_PATH": str(amis)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1)
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"moto_server did not start on {endpoint}")
-            time.sleep(0.2)
-    yield endpoint
-    process.terminate()
-    process.wait(timeout=10)
+    with moto_server({"MOTO_AMIS_PATH": str(amis)}) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

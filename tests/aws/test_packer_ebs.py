@@ -14,7 +14,8 @@ import pytest
 
 from onehost.bake import packer_environment
 from onehost.paths import REPO_ROOT
-from tests.aws.conftest import DEBIAN_13_LATEST, UBUNTU_24_04, free_port
+from tests.aws.conftest import DEBIAN_13_LATEST, UBUNTU_24_04
+from tests.moto_server import free_port
 from tests.tools import installed_tool
 
 DEADLINE_SECONDS = 120

@@ -20,7 +20,8 @@ UNITS = sorted([*(REPO_ROOT / "backup").glob("*.service"), *(REPO_ROOT / "backup
 
 
 def test_scripts_found():
-    assert {path.name for path in SCRIPTS} >= {"onehost-backup", "onehost-stacks", "onehost-swapfile"}
+    assert {path.name for path in SCRIPTS} >= {"onehost-stacks", "onehost-swapfile", "onehost-certbot-renew",
+                                               "onehost-reload-edge"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda path: path.name)

@@ -1,0 +1,27 @@
+"""Restore the database from a backup in S3, checked in a scratch database first.
+
+    pyinfra deploy/inventory.py deploy/restore.py                       check the latest backup
+    pyinfra deploy/inventory.py deploy/restore.py --data backup=NAME --data replace_live=true
+
+Without replace_live nothing changes: the backup is downloaded, verified, restored into a
+scratch database and its row counts compared, then the scratch database is dropped. With it,
+the checked database replaces the live one while the app is stopped; the live one is kept
+until the app is healthy again (and put back if it is not). `onehost backups list` lists names.
+"""
+
+import re
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import server
+
+from deploy.tasks.switch import flag
+
+backup = str(host.data.get("backup") or "latest")
+if backup != "latest" and not re.match(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$", backup):
+    raise DeployError(f"backup {backup!r} is not a backup name (like timewarp-20261125T030000Z.dump, "
+                      "see `onehost backups list`) or latest")
+arguments = ["restore", backup] + (["--replace-live"] if flag("replace_live") else [])
+server.shell(name=f"Restore {backup}" + (" in place of the live database" if flag("replace_live") else
+                                         " into a scratch database (a check; nothing changes)"),
+             commands=[" ".join(["/usr/local/sbin/onehost-backup", *arguments])])

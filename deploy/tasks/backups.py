@@ -1,0 +1,87 @@
+"""The nightly backup's settings on the host: bucket, region, database, schedule.
+
+The image carries onehost-backup and its timers (deploy/tasks/backup_tooling.py); the deploy
+tells them where to put the dumps. Without `backup_bucket` the timer skips itself.
+"""
+
+import json
+import re
+from io import StringIO
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import files, server
+
+from deploy.tasks import stacks
+
+TIMER_DROP_IN = "/etc/systemd/system/onehost-backup.timer.d/schedule.conf"
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def check_backup_inputs(data) -> None:
+    """Checked with the rest of the plan, before the host is touched."""
+    bucket = data.get("backup_bucket")
+    if not bucket:
+        return
+    if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket) or ".." in bucket:
+        raise DeployError(f"backup_bucket {bucket!r} is not an S3 bucket name (3-63 lower-case letters, "
+                          "digits, dots and hyphens)")
+    keep = str(data.get("backup_keep_local"))
+    if not keep.isdigit() or int(keep) < 1:
+        raise DeployError(f"backup_keep_local is {keep!r}: keep at least 1 local dump, e.g. --data backup_keep_local=2")
+    credentials = data.get("backup_aws_credentials")
+    if credentials and not Path(credentials).expanduser().is_file():
+        raise DeployError(f"backup_aws_credentials {credentials} does not exist: give an AWS credentials "
+                          "file, or leave it unset on EC2 (the instance role is used)")
+    if not str(data.get("backup_time") or "").strip() or "\n" in str(data.get("backup_time")):
+        raise DeployError("backup_time is empty: give a systemd calendar time, e.g. '*-*-* 03:00:00 UTC'")
+
+
+def backup_settings(data, host_name: str) -> dict:
+    """config.json for onehost-backup (its Settings fields)."""
+    settings = {
+        "bucket": data.backup_bucket,
+        "prefix": data.backup_prefix,
+        "region": data.aws_region,
+        "database": data.db_name,
+        "db_user": data.db_user,
+        "host": host_name,
+        "backup_dir": f"{data.data_dir}/backups",
+        "releases_dir": f"{data.data_dir}/releases",
+        "keep_local": int(data.backup_keep_local),
+        "namespace": data.cloudwatch_namespace,
+    }
+    if data.get("aws_endpoint_url"):
+        settings["endpoint_url"] = data.aws_endpoint_url
+    return settings
+
+
+def timer_schedule(on_calendar: str) -> str:
+    return f"[Timer]\nOnCalendar=\nOnCalendar={on_calendar}\n"
+
+
+@deploy("Backup settings")
+def configure_backups():
+    backup_dir = f"{host.data.data_dir}/backups"
+    files.directory(name="Create the backups directory", path=backup_dir, mode="700")
+    config = f"{backup_dir}/config.json"
+    credentials = f"{backup_dir}/aws-credentials"
+    if not host.data.get("backup_bucket"):
+        files.file(name="No backup bucket: no backup settings", path=config, present=False)
+        return
+    stacks.put_text("Write the backup settings",
+                    json.dumps(backup_settings(host.data, host.name), indent=2) + "\n", config, mode="600")
+    if host.data.get("backup_aws_credentials"):
+        files.put(name="Install the AWS credentials for backups", mode="600",
+                  src=StringIO(Path(host.data.backup_aws_credentials).expanduser().read_text()),
+                  dest=credentials)
+    else:
+        files.file(name="No AWS credentials file (an instance role)", path=credentials, present=False)
+    files.directory(name="Create the backup timer's drop-in directory", path=str(Path(TIMER_DROP_IN).parent))
+    schedule = files.put(name=f"Back up at {host.data.backup_time}", src=StringIO(timer_schedule(host.data.backup_time)),
+                         dest=TIMER_DROP_IN, mode="644")
+    server.shell(name="Reschedule the backup timer",
+                 commands=["systemctl daemon-reload && systemctl restart onehost-backup.timer"],
+                 _if=schedule.did_change)

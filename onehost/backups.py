@@ -1,0 +1,102 @@
+"""`onehost backups`: the database backups of the inventory's hosts, from the operator's machine.
+
+    onehost backups list                        the backups in S3 (each host's onehost-backup list)
+    onehost backups drill                       a restore drill on each host now
+    onehost backups restore [NAME] [--replace-live]
+                                                check a backup (latest by default) in a scratch
+                                                database; --replace-live swaps it in
+    onehost backups lifecycle --bucket B        S3 lifecycle rules: dumps expire after 30 days,
+                                                incomplete uploads after 7, old versions after 7
+
+list, drill and restore run onehost-backup on each host over SSH, with the inventory's settings
+(restore through the pyinfra deploy file deploy/restore.py); lifecycle talks to S3 with boto3
+and the usual AWS credentials (the AWS layer's stack sets the same rules where there is one).
+"""
+
+import argparse
+
+from onehost.deploys import run_deploy
+from onehost.history import ssh_command
+from onehost.inventory import hosts_from_environment
+from onehost.shell import CommandFailed, run
+
+TOOL = "sudo /usr/local/sbin/onehost-backup"
+
+
+def lifecycle_rules(prefix: str, keep_days: int, abort_days: int = 7, noncurrent_days: int = 7) -> dict:
+    """The bucket's lifecycle configuration for the dumps under `prefix`."""
+    return {"Rules": [{
+        "ID": "onehost-backups",
+        "Filter": {"Prefix": prefix},
+        "Status": "Enabled",
+        "Expiration": {"Days": keep_days},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort_days},
+    }]}
+
+
+def set_lifecycle(s3, bucket: str, prefix: str, keep_days: int) -> dict:
+    from botocore.exceptions import ClientError
+    if keep_days < 1:
+        raise CommandFailed(f"--keep-days {keep_days}: keep backups at least 1 day")
+    rules = lifecycle_rules(prefix, keep_days)
+    try:
+        s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration=rules)
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
+        raise CommandFailed(f"cannot set the lifecycle of s3://{bucket}: {code}"
+                            + (" (create the bucket first, or check its name)" if code == "NoSuchBucket" else "")
+                            ) from None
+    return rules
+
+
+def _hosts():
+    try:
+        return hosts_from_environment()
+    except Exception as error:   # the inventory's errors say what to do
+        raise CommandFailed(str(error)) from None
+
+
+def _on_each_host(arguments: str) -> int:
+    failed = 0
+    for hostname, data in _hosts():
+        print(f"{hostname}:", flush=True)
+        failed += run(ssh_command(hostname, data, f"{TOOL} {arguments}"), check=False).returncode != 0
+    return 1 if failed else 0
+
+
+def _command(args) -> int:
+    if args.action == "list":
+        return _on_each_host("list")
+    if args.action == "drill":
+        return _on_each_host("drill")
+    if args.action == "restore":
+        data = {"backup": args.backup, "replace_live": "true" if args.replace_live else "false"}
+        return run_deploy("restore.py", data, check=False).returncode
+    import boto3
+    rules = set_lifecycle(boto3.client("s3"), args.bucket, args.prefix, args.keep_days)
+    rule = rules["Rules"][0]
+    print(f"s3://{args.bucket}/{args.prefix}: dumps expire after {rule['Expiration']['Days']} days, "
+          "incomplete uploads are aborted after 7, noncurrent versions expire after 7")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("backups", help="list, drill, restore the hosts' database backups; "
+                                                   "set the bucket's lifecycle",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("list", "drill", "restore", "lifecycle"))
+    parser.add_argument("backup", nargs="?", default="latest",
+                        help="restore: a backup name from `list` (default: latest)")
+    parser.add_argument("--replace-live", action="store_true",
+                        help="restore: swap the checked backup in for the live database (the app stops meanwhile)")
+    parser.add_argument("--bucket", help="lifecycle: the backup bucket")
+    parser.add_argument("--prefix", default="backups/", help="lifecycle: the dumps' key prefix (default backups/)")
+    parser.add_argument("--keep-days", type=int, default=30, help="lifecycle: days a dump is kept (default 30)")
+    parser.set_defaults(func=_checked)
+
+
+def _checked(args) -> int:
+    if args.action == "lifecycle" and not args.bucket:
+        raise CommandFailed("lifecycle needs --bucket: the S3 bucket the backups go to")
+    return _command(args)

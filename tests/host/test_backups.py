@@ -1,0 +1,258 @@
+"""Backups by behaviour on the test instance, with S3 and CloudWatch served by moto.
+
+moto runs on this machine's 127.0.0.1; an SSH reverse tunnel makes it the instance's
+127.0.0.1 too, so onehost-backup on the instance talks to it as it would to AWS. The deploy
+writes the backup settings (bucket, endpoint, a credentials file) as a user would.
+"""
+
+import hashlib
+import json
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+import boto3
+import pytest
+
+from onehost.instance import wait_until
+from tests.host.conftest import APP_IMAGE
+from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel
+
+BUCKET = "timewarp-backups"
+BACKUP_DIR = "/data/backups"
+
+
+@dataclass
+class BackupHost:
+    instance: object
+    endpoint: str
+    port: str
+    s3: object
+    cloudwatch: object
+    tunnel: subprocess.Popen | None = None
+
+    def backup(self, *args: str) -> subprocess.CompletedProcess:
+        return self.instance.inner("/usr/local/sbin/onehost-backup", *args, check=False)
+
+    def objects(self) -> list[str]:
+        return sorted(item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
+
+    def open_tunnel(self) -> None:
+        config = self.instance.config
+        self.tunnel = reverse_tunnel(str(config.ssh_config), config.name, self.port)
+        wait_until(lambda: self.instance.inner("curl", "--silent", "--fail", f"{self.endpoint}/moto-api/",
+                                               check=False).returncode == 0, "moto through the tunnel", 20)
+
+    def close_tunnel(self) -> None:
+        if self.tunnel:
+            self.tunnel.terminate()
+            self.tunnel.wait(timeout=10)
+            self.tunnel = None
+
+
+@pytest.fixture(scope="module")
+def backups(test_instance, deployed, deployer, tmp_path_factory):
+    credentials = tmp_path_factory.mktemp("aws") / "credentials"
+    credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    with moto_server() as endpoint:
+        session = boto3.session.Session(aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                                        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                                        region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"])
+        host = BackupHost(test_instance, endpoint, endpoint.rsplit(":", 1)[1],
+                          session.client("s3", endpoint_url=endpoint),
+                          session.client("cloudwatch", endpoint_url=endpoint))
+        host.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        host.open_tunnel()
+        deployer.run({"image": APP_IMAGE, "backup_bucket": BUCKET, "aws_endpoint_url": endpoint,
+                      "backup_aws_credentials": str(credentials)})
+        try:
+            yield host
+        finally:
+            host.close_tunnel()
+
+
+def create_events(instance, count: int) -> list[int]:
+    ids = []
+    for number in range(count):
+        status, body = instance.request("POST", "/api/events/", {
+            "title": f"Backed up {uuid.uuid4().hex[:8]} #{number}", "happened_at": "1969-07-20T20:17:00Z"})
+        assert status == 201, body
+        ids.append(body["id"])
+    return ids
+
+
+def backup_succeeded_points(host: BackupHost) -> float:
+    stats = host.cloudwatch.get_metric_statistics(
+        Namespace="onehost", MetricName="BackupSucceeded", Statistics=["Sum"], Period=60,
+        StartTime=time.time() - 3600, EndTime=time.time() + 60,
+        Dimensions=[{"Name": "Host", "Value": host.instance.config.name}])
+    return sum(point["Sum"] for point in stats["Datapoints"])
+
+
+def test_backup_then_restore_brings_every_row_back(backups):
+    instance = backups.instance
+    ids = create_events(instance, 5)
+    result = backups.backup("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    [key] = [key for key in backups.objects() if key.startswith("backups/timewarp-")][-1:]
+    head = backups.s3.head_object(Bucket=BUCKET, Key=key)
+    assert head["ServerSideEncryption"] == "AES256" and len(head["Metadata"]["sha256"]) == 64
+    tags = {tag["Key"]: tag["Value"] for tag in backups.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
+    assert tags["database"] == "timewarp" and tags["host"] == instance.config.name
+    assert tags["release"] == instance.readlink("/data/releases/current").rsplit("/", 1)[1]
+    assert backup_succeeded_points(backups) >= 1
+
+    for event_id in ids:
+        assert instance.request("DELETE", f"/api/events/{event_id}/")[0] == 204
+    assert instance.get(f"/api/events/{ids[0]}/")[0] == 404
+
+    restored = backups.backup("restore", "latest", "--replace-live")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "is the restored database; the app is healthy on it" in restored.stdout
+    instance.wait_for_health(timeout=60)
+    for event_id in ids:
+        status, body = instance.get(f"/api/events/{event_id}/")
+        assert status == 200, body
+    databases = instance.psql("SELECT string_agg(datname, ',') FROM pg_database")
+    assert "before_restore" not in databases and "timewarp_restore" not in databases
+
+
+def test_restore_without_replace_live_only_checks(backups):
+    before = backups.instance.psql("SELECT count(*) FROM events_event")
+    result = backups.backup("restore")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checked only; add --replace-live" in result.stdout
+    assert backups.instance.psql("SELECT count(*) FROM events_event") == before
+
+
+def test_local_copies_beyond_the_newest_two_are_removed_after_upload(backups):
+    for _ in range(2):
+        time.sleep(1.1)   # names carry the second
+        assert backups.backup("run").returncode == 0
+    local = backups.instance.inner("sh", "-c", f"ls {BACKUP_DIR}/timewarp-*.dump").stdout.split()
+    assert len(local) == 2
+    assert all(f"backups/{path.rsplit('/', 1)[1]}" in backups.objects() for path in local)
+
+
+def test_the_drill_compares_counts_and_drops_its_database(backups):
+    result = backups.backup("drill")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "public.events_event" in result.stdout and "drill passed" in result.stdout
+    assert "timewarp_drill" not in backups.instance.psql("SELECT string_agg(datname, ',') FROM pg_database")
+
+
+def test_the_drill_fails_loudly_on_a_corrupted_backup(backups):
+    newest = backups.objects()[-1]
+    body = backups.s3.get_object(Bucket=BUCKET, Key=newest)["Body"].read()
+    corrupt_key = "backups/timewarp-29991231T235959Z.dump"
+    damaged = body[: len(body) // 2]
+    backups.s3.put_object(Bucket=BUCKET, Key=corrupt_key, Body=damaged,
+                          Metadata={"sha256": hashlib.sha256(damaged).hexdigest()})
+    try:
+        result = backups.backup("drill")
+        assert result.returncode == 1
+        assert "drill failed" in result.stderr and "timewarp-29991231T235959Z.dump" in result.stderr
+        assert "timewarp_drill" not in backups.instance.psql("SELECT string_agg(datname, ',') FROM pg_database")
+    finally:
+        backups.s3.delete_object(Bucket=BUCKET, Key=corrupt_key)
+
+
+def test_a_full_disk_fails_the_dump_uploads_nothing_and_keeps_older_dumps(backups):
+    instance = backups.instance
+    before_local = instance.inner("sh", "-c", f"ls {BACKUP_DIR}").stdout
+    before_remote = backups.objects()
+    # A tiny filesystem over the backups directory, with the settings and credentials in it.
+    instance.inner("sh", "-c", f"mkdir -p /run/full && mount -t tmpfs -o size=12k tmpfs /run/full && "
+                               f"cp {BACKUP_DIR}/config.json {BACKUP_DIR}/aws-credentials /run/full/ && "
+                               f"sed -i 's|\"backup_dir\": \"{BACKUP_DIR}\"|\"backup_dir\": \"/run/full\"|' "
+                               "/run/full/config.json")
+    try:
+        result = backups.backup("--config", "/run/full/config.json", "run")
+        assert result.returncode == 1
+        assert "no space left on device" in result.stderr.lower(), result.stderr
+        assert instance.inner("ls", "/run/full").stdout.split() == ["aws-credentials", "config.json"]
+    finally:
+        instance.inner("umount", "/run/full", check=False)
+    assert backups.objects() == before_remote
+    assert instance.inner("sh", "-c", f"ls {BACKUP_DIR}").stdout == before_local
+
+
+def test_s3_unreachable_retries_then_fails_keeping_the_dump_and_no_heartbeat(backups):
+    instance = backups.instance
+    heartbeats = backup_succeeded_points(backups)
+    backups.close_tunnel()
+    try:
+        result = backups.backup("run")
+    finally:
+        backups.open_tunnel()
+    assert result.returncode == 1
+    assert "upload attempt 1 failed" in result.stdout
+    assert "failed 5 times" in result.stderr and "is kept" in result.stderr
+    kept = result.stderr.split(": ")[-1].split(" is kept")[0]
+    assert instance.inner("test", "-s", kept, check=False).returncode == 0, kept
+    assert backup_succeeded_points(backups) == heartbeats
+
+
+def test_the_database_down_is_a_clear_error(backups):
+    instance = backups.instance
+    instance.inner("docker", "stop", "data-postgres-1")
+    try:
+        result = backups.backup("run")
+        assert result.returncode == 1
+        assert "pg_dump of timewarp failed" in result.stderr and "not running" in result.stderr
+        assert not instance.inner("sh", "-c", f"ls {BACKUP_DIR}/*.partial 2>/dev/null || true").stdout.strip()
+    finally:
+        instance.inner("docker", "start", "data-postgres-1")
+        wait_until(lambda: instance.inner("docker", "inspect", "--format", "{{.State.Health.Status}}",
+                                          "data-postgres-1").stdout.strip() == "healthy", "PostgreSQL", 60)
+    instance.wait_for_health(timeout=60)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("restore", "timewarp-20000101T000000Z.dump"), "no backup named timewarp-20000101T000000Z.dump"),
+])
+def test_a_backup_that_does_not_exist(backups, args, message):
+    before = backups.instance.psql("SELECT count(*) FROM events_event")
+    result = backups.backup(*args)
+    assert result.returncode == 1 and message in result.stderr
+    assert backups.instance.psql("SELECT count(*) FROM events_event") == before
+
+
+def _config_variant(backups, name: str, **changes) -> str:
+    """A copy of the deployed settings with some values changed, in its own directory."""
+    directory = f"/run/{name}"
+    settings = json.loads(backups.instance.inner("cat", f"{BACKUP_DIR}/config.json").stdout)
+    settings.update(backup_dir=directory, **changes)
+    subprocess.run(["docker", "exec", "-i", backups.instance.config.name, "sh", "-c",
+                    f"mkdir -p {directory} && cat > {directory}/config.json"],
+                   input=json.dumps(settings), text=True, check=True)
+    return directory
+
+
+def test_a_bucket_that_does_not_exist_is_refused_and_the_dump_kept(backups):
+    directory = _config_variant(backups, "no-bucket", bucket="no-such-bucket")
+    backups.instance.inner("cp", f"{BACKUP_DIR}/aws-credentials", directory)
+    result = backups.backup("--config", f"{directory}/config.json", "run")
+    assert result.returncode == 1
+    assert "refused (NoSuchBucket)" in result.stderr and "is kept" in result.stderr
+
+
+def test_missing_credentials_are_a_clear_error(backups):
+    directory = _config_variant(backups, "no-credentials")
+    result = backups.backup("--config", f"{directory}/config.json", "run")
+    assert result.returncode == 1
+    assert "no AWS credentials" in result.stderr
+
+
+def test_the_restore_deploy_file_checks_the_latest_and_changes_nothing(backups, deployer):
+    before = backups.instance.psql("SELECT count(*) FROM events_event")
+    result = deployer.run({"backup": "latest"}, deploy_file="restore.py")
+    assert "Restore latest into a scratch database" in result.stdout + result.stderr
+    assert backups.instance.psql("SELECT count(*) FROM events_event") == before
+
+
+def test_the_restore_deploy_file_refuses_a_bad_name(backups, deployer):
+    result = deployer.run({"backup": "../../etc/passwd"}, deploy_file="restore.py", check=False)
+    assert result.returncode != 0
+    assert "is not a backup name" in result.stdout + result.stderr

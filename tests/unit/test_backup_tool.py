@@ -1,0 +1,101 @@
+"""onehost-backup's pure parts: names, retention, row counts from a dump, the command lines."""
+
+import importlib.util
+import json
+import sys
+from datetime import datetime, timezone
+
+import pytest
+
+from deploy.tasks import backups
+from onehost.paths import REPO_ROOT
+
+_spec = importlib.util.spec_from_file_location("onehost_backup", REPO_ROOT / "backup" / "onehost_backup.py")
+tool = importlib.util.module_from_spec(_spec)
+sys.modules["onehost_backup"] = tool   # dataclasses look their module up there
+_spec.loader.exec_module(tool)
+
+SETTINGS = tool.Settings(bucket="timewarp-backups", database="timewarp", db_user="timewarp", host="i-0abc")
+
+
+def test_names_sort_by_time_and_carry_it():
+    when = datetime(2026, 11, 25, 3, 4, 5, tzinfo=timezone.utc)
+    name = tool.backup_name("timewarp", when)
+    assert name == "timewarp-20261125T030405Z.dump"
+    assert tool.backup_time(name) == when
+    assert tool.backup_time(name + ".partial") is None
+    assert tool.backup_time("restore-" + name) is None
+
+
+def test_local_retention_keeps_the_newest_and_ignores_everything_else():
+    names = ["timewarp-20261123T030000Z.dump", "timewarp-20261125T030000Z.dump",
+             "timewarp-20261124T030000Z.dump", "timewarp-20261126T030000Z.dump.partial",
+             "pre-migrate-v2-20261120T000000Z.dump", "config.json"]
+    assert tool.local_to_remove(names, keep=2) == ["timewarp-20261123T030000Z.dump"]
+    assert tool.local_to_remove(names, keep=5) == []
+
+
+def test_row_counts_from_the_dumps_copy_blocks():
+    text = [
+        "SET statement_timeout = 0;\n",
+        "COPY public.events_event (id, title) FROM stdin;\n", "1\tA\n", "2\tB\n", "\\.\n", "\n",
+        "COPY public.django_migrations (id, app, name, applied) FROM stdin;\n", "\\.\n",
+    ]
+    assert tool.count_copy_rows(text) == {"public.events_event": 2, "public.django_migrations": 0}
+
+
+def test_count_differences_name_the_table():
+    assert tool.compare_counts({"a": 1, "b": 2}, {"a": 1, "b": 2}) == []
+    assert tool.compare_counts({"a": 1, "b": 2}, {"a": 0}) == ["a: expected 1, found 0",
+                                                               "b: expected 2, found no table"]
+
+
+def test_command_lines():
+    assert tool.dump_command(SETTINGS) == ["docker", "exec", "data-postgres-1", "pg_dump", "--format=custom",
+                                           "--no-owner", "--username", "timewarp", "timewarp"]
+    assert tool.verify_command("/data/backups/x.dump.partial") == ["pg_restore", "--list",
+                                                                   "/data/backups/x.dump.partial"]
+    assert tool.restore_command(SETTINGS, "timewarp_restore") == [
+        "docker", "exec", "--interactive", "data-postgres-1", "pg_restore", "--no-owner", "--role", "timewarp",
+        "--username", "timewarp", "--dbname", "timewarp_restore", "--exit-on-error"]
+    assert tool.count_rows_sql(["public.b", "public.a"]) == (
+        "SELECT 'public.a', count(*) FROM public.a UNION ALL SELECT 'public.b', count(*) FROM public.b")
+
+
+def test_object_key_and_tags():
+    assert tool.object_key(SETTINGS, "timewarp-20261125T030405Z.dump") == "backups/timewarp-20261125T030405Z.dump"
+    assert tool.object_tags(SETTINGS, "v2-abc") == "database=timewarp&host=i-0abc&release=v2-abc"
+    assert tool.object_tags(SETTINGS, None).endswith("release=none")
+
+
+def test_settings_file_errors_say_what_to_do(tmp_path):
+    with pytest.raises(tool.BackupError, match="deploy with --data backup_bucket"):
+        tool.Settings.load(str(tmp_path / "config.json"))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"bucket": "b", "database": "d", "db_user": "u"}))
+    with pytest.raises(tool.BackupError, match="lacks host"):
+        tool.Settings.load(str(path))
+    path.write_text(json.dumps({"bucket": "b", "database": "d", "db_user": "u", "host": "h", "colour": 1}))
+    with pytest.raises(tool.BackupError, match="unknown settings: colour"):
+        tool.Settings.load(str(path))
+
+
+def test_the_timer_drop_in_replaces_the_schedule():
+    assert backups.timer_schedule("*-*-* 04:30:00 UTC") == "[Timer]\nOnCalendar=\nOnCalendar=*-*-* 04:30:00 UTC\n"
+
+
+class _Data(dict):
+    def get(self, key, default=None):
+        return super().get(key, default)
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"backup_bucket": "Bad_Bucket"}, "is not an S3 bucket name"),
+    ({"backup_bucket": "ok-bucket", "backup_keep_local": 0}, "keep at least 1 local dump"),
+    ({"backup_bucket": "ok-bucket", "backup_aws_credentials": "/no/such/file"}, "does not exist"),
+    ({"backup_bucket": "ok-bucket", "backup_time": ""}, "backup_time is empty"),
+])
+def test_bad_backup_inputs_are_refused_before_anything(data, message):
+    values = _Data({"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC", **data})
+    with pytest.raises(Exception, match=message):
+        backups.check_backup_inputs(values)
