@@ -27,6 +27,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -282,8 +283,11 @@ def heartbeat(settings: Settings, cloudwatch, metric: str, size: int | None = No
 
 
 def run_backup(settings: Settings) -> int:
-    s3, cloudwatch = _clients(settings)
-    path = dump_database(settings)
+    # boto3's import and clients take a moment of their own: made while pg_dump runs.
+    with ThreadPoolExecutor(max_workers=1) as background:
+        clients = background.submit(_clients, settings)
+        path = dump_database(settings)
+        s3, cloudwatch = clients.result()
     upload(settings, s3, path)
     prune_local(settings)
     heartbeat(settings, cloudwatch, "BackupSucceeded", path.stat().st_size)

@@ -7,6 +7,9 @@
                                                 database; --replace-live swaps it in
     onehost backups lifecycle --bucket B        S3 lifecycle rules: dumps expire after 30 days,
                                                 incomplete uploads after 7, old versions after 7
+    onehost backups alarm --host H [--sns-topic ARN]
+                                                a CloudWatch alarm when host H has published no
+                                                BackupSucceeded heartbeat for 26 hours
 
 list, drill and restore run onehost-backup on each host over SSH, with the inventory's settings
 (restore through the pyinfra deploy file deploy/restore.py); lifecycle talks to S3 with boto3
@@ -33,6 +36,21 @@ def lifecycle_rules(prefix: str, keep_days: int, abort_days: int = 7, noncurrent
         "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort_days},
     }]}
+
+
+def heartbeat_alarm(host: str, namespace: str = "onehost", hours: int = 26,
+                    actions: tuple[str, ...] = ()) -> dict:
+    """put_metric_alarm arguments: no BackupSucceeded data point from `host` for `hours` hours
+    (missing data counts as breaching) raises the alarm."""
+    return {
+        "AlarmName": f"onehost-backup-missing-{host}",
+        "AlarmDescription": f"No successful database backup from {host} for {hours} hours",
+        "Namespace": namespace, "MetricName": "BackupSucceeded",
+        "Dimensions": [{"Name": "Host", "Value": host}],
+        "Statistic": "Sum", "Period": 3600, "EvaluationPeriods": hours, "DatapointsToAlarm": hours,
+        "Threshold": 1, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching",
+        "AlarmActions": list(actions),
+    }
 
 
 def set_lifecycle(s3, bucket: str, prefix: str, keep_days: int) -> dict:
@@ -74,6 +92,11 @@ def _command(args) -> int:
         data = {"backup": args.backup, "replace_live": "true" if args.replace_live else "false"}
         return run_deploy("restore.py", data, check=False).returncode
     import boto3
+    if args.action == "alarm":
+        alarm = heartbeat_alarm(args.host, actions=tuple(args.sns_topic or ()))
+        boto3.client("cloudwatch").put_metric_alarm(**alarm)
+        print(f"alarm {alarm['AlarmName']}: no backup heartbeat from {args.host} for 26 hours")
+        return 0
     rules = set_lifecycle(boto3.client("s3"), args.bucket, args.prefix, args.keep_days)
     rule = rules["Rules"][0]
     print(f"s3://{args.bucket}/{args.prefix}: dumps expire after {rule['Expiration']['Days']} days, "
@@ -85,7 +108,7 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("backups", help="list, drill, restore the hosts' database backups; "
                                                    "set the bucket's lifecycle",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=("list", "drill", "restore", "lifecycle"))
+    parser.add_argument("action", choices=("list", "drill", "restore", "lifecycle", "alarm"))
     parser.add_argument("backup", nargs="?", default="latest",
                         help="restore: a backup name from `list` (default: latest)")
     parser.add_argument("--replace-live", action="store_true",
@@ -93,10 +116,14 @@ def register(subparsers) -> None:
     parser.add_argument("--bucket", help="lifecycle: the backup bucket")
     parser.add_argument("--prefix", default="backups/", help="lifecycle: the dumps' key prefix (default backups/)")
     parser.add_argument("--keep-days", type=int, default=30, help="lifecycle: days a dump is kept (default 30)")
+    parser.add_argument("--host", help="alarm: the Host dimension of the heartbeat (the host's inventory name)")
+    parser.add_argument("--sns-topic", action="append", metavar="ARN", help="alarm: notify this SNS topic")
     parser.set_defaults(func=_checked)
 
 
 def _checked(args) -> int:
     if args.action == "lifecycle" and not args.bucket:
         raise CommandFailed("lifecycle needs --bucket: the S3 bucket the backups go to")
+    if args.action == "alarm" and not args.host:
+        raise CommandFailed("alarm needs --host: the host name onehost-backup reports (its inventory name)")
     return _command(args)

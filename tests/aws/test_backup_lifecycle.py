@@ -1,4 +1,4 @@
-"""The backup bucket's lifecycle rules, set by `onehost backups lifecycle`, read back from S3 (moto)."""
+"""The backup bucket's lifecycle rules and the missing-heartbeat alarm, set by `onehost backups`, read back from moto."""
 
 import pytest
 
@@ -25,3 +25,14 @@ def test_a_bucket_that_does_not_exist(aws):
 def test_zero_days_is_refused(aws):
     with pytest.raises(CommandFailed, match="at least 1 day"):
         backups.set_lifecycle(aws.client("s3"), "timewarp-backups", "backups/", keep_days=0)
+
+
+def test_the_heartbeat_alarm_watches_26_hours_without_a_backup(aws):
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(**backups.heartbeat_alarm("onehost-test"))
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=["onehost-backup-missing-onehost-test"])["MetricAlarms"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("onehost", "BackupSucceeded")
+    assert alarm["Dimensions"] == [{"Name": "Host", "Value": "onehost-test"}]
+    assert alarm["Period"] * alarm["EvaluationPeriods"] == 26 * 3600
+    assert alarm["TreatMissingData"] == "breaching"
+    assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("LessThanThreshold", 1)
