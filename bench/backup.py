@@ -23,7 +23,7 @@ from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
 from onehost import instance  # noqa: E402
 from onehost.deploys import run_deploy  # noqa: E402
 from onehost.instance import wait_until  # noqa: E402
-from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel  # noqa: E402
+from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file  # noqa: E402
 
 BUCKET = "bench-backups"
 FILL = ("INSERT INTO events_event (title, description, happened_at, created_at, updated_at) "
@@ -48,8 +48,7 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
     args = parser.parse_args()
     config = fresh_bench_instance("timewarp:bench-v1", "timewarp:bench-v2")
-    credentials = Path(tempfile.mkdtemp(prefix="onehost-bench-aws-")) / "credentials"
-    credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    credentials = write_credentials_file(Path(tempfile.mkdtemp(prefix="onehost-bench-aws-")) / "credentials")
     try:
         with moto_server() as endpoint:
             port = endpoint.rsplit(":", 1)[1]

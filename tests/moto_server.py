@@ -19,6 +19,13 @@ FAKE_CREDENTIALS = {
 }
 
 
+def write_credentials_file(path: Path) -> Path:
+    """An AWS credentials file with the fake keys, as a host off EC2 would be given."""
+    path.write_text(f"[default]\naws_access_key_id = {FAKE_CREDENTIALS['AWS_ACCESS_KEY_ID']}\n"
+                    f"aws_secret_access_key = {FAKE_CREDENTIALS['AWS_SECRET_ACCESS_KEY']}\n")
+    return path
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,6 +8,7 @@ writes the backup settings (bucket, endpoint, a credentials file) as a user woul
 import hashlib
 import json
 import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,8 +17,9 @@ import boto3
 import pytest
 
 from onehost.instance import wait_until
+from onehost.paths import REPO_ROOT
 from tests.host.conftest import APP_IMAGE
-from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel
+from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file
 
 BUCKET = "timewarp-backups"
 BACKUP_DIR = "/data/backups"
@@ -53,8 +55,7 @@ class BackupHost:
 
 @pytest.fixture(scope="module")
 def backups(test_instance, deployed, deployer, tmp_path_factory):
-    credentials = tmp_path_factory.mktemp("aws") / "credentials"
-    credentials.write_text("[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    credentials = write_credentials_file(tmp_path_factory.mktemp("aws") / "credentials")
     with moto_server() as endpoint:
         session = boto3.session.Session(aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                                         aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
@@ -70,6 +71,8 @@ def backups(test_instance, deployed, deployer, tmp_path_factory):
             yield host
         finally:
             host.close_tunnel()
+            # Back to the session's deployment (no backup settings) for the modules after this one.
+            deployer.run({"image": APP_IMAGE})
 
 
 def create_events(instance, count: int) -> list[int]:
@@ -256,3 +259,11 @@ def test_the_restore_deploy_file_refuses_a_bad_name(backups, deployer):
     result = deployer.run({"backup": "../../etc/passwd"}, deploy_file="restore.py", check=False)
     assert result.returncode != 0
     assert "is not a backup name" in result.stdout + result.stderr
+
+
+def test_the_console_lists_each_hosts_backups(backups, instance_environ):
+    result = subprocess.run([sys.executable, "-m", "onehost.cli", "backups", "list"], cwd=REPO_ROOT,
+                            env=instance_environ, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    newest = backups.objects()[-1].removeprefix("backups/")
+    assert f"{backups.instance.config.name}:" in result.stdout and newest in result.stdout
