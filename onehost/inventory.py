@@ -1,7 +1,9 @@
-"""Which hosts a deploy targets: the local instance by default, or static hosts.
+"""Which hosts a deploy targets: EC2 instances by their tags, static hosts, or the local instance.
 
+ONEHOST_TAGS="project=timewarp,environment=production,role=app" finds the running EC2 instances
+with all of those tags in AWS_REGION (boto3, the usual AWS credentials);
 ONEHOST_HOSTS="admin@203.0.113.10,deploy@app.example.com:2200" names static hosts;
-unset, the inventory is the local instance (which must be running).
+with neither, the inventory is the local instance (which must be running).
 """
 
 import os
@@ -59,7 +61,68 @@ def local_instance_host(config: InstanceConfig) -> tuple[str, dict]:
     }
 
 
+def parse_tags(value: str) -> dict[str, str]:
+    tags = {}
+    for item in (part.strip() for part in value.split(",")):
+        key, separator, tag_value = item.partition("=")
+        if not item or not separator or not key.strip() or not tag_value.strip():
+            raise InventoryError(f"ONEHOST_TAGS={value!r}: write key=value pairs separated by commas, "
+                                 "e.g. project=timewarp,environment=production,role=app")
+        tags[key.strip()] = tag_value.strip()
+    return tags
+
+
+def instance_address(instance: dict, private: bool = False) -> str | None:
+    if private:
+        return instance.get("PrivateIpAddress")
+    return instance.get("PublicIpAddress") or instance.get("PublicDnsName") or None
+
+
+def tagged_hosts(ec2, tags: dict[str, str], region: str, environ=os.environ) -> list[tuple[str, dict]]:
+    """The running instances carrying every tag, as pyinfra hosts (admin over SSH, sudo)."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    described = ", ".join(f"{key}={value}" for key, value in tags.items())
+    filters = [{"Name": f"tag:{key}", "Values": [value]} for key, value in tags.items()]
+    filters.append({"Name": "instance-state-name", "Values": ["running"]})
+    try:
+        pages = ec2.get_paginator("describe_instances").paginate(Filters=filters)
+        instances = [item for page in pages for reservation in page["Reservations"]
+                     for item in reservation["Instances"]]
+    except NoCredentialsError:
+        raise InventoryError("no AWS credentials to find the hosts by their tags: configure them "
+                             "(AWS_PROFILE, an SSO login, or OIDC in CI), or name hosts with ONEHOST_HOSTS") from None
+    except (ClientError, BotoCoreError) as error:
+        raise InventoryError(f"cannot list EC2 instances in {region}: {error}") from None
+    private = environ.get("ONEHOST_ADDRESS") == "private"
+    hosts = []
+    for item in sorted(instances, key=lambda found: found["InstanceId"]):
+        address = instance_address(item, private)
+        if not address:
+            raise InventoryError(f"instance {item['InstanceId']} ({described}) has no "
+                                 f"{'private' if private else 'public'} address to reach it by")
+        data = {"ssh_hostname": address, "ssh_user": ADMIN_USER, "_sudo": True,
+                "instance_id": item["InstanceId"], "image_id": item.get("ImageId"), "aws_region": region}
+        if environ.get("ONEHOST_SSH_KEY"):
+            data["ssh_key"] = environ["ONEHOST_SSH_KEY"]
+        hosts.append((item["InstanceId"], data))
+    if not hosts:
+        raise InventoryError(f"no running EC2 instance in {region} has the tags {described}: check the "
+                             "tags and the region (AWS_REGION), or launch one")
+    return hosts
+
+
+def aws_hosts(environ=os.environ) -> list[tuple[str, dict]]:
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION")
+    if not region:
+        raise InventoryError("ONEHOST_TAGS is set but no region: set AWS_REGION (e.g. eu-west-1)")
+    import boto3
+    ec2 = boto3.client("ec2", region_name=region)
+    return tagged_hosts(ec2, parse_tags(environ["ONEHOST_TAGS"]), region, environ)
+
+
 def hosts_from_environment(environ=os.environ) -> list[tuple[str, dict]]:
+    if "ONEHOST_TAGS" in environ:
+        return aws_hosts(environ)
     if "ONEHOST_HOSTS" in environ:
         return static_hosts(environ["ONEHOST_HOSTS"], environ)
     return [local_instance_host(InstanceConfig.from_environment(environ))]

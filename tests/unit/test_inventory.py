@@ -44,3 +44,27 @@ def test_local_instance_host_data(monkeypatch, tmp_path):
     assert data["ssh_user"] == "admin" and data["_sudo"] is True
     assert data["ssh_strict_host_key_checking"] == "accept-new"
     assert data["postgres_image"] == "onehost-base/postgres:latest"
+
+
+def test_tags_parse_into_pairs():
+    assert inventory.parse_tags("project=timewarp, environment=production,role=app") == {
+        "project": "timewarp", "environment": "production", "role": "app"}
+
+
+@pytest.mark.parametrize("value", ["", "project", "project=", "=timewarp", "project=timewarp,,"])
+def test_malformed_tags_are_an_error(value):
+    with pytest.raises(InventoryError, match="write key=value pairs"):
+        inventory.parse_tags(value)
+
+
+def test_tags_without_a_region_are_an_error():
+    with pytest.raises(InventoryError, match="set AWS_REGION"):
+        inventory.hosts_from_environment({"ONEHOST_TAGS": "project=timewarp"})
+
+
+def test_public_address_first_private_on_request():
+    found = {"PublicIpAddress": "203.0.113.9", "PublicDnsName": "ec2.example", "PrivateIpAddress": "10.0.0.9"}
+    assert inventory.instance_address(found) == "203.0.113.9"
+    assert inventory.instance_address({"PublicDnsName": "ec2.example"}) == "ec2.example"
+    assert inventory.instance_address({"PublicDnsName": ""}) is None
+    assert inventory.instance_address(found, private=True) == "10.0.0.9"

@@ -1,0 +1,56 @@
+"""deploy/inventory.py finds EC2 hosts by their tags (moto): the right environment, no match, the wrong
+region, no credentials."""
+
+import pytest
+from pyinfra.api.exceptions import InventoryError
+
+from onehost import inventory
+
+TAGS = {"project": "timewarp", "environment": "production", "role": "app"}
+
+
+def launch(ec2, tags: dict, count: int = 1) -> list[str]:
+    image = ec2.describe_images(Owners=["136693071363"])["Images"][0]["ImageId"]
+    specification = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+    reply = ec2.run_instances(ImageId=image, MinCount=count, MaxCount=count, InstanceType="t3.micro",
+                              TagSpecifications=specification)
+    return sorted(item["InstanceId"] for item in reply["Instances"])
+
+
+def test_hosts_of_one_environment_and_no_other(aws):
+    ec2 = aws.client("ec2")
+    production = launch(ec2, TAGS, count=2)
+    launch(ec2, {**TAGS, "environment": "staging"})
+    stopped = launch(ec2, TAGS)
+    ec2.stop_instances(InstanceIds=stopped)
+    hosts = inventory.tagged_hosts(ec2, TAGS, "eu-west-1", {"ONEHOST_SSH_KEY": "/keys/admin"})
+    assert [name for name, _ in hosts] == production
+    name, data = hosts[0]
+    assert data["ssh_user"] == "admin" and data["_sudo"] and data["ssh_key"] == "/keys/admin"
+    assert data["instance_id"] == name and data["aws_region"] == "eu-west-1" and data["ssh_hostname"]
+
+
+def test_no_match_names_the_tags_and_the_region(aws):
+    ec2 = aws.client("ec2")
+    launch(ec2, {**TAGS, "environment": "staging"})
+    with pytest.raises(InventoryError, match="no running EC2 instance in eu-west-1 has the tags "
+                                             "project=timewarp, environment=production, role=app"):
+        inventory.tagged_hosts(ec2, TAGS, "eu-west-1", {})
+
+
+def test_the_wrong_region_finds_nothing_and_says_where_it_looked(aws):
+    launch(aws.client("ec2"), TAGS)
+    with pytest.raises(InventoryError, match="in us-east-1 has the tags"):
+        inventory.tagged_hosts(aws.client("ec2", region_name="us-east-1"), TAGS, "us-east-1", {})
+
+
+def test_no_credentials_is_a_clear_error(moto_endpoint, monkeypatch, tmp_path):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    environ = {"ONEHOST_TAGS": "project=timewarp", "AWS_REGION": "eu-west-1"}
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    with pytest.raises(InventoryError, match="no AWS credentials to find the hosts"):
+        inventory.hosts_from_environment(environ)
