@@ -13,7 +13,7 @@ from pyinfra.api.exceptions import DeployError
 from deploy.facts import DockerImageId, PendingMigrations
 from deploy.tasks.backups import check_backup_inputs
 from deploy.tasks import switch
-from onehost import docker_cli, release, tls
+from onehost import docker_cli, release, secrets, tls
 from onehost.paths import REPO_ROOT
 from onehost.switch import SwitchPlan
 from onehost.tls import TlsPlan
@@ -61,14 +61,34 @@ def _host_image(reference: str, pull: bool) -> HostImage:
     return HostImage(reference, image_id, pinned)
 
 
-def _read_app_env(path_text: str) -> dict[str, str]:
+def _read_app_env(path_text: str, check: bool = True) -> dict[str, str]:
     path = Path(path_text).expanduser()
     if not path.is_file():
         raise DeployError(f"env file {path} does not exist: give the app's settings and secrets "
                           "as KEY=value lines with --data env_file=PATH")
     try:
         env = release.parse_env_file(path.read_text(), str(path))
-        release.check_app_env(env, str(path))
+        if check:
+            release.check_app_env(env, str(path))
+    except release.ReleaseError as error:
+        raise DeployError(str(error)) from None
+    return env
+
+
+def _app_settings() -> dict[str, str]:
+    """The env file's settings; with ssm_path, SSM Parameter Store's on top (they win)."""
+    data = host.data
+    if not data.get("ssm_path"):
+        if not data.get("env_file"):
+            raise DeployError("no env file given: pass the app's settings with --data env_file=PATH, "
+                              "or read them from SSM Parameter Store with --data ssm_path=/app/env/")
+        return _read_app_env(data.env_file)
+    import boto3
+    file_env = _read_app_env(data.env_file, check=False) if data.get("env_file") else {}
+    try:
+        ssm = boto3.client("ssm", region_name=data.aws_region)
+        env = {**file_env, **secrets.read_parameters(ssm, data.ssm_path)}
+        release.check_app_env(env, f"SSM {data.ssm_path}")
     except release.ReleaseError as error:
         raise DeployError(str(error)) from None
     return env
@@ -97,9 +117,7 @@ def plan_release() -> ReleasePlan:
     image = data.get("image")
     if not image:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG")
-    if not data.get("env_file"):
-        raise DeployError("no env file given: pass the app's settings with --data env_file=PATH")
-    user_env = _read_app_env(data.env_file)
+    user_env = _app_settings()
     pull = switch.flag("pull")
     app = _host_image(image, pull)
 
