@@ -163,6 +163,20 @@ def _error_kind(error: BaseException) -> str:
     return type(error).__name__
 
 
+def open_connection(host: str, port: int, timeout: float, ssl_context: ssl.SSLContext | None = None,
+                    connect_to: str | None = None) -> http.client.HTTPConnection:
+    """An HTTP(S) connection for `host` (its Host header and TLS name) whose TCP connection goes to
+    `connect_to` when given, like curl --connect-to."""
+    if ssl_context:
+        connection = http.client.HTTPSConnection(host, port, timeout=timeout, context=ssl_context)
+    else:
+        connection = http.client.HTTPConnection(host, port, timeout=timeout)
+    if connect_to:
+        connection._create_connection = (lambda target, *args: socket.create_connection(
+            (connect_to, target[1]), *args))
+    return connection
+
+
 class LoadGenerator:
     """Constant-rate GETs of one URL from fresh and persistent clients, bounded in time and count."""
 
@@ -325,16 +339,7 @@ class LoadGenerator:
     # --- clients ---------------------------------------------------------------------------
 
     def _connection(self) -> http.client.HTTPConnection:
-        if self.ssl_context:
-            connection = http.client.HTTPSConnection(self.host, self.port, timeout=self.timeout,
-                                                     context=self.ssl_context)
-        else:
-            connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
-        if self.connect_to:
-            address = self.connect_to
-            connection._create_connection = (lambda target, *args: socket.create_connection(
-                (address, target[1]), *args))
-        return connection
+        return open_connection(self.host, self.port, self.timeout, self.ssl_context, self.connect_to)
 
     def _exchange(self, connection: http.client.HTTPConnection,
                   headers: dict[str, str]) -> tuple[int, bytes]:

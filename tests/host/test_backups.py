@@ -130,8 +130,12 @@ def test_restore_without_replace_live_only_checks(backups):
 
 
 def test_local_copies_beyond_the_newest_two_are_removed_after_upload(backups):
+    clock = ["date", "-u", "+%s"]
     for _ in range(2):
-        time.sleep(1.1)   # names carry the second
+        # Names carry the second: start each backup in a second of its own.
+        started = backups.instance.inner(*clock).stdout
+        wait_until(lambda: backups.instance.inner(*clock).stdout != started, "the next second", 5,
+                   interval=0.1)
         assert backups.backup("run").returncode == 0
     local = backups.instance.inner("sh", "-c", f"ls {BACKUP_DIR}/timewarp-*.dump").stdout.split()
     assert len(local) == 2

@@ -15,16 +15,15 @@ import ssl
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
 import pytest
 from cryptography import x509
 
 from onehost import instance, switch
 from onehost.instance import wait_until
-from onehost.loadgen import LoadGenerator
+from onehost.loadgen import LoadGenerator, open_connection
 from tests.host.acme import DIRECTORY_URL, AcmeServer
-from tests.host.conftest import APP_IMAGE, Deployer
+from tests.host.conftest import APP_IMAGE, Deployer, Instance
 from tests.host.test_edge import UPSTREAM, Response, assert_security_headers, point_nginx_at
 
 TLS_INSTANCE_ENV = {
@@ -39,32 +38,23 @@ RENEWAL_CONFIG = f"/data/letsencrypt/renewal/{DOMAIN}.conf"
 HSTS = "max-age=63072000"
 
 
-@dataclass
-class TlsHost:
-    config: instance.InstanceConfig
-    acme: AcmeServer
-    deployer: Deployer
-    data: dict
-    roots: str                 # a file with pebble's root CA
-    first_deploy: subprocess.CompletedProcess
+class TlsHost(Instance):
+    """The TLS instance (commands inside it as for the shared one), its ACME server and deploys."""
 
-    def inner(self, *command: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run(["docker", "exec", self.config.name, *command],
-                                capture_output=True, text=True, timeout=300)
-        if check:
-            assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
-        return result
+    def __init__(self, config: instance.InstanceConfig, acme: AcmeServer, deployer: Deployer, data: dict,
+                 roots: str, first_deploy: subprocess.CompletedProcess):
+        super().__init__(config)
+        self.acme, self.deployer, self.data = acme, deployer, data
+        self.roots = roots               # a file with pebble's root CA
+        self.first_deploy = first_deploy
 
     def context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.roots)
 
     def https(self, path: str) -> Response:
         """GET over HTTPS to the instance with the domain's SNI and Host, checked against pebble's root."""
-        connection = http.client.HTTPSConnection(DOMAIN, self.config.https_port, timeout=10,
-                                                 context=self.context())
-        connection._create_connection = lambda target, *args: socket.create_connection(
-            ("127.0.0.1", target[1]), *args)
-        return _exchange(connection, path)
+        return _exchange(open_connection(DOMAIN, self.config.https_port, 10, self.context(), "127.0.0.1"),
+                         path)
 
     def http(self, path: str) -> Response:
         return _exchange(http.client.HTTPConnection("127.0.0.1", self.config.http_port, timeout=10),
@@ -183,9 +173,8 @@ def test_security_headers_and_hsts_on_https_answers(tls_host, path, status):
 
 def test_a_502_over_https_has_the_headers_and_hsts(tls_host):
     original = tls_host.inner("cat", UPSTREAM).stdout
-    host = _InnerHost(tls_host)
     try:
-        point_nginx_at(host, "app-nowhere-app-1")
+        point_nginx_at(tls_host, "app-nowhere-app-1")
         deadline = time.monotonic() + 20
         while (response := tls_host.https("/api/events/")).status != 502:
             assert time.monotonic() < deadline, "no 502 from nginx within 20 s"
@@ -194,17 +183,10 @@ def test_a_502_over_https_has_the_headers_and_hsts(tls_host):
         assert_security_headers(response)
         assert response.headers.get_all("Strict-Transport-Security") == [HSTS]
     finally:
-        point_nginx_at(host, switch.container(switch.colour_in_upstream(original)))
+        point_nginx_at(tls_host, switch.container(switch.colour_in_upstream(original)))
     assert tls_host.inner("cat", UPSTREAM).stdout == original
     # The reload is asynchronous too: the app answers again once the new workers took over.
     wait_until(lambda: tls_host.https("/api/events/").status == 200, "the app through nginx again", 20)
-
-
-class _InnerHost:
-    """What point_nginx_at needs of an instance: commands inside it."""
-
-    def __init__(self, tls_host: TlsHost):
-        self.inner = tls_host.inner
 
 
 def test_tls_1_2_sessions_get_no_ticket(tls_host):
