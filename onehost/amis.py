@@ -11,11 +11,10 @@ Selection is pure (unit-tested); each AWS call is a small function over a boto3 
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from datetime import datetime
 
-from onehost.shell import CommandFailed
+from onehost.aws import aws_errors, client, table
 
 ROLE_TAG = ("onehost:role", "host")
 # Instances in these states hold on to their AMI (a stopped one may be started again).
@@ -80,31 +79,10 @@ def image_rows(images: list[Image], in_use: set[str]) -> list[list[str]]:
             for image in newest_first(images)]
 
 
-def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-                     for row in [headers, *rows])
-
-
-def resolve_region(flag: str | None, environ: dict, configured: str | None) -> str:
-    """--region, else AWS_REGION, else AWS_DEFAULT_REGION, else the AWS config file's."""
-    region = flag or environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or configured
-    if not region:
-        raise CommandFailed("no AWS region: pass --region or set AWS_REGION")
-    return region
-
-
 # --- AWS ---------------------------------------------------------------------------
 
 def ec2_client(region_flag: str | None = None):
-    import boto3
-
-    session = boto3.session.Session()
-    region = resolve_region(region_flag, os.environ, session.region_name)
-    if session.get_credentials() is None:
-        raise CommandFailed("no AWS credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                            "AWS_SECRET_ACCESS_KEY, or run where an instance or OIDC role provides them")
-    return session.client("ec2", region_name=region)
+    return client("ec2", region_flag)
 
 
 def project_images(ec2) -> list[Image]:
@@ -152,18 +130,6 @@ def prune(ec2, keep: int, dry: bool, say=print) -> PrunePlan:
     elif dry:
         say(f"--dry: nothing deleted ({len(plan.delete)} AMIs would be)")
     return plan
-
-
-def aws_errors(action):
-    """Run an AWS action; botocore's errors become one-line CommandFailed messages."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        return action()
-    except ClientError as error:
-        raise CommandFailed(f"AWS refused: {error}") from error
-    except BotoCoreError as error:
-        raise CommandFailed(f"AWS call failed: {error}") from error
 
 
 def keep_count(text: str) -> int:

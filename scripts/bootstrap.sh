@@ -38,6 +38,16 @@ install_virtualenv() {
   echo "$inputs" > "$stamp"
 }
 
+# checkov pins its own versions of libraries the project also uses: it gets a virtualenv of its own.
+install_checkov() {
+  local tool="$VENV/tools/checkov" version
+  version=$(sed -n 's/^checkov==//p' constraints-tools.txt)
+  [ -x "$tool/bin/checkov" ] && [ "$("$tool/bin/checkov" --version)" = "$version" ] && return
+  echo "==> installing checkov $version in $tool"
+  python3 -m venv "$tool"
+  "$tool/bin/pip" install --quiet --requirement constraints-tools.txt
+}
+
 start_docker() {
   docker info >/dev/null 2>&1 && return
   if [ -d /run/systemd/system ]; then
@@ -56,4 +66,5 @@ start_docker() {
 
 install_apt_packages
 install_virtualenv
+install_checkov
 start_docker

@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from onehost import amis
+from onehost import amis, aws
 from onehost.cli import build_parser
 from onehost.shell import CommandFailed
 
@@ -82,12 +82,12 @@ def test_rows_show_tags_newest_first_and_mark_the_image_in_use():
     (None, {}, "eu-west-1", "eu-west-1"),
 ])
 def test_region_comes_from_the_flag_then_the_environment_then_the_config(flag, environ, configured, region):
-    assert amis.resolve_region(flag, environ, configured) == region
+    assert aws.resolve_region(flag, environ, configured) == region
 
 
 def test_no_region_is_a_clear_error():
     with pytest.raises(CommandFailed, match="no AWS region: pass --region or set AWS_REGION"):
-        amis.resolve_region(None, {}, None)
+        aws.resolve_region(None, {}, None)
 
 
 def test_cli_defaults_and_refuses_keep_zero(capsys):

@@ -1,0 +1,122 @@
+"""The stack's template: what it declares (moto skips alarms, metric filters and bucket policies,
+and ignores lifecycle, encryption and public access blocks, so these are checked here),
+cfn-lint and checkov clean, and in step with the host's settings."""
+
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+from onehost import backups
+from onehost.paths import REPO_ROOT
+from onehost.stack import PROTECTED, TEMPLATE
+from tests.tools import installed_tool
+
+GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
+CHECKOV = Path(sys.executable).parent.parent / "tools" / "checkov" / "bin" / "checkov"
+
+
+@pytest.fixture(scope="module")
+def template():
+    loaded, problems = decode(str(TEMPLATE))
+    assert problems == []
+    return loaded
+
+
+def resources_of(template, kind):
+    return {name: body for name, body in template["Resources"].items() if body["Type"] == kind}
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run([installed_tool("cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_checkov_is_clean_and_every_skip_says_why(template):
+    if not CHECKOV.exists():
+        pytest.fail(f"checkov is not installed at {CHECKOV}: run `make bootstrap`")
+    result = subprocess.run([str(CHECKOV), "--file", str(TEMPLATE), "--framework", "cloudformation",
+                             "--skip-download", "--compact", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    skips = [skip for body in template["Resources"].values()
+             for skip in body.get("Metadata", {}).get("checkov", {}).get("skip", [])]
+    assert skips and all(len(skip["comment"]) > 20 for skip in skips)
+
+
+def test_security_group_opens_ssh_to_the_admin_network_only(template):
+    group = template["Resources"]["HostSecurityGroup"]["Properties"]
+    ingress = {(rule["FromPort"], rule["ToPort"]): rule["CidrIp"] for rule in group["SecurityGroupIngress"]}
+    assert ingress == {(22, 22): {"Ref": "AdminCidr"}, (80, 80): "0.0.0.0/0", (443, 443): "0.0.0.0/0"}
+    assert {(rule["FromPort"], rule["ToPort"]) for rule in group["SecurityGroupEgress"]} == {(80, 80), (443, 443)}
+
+
+def test_what_holds_data_or_the_address_outlives_the_stack(template):
+    for name in PROTECTED:
+        assert template["Resources"][name]["DeletionPolicy"] == "Retain", name
+        assert template["Resources"][name]["UpdateReplacePolicy"] == "Retain", name
+    volume = template["Resources"]["DataVolume"]["Properties"]
+    assert (volume["VolumeType"], volume["Encrypted"]) == ("gp3", True)
+
+
+def test_backup_bucket_is_private_encrypted_versioned_tls_only_with_the_backup_lifecycle(template):
+    bucket = template["Resources"]["BackupBucket"]["Properties"]
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+    [rule] = bucket["LifecycleConfiguration"]["Rules"]
+    [expected] = backups.lifecycle_rules("backups/", 30)["Rules"]
+    assert rule["Id"] == expected["ID"] and rule["Status"] == "Enabled"
+    assert template["Parameters"]["BackupPrefix"]["Default"] == GROUP_DATA["backup_prefix"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == expected["NoncurrentVersionExpiration"]["NoncurrentDays"]
+    assert rule["AbortIncompleteMultipartUpload"] == expected["AbortIncompleteMultipartUpload"]
+    assert rule["ExpirationInDays"] == {"Ref": "BackupRetentionDays"}
+    [statement] = template["Resources"]["BackupBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny"
+    assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_log_group_and_namespace_match_the_agent_config(template):
+    assert template["Parameters"]["LogGroupName"]["Default"] == GROUP_DATA["cloudwatch_log_group"]
+    assert template["Parameters"]["MetricNamespace"]["Default"] == GROUP_DATA["cloudwatch_namespace"]
+    assert template["Parameters"]["DataVolumeFstype"]["Default"] == GROUP_DATA["data_volume_fstype"]
+    assert template["Resources"]["LogGroup"]["Properties"]["RetentionInDays"] == \
+        GROUP_DATA["cloudwatch_log_retention_days"] == 7
+
+
+def test_alarms_cover_cpu_disks_5xx_database_and_backups(template):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    watched = {(body["Properties"]["MetricName"],
+                tuple(sorted((item["Name"], str(item["Value"])) for item in body["Properties"].get("Dimensions", []))))
+               for body in alarms.values()}
+    assert ("cpu_usage_active", (("cpu", "cpu-total"),)) in watched
+    disks = {dict(dimensions).get("path") for name, dimensions in watched if name == "disk_used_percent"}
+    assert disks == set(GROUP_DATA["cloudwatch_disks"])
+    assert {"EdgeServerErrors", "DatabaseConnectionFailures", "BackupSucceeded"} <= {name for name, _ in watched}
+    assert template["Parameters"]["CpuThresholdPercent"]["Default"] == 80
+    assert template["Parameters"]["DiskUsedThresholdPercent"]["Default"] == 80
+    backup = alarms["BackupMissingAlarm"]["Properties"]
+    expected = backups.heartbeat_alarm("h")
+    for key in ("MetricName", "Statistic", "Period", "EvaluationPeriods", "ComparisonOperator", "TreatMissingData"):
+        assert backup[key] == expected[key], key
+    assert all(body["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for body in alarms.values())
+    filters = {body["Properties"]["MetricTransformations"][0]["MetricName"]
+               for body in resources_of(template, "AWS::Logs::MetricFilter").values()}
+    assert filters == {"EdgeServerErrors", "DatabaseConnectionFailures"}
+
+
+def test_host_role_is_limited_to_its_bucket_log_group_namespace_and_parameters(template):
+    policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"]
+                for policy in template["Resources"]["HostRole"]["Properties"]["Policies"]}
+    assert set(policies) == {"backups", "cloudwatch-agent", "secrets"}
+    assert "ManagedPolicyArns" not in template["Resources"]["HostRole"]["Properties"]
+    for statements in policies.values():
+        for statement in statements:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all("*" not in action for action in actions), statement
+            if statement["Resource"] == "*":
+                assert actions == ["cloudwatch:PutMetricData"] and "Condition" in statement
