@@ -29,25 +29,29 @@ def package_url(machine: str) -> str:
 
 def render(*, namespace: str, log_group: str, retention_days: int, disks: list[str],
            log_files: dict[str, str], interval_seconds: int = 60) -> dict:
-    """The agent configuration: host metrics in `namespace`, each log file its own stream."""
+    """The agent configuration: host metrics in `namespace`, each log file its own stream.
+
+    No instance or host dimension: the stack's alarms name the metrics by their dimensions, and
+    must go on watching after a swap to a new instance. Few measurements: CloudWatch bills each
+    custom metric past the free tier's ten (these four plus the backup and log-filter metrics)."""
     return {
-        "agent": {"metrics_collection_interval": interval_seconds, "run_as_user": "root"},
+        "agent": {"metrics_collection_interval": interval_seconds, "run_as_user": "root",
+                  "omit_hostname": True},
         "metrics": {
             "namespace": namespace,
-            "append_dimensions": {"InstanceId": "${aws:InstanceId}"},
             "metrics_collected": {
-                "cpu": {"measurement": ["cpu_usage_active", "cpu_usage_iowait", "cpu_usage_steal"],
-                        "totalcpu": True},
-                "mem": {"measurement": ["mem_used_percent", "mem_available"]},
-                "swap": {"measurement": ["swap_used_percent"]},
-                "disk": {"measurement": ["used_percent", "inodes_free"], "resources": list(disks),
-                         "drop_device": True},
+                "cpu": {"measurement": ["cpu_usage_active"], "totalcpu": True},
+                "mem": {"measurement": ["mem_used_percent"]},
+                "disk": {"measurement": ["used_percent"], "resources": list(disks), "drop_device": True},
             },
         },
         "logs": {
             "logs_collected": {"files": {"collect_list": [
                 {"file_path": path, "log_group_name": log_group,
-                 "log_stream_name": f"{{instance_id}}/{stream}", "retention_in_days": retention_days}
+                 "log_stream_name": f"{{instance_id}}/{stream}", "retention_in_days": retention_days,
+                 # A glob matches many files (one a container): without this the agent follows
+                 # only the newest one.
+                 **({"publish_multi_logs": True} if "*" in path else {})}
                 for stream, path in log_files.items()
             ]}},
         },
@@ -95,8 +99,17 @@ def problems(config: dict, *, log_group: str, disks: list[str], log_files: list[
         if entry.get("retention_in_days") != retention_days:
             found.append(f"log file {path} has retention {entry.get('retention_in_days')!r}, "
                          f"not {retention_days} days")
+        if "*" in str(path) and not entry.get("publish_multi_logs"):
+            found.append(f"log file pattern {path} follows only its newest match (set publish_multi_logs)")
     if not entries:
         found.append("no log files are collected")
+    dimensions = set(config.get("metrics", {}).get("append_dimensions", {}))
+    if dimensions:
+        found.append(f"metrics carry {', '.join(sorted(dimensions))}: the stack's alarms would lose "
+                     "them after a swap")
+    if not config.get("agent", {}).get("omit_hostname"):
+        found.append("metrics carry the host name (set omit_hostname): the stack's alarms would lose "
+                     "them after a swap")
     return found
 
 

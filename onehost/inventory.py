@@ -102,6 +102,11 @@ def tagged_hosts(ec2, tags: dict[str, str], region: str, environ=os.environ) -> 
                                  f"{'private' if private else 'public'} address to reach it by")
         data = {"ssh_hostname": address, "ssh_user": ADMIN_USER, "_sudo": True,
                 "instance_id": item["InstanceId"], "image_id": item.get("ImageId"), "aws_region": region}
+        tags_of_instance = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
+        if tags_of_instance.get("project") and tags_of_instance.get("environment"):
+            # The backup heartbeat's Host: the stack's alarm watches <project>-<environment>,
+            # whichever instance serves.
+            data["metrics_host"] = f"{tags_of_instance['project']}-{tags_of_instance['environment']}"
         if environ.get("ONEHOST_SSH_KEY"):
             data["ssh_key"] = environ["ONEHOST_SSH_KEY"]
         hosts.append((item["InstanceId"], data))

@@ -107,6 +107,9 @@ aws_region = "eu-west-1"
 aws_endpoint_url = None
 # Off EC2 (no instance role): a local AWS credentials file, copied to the host with mode 0600.
 backup_aws_credentials = None
+# The Host dimension of the backup heartbeat (the stack's alarm watches <project>-<environment>);
+# unset: the inventory's host name. The tag inventory sets it from the instance's tags.
+metrics_host = None
 # Local dumps kept after a confirmed upload, newest first.
 backup_keep_local = 2
 # When the nightly backup runs (systemd OnCalendar, UTC).

@@ -47,7 +47,8 @@ def backup_settings(data, host_name: str) -> dict:
         "region": data.aws_region,
         "database": data.db_name,
         "db_user": data.db_user,
-        "host": host_name,
+        # The heartbeat's Host dimension: stable across instances where the inventory gives one.
+        "host": data.get("metrics_host") or host_name,
         "backup_dir": f"{data.data_dir}/backups",
         "releases_dir": f"{data.data_dir}/releases",
         "keep_local": int(data.backup_keep_local),

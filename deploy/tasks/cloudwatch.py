@@ -10,12 +10,13 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Arch
-from pyinfra.operations import apt, files
+from pyinfra.operations import apt, files, server
 
 from deploy.tasks.units import enable_at_boot
 from onehost import cloudwatch_config
 
 PACKAGE_CACHE = "/var/cache/onehost/amazon-cloudwatch-agent.deb"
+AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 
 
 def wants_package(data) -> bool:
@@ -42,4 +43,8 @@ def configure_cloudwatch_agent():
     files.put(name="Write the CloudWatch agent config", src=StringIO(json.dumps(config, indent=2) + "\n"),
               dest=config_path, user="root", group="root", mode="644")
     if wants_package(host.data):
+        # The agent's own translator checks the file against its schema (and writes its TOML);
+        # a config it rejects fails the bake instead of a host that ships no logs.
+        server.shell(name="Validate the CloudWatch agent config with the agent",
+                     commands=[f"{AGENT_CTL} -a fetch-config -m ec2 -c file:{config_path}"])
         enable_at_boot("amazon-cloudwatch-agent.service")

@@ -28,6 +28,8 @@ def test_hosts_of_one_environment_and_no_other(aws):
     name, data = hosts[0]
     assert data["ssh_user"] == "admin" and data["_sudo"] and data["ssh_key"] == "/keys/admin"
     assert data["instance_id"] == name and data["aws_region"] == "eu-west-1" and data["ssh_hostname"]
+    # The backup heartbeat's Host, as the stack's alarm watches it.
+    assert data["metrics_host"] == "timewarp-production"
 
 
 def test_no_match_names_the_tags_and_the_region(aws):

@@ -97,12 +97,15 @@ def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed)
     try:
         point_nginx_at(test_instance, "app-nowhere-app-1")
         # The reload is asynchronous: new workers take over within moments.
-        def bad_gateway():
-            response = fetch(test_instance, "/api/events/")
+        def bad_gateway(marker):
+            response = fetch(test_instance, f"/api/events/?log-check={marker}")
             return response if response.status == 502 else None
 
-        response = wait_until(bad_gateway, "a 502 from nginx", 20)
+        marker = uuid.uuid4().hex
+        response = wait_until(lambda: bad_gateway(marker), "a 502 from nginx", 20)
         assert_json_error(response, 502)
+        # The word the stack's metric filter counts 5xx answers by (deploy/aws/stack.yaml).
+        assert access_log_entry(test_instance, marker)["status_class"] == "server_error"
     finally:
         point_nginx_at(test_instance, switch.container(switch.colour_in_upstream(original)))
     assert test_instance.inner("cat", UPSTREAM).stdout == original
@@ -179,6 +182,7 @@ def test_access_log_lines_are_json_with_the_request_and_upstream(test_instance, 
     assert entry["method"] == "GET"
     assert entry["uri"] == f"/health/?log-check={marker}"
     assert entry["status"] == 200                          # a number: filters compare it
+    assert entry["status_class"] == "ok"
     assert entry["user_agent"] == f"onehost-edge-test/{marker}"
     assert entry["upstream_status"] == "200"
     assert float(entry["upstream_response_time"]) >= 0

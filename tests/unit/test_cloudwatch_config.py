@@ -66,3 +66,24 @@ def test_package_url_follows_the_architecture():
     assert "/debian/arm64/" in cloudwatch_config.package_url("aarch64")
     with pytest.raises(ValueError):
         cloudwatch_config.package_url("riscv64")
+
+
+def test_container_logs_follow_every_container(config):
+    [containers] = [entry for entry in config["logs"]["logs_collected"]["files"]["collect_list"]
+                    if "*" in entry["file_path"]]
+    assert containers["publish_multi_logs"] is True
+    broken = copy.deepcopy(config)
+    for entry in broken["logs"]["logs_collected"]["files"]["collect_list"]:
+        entry.pop("publish_multi_logs", None)
+    assert cloudwatch_config.problems_for(broken, GROUP_DATA) == [
+        f"log file pattern {containers['file_path']} follows only its newest match (set publish_multi_logs)"]
+
+
+def test_metrics_outlive_the_instance(config):
+    """The stack's alarms name metrics by dimensions; an instance id or host name would change."""
+    broken = copy.deepcopy(config)
+    broken["metrics"]["append_dimensions"] = {"InstanceId": "${aws:InstanceId}"}
+    broken["agent"]["omit_hostname"] = False
+    assert cloudwatch_config.problems_for(broken, GROUP_DATA) == [
+        "metrics carry InstanceId: the stack's alarms would lose them after a swap",
+        "metrics carry the host name (set omit_hostname): the stack's alarms would lose them after a swap"]

@@ -120,3 +120,10 @@ def test_host_role_is_limited_to_its_bucket_log_group_namespace_and_parameters(t
             assert all("*" not in action for action in actions), statement
             if statement["Resource"] == "*":
                 assert actions == ["cloudwatch:PutMetricData"] and "Condition" in statement
+
+
+def test_the_5xx_filter_counts_the_word_nginx_logs_for_5xx(template):
+    http_conf = (REPO_ROOT / "nginx" / "templates" / "http.conf.j2").read_text()
+    pattern = template["Resources"]["ServerErrorsFilter"]["Properties"]["FilterPattern"]
+    assert pattern == '"server_error"'
+    assert "~^5     server_error;" in http_conf and '"status_class":"$status_class"' in http_conf
