@@ -1,0 +1,472 @@
+"""`onehost hosts`: the environment's EC2 instance, launched from an AMI and swapped for another.
+
+    onehost hosts launch --ami AMI        the first host: launch, attach the data volume, check
+                                          /health/ once deployed, take the Elastic IP
+    onehost hosts swap --ami AMI          serve from a new instance of another AMI (OS patches)
+    onehost hosts rollback [--ami AMI]    swap back to the AMI served before (or a named one)
+    onehost hosts retire                  terminate stopped old instances past their keep time
+    onehost hosts list                    the environment's instances
+
+The data volume, the Elastic IP, the security group and the instance profile come from the
+environment's stack (`onehost stack deploy`). A swap:
+
+    1. launches the new instance (IMDSv2 only, hop limit 2 for containers) and waits for SSH;
+    2. stops the stacks on the old one and unmounts /data        <- downtime starts
+    3. moves the data volume to the new instance, which mounts it and starts the stacks;
+    4. checks /health/ through the new host's nginx;
+    5. moves the Elastic IP                                       <- downtime ends
+    6. stops the old instance and keeps it, for rollback, until its retire-after tag.
+
+When the new host fails (3 or 4), the volume and the address go back to the old instance, its
+stacks start again, and the new instance is terminated. Rollback restarts the kept instance of
+the earlier AMI when there is one, and launches a new one from that AMI when not.
+
+Each step is a boto3 call and a waiter; the host side (SSH, the health check) is `SshHosts`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from onehost.aws import aws_errors, client, table, tag_dict, tag_list
+from onehost.compose_commands import edge_health_check
+from onehost.history import ssh_command
+from onehost.shell import CommandFailed, run
+from onehost.stack import describe, outputs_of, stack_name
+
+DEVICE = "/dev/sdf"
+DATA_DIR = "/data"
+DATA_LABEL = "onehost-data"
+RETIRE_TAG = "onehost:retire-after"
+PREVIOUS_IMAGE_TAG = "onehost:previous-image"
+STACK_OUTPUTS = ("SecurityGroupId", "InstanceProfileArn", "DataVolumeId", "ElasticIpAllocationId",
+                 "AvailabilityZone", "ElasticIp")
+
+
+@dataclass(frozen=True)
+class Environment:
+    """One environment's long-lived resources, from its stack's outputs."""
+    project: str
+    name: str
+    security_group_id: str
+    instance_profile_arn: str
+    data_volume_id: str
+    allocation_id: str
+    availability_zone: str
+    address: str
+
+
+@dataclass
+class SwapReport:
+    new_instance: str
+    old_instance: str | None
+    downtime_seconds: float | None = None
+    steps: list[tuple[str, float]] = field(default_factory=list)
+
+
+# --- pure ------------------------------------------------------------------------
+
+def environment_from(project: str, name: str, outputs: dict[str, str]) -> Environment:
+    missing = [key for key in STACK_OUTPUTS if not outputs.get(key)]
+    if missing:
+        raise CommandFailed(f"stack {stack_name(project, name)} has no output {', '.join(missing)}: "
+                            "run `onehost stack deploy` first")
+    return Environment(project=project, name=name, security_group_id=outputs["SecurityGroupId"],
+                       instance_profile_arn=outputs["InstanceProfileArn"],
+                       data_volume_id=outputs["DataVolumeId"], allocation_id=outputs["ElasticIpAllocationId"],
+                       availability_zone=outputs["AvailabilityZone"], address=outputs["ElasticIp"])
+
+
+def instance_tags(env: Environment, image: dict, previous_image: str | None) -> dict[str, str]:
+    """The inventory finds hosts by project, environment and role (ONEHOST_TAGS)."""
+    image_tags = tag_dict(image.get("Tags"))
+    tags = {"Name": f"{env.project}-{env.name}", "project": env.project, "environment": env.name,
+            "role": "app", "onehost:image-id": image["ImageId"],
+            "onehost:image-version": image_tags.get("onehost:version", image.get("Name", "-"))}
+    if previous_image:
+        tags[PREVIOUS_IMAGE_TAG] = previous_image
+    return tags
+
+
+def take_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
+                     label: str = DATA_LABEL, fstype: str = "ext4") -> str:
+    """Wait for the attached data volume, give a new (blank) one its file system, mount it by
+    label as the baked fstab does at boot, and start the stacks. Nitro instances name an EBS
+    volume by its id; Xen ones by the attachment's device."""
+    by_id = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
+    xen = DEVICE.replace("/dev/sd", "/dev/xvd")
+    return (f"dev={by_id}; "
+            f"for _ in $(seq 1 {wait_seconds}); do [ -e \"$dev\" ] || [ -e {xen} ] && break; sleep 1; done; "
+            f"[ -e \"$dev\" ] || dev={xen}; "
+            f"[ -n \"$(blkid -p -o value -s TYPE \"$dev\")\" ] || mkfs -t {fstype} -q -L {label} \"$dev\"; "
+            f"udevadm settle; (mountpoint -q {mount_point} || mount {mount_point}) && "
+            "systemctl restart onehost-stacks.service")
+
+
+def user_data(volume_id: str) -> str:
+    """At first boot: the swap attaches the data volume after launch; wait for it (10 minutes)."""
+    return "#!/bin/sh\n" + take_data_script(volume_id, wait_seconds=600) + "\n"
+
+
+def run_request(env: Environment, image_id: str, instance_type: str, key_name: str | None,
+                tags: dict[str, str]) -> dict:
+    """ec2.run_instances arguments for a host of this environment."""
+    request = {
+        "ImageId": image_id, "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
+        "IamInstanceProfile": {"Arn": env.instance_profile_arn},
+        "SecurityGroupIds": [env.security_group_id],
+        "Placement": {"AvailabilityZone": env.availability_zone},
+        # IMDSv2 only; two hops so a container (the CloudWatch agent's, a backup) can reach it too.
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
+        "UserData": user_data(env.data_volume_id),
+        "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
+                              {"ResourceType": "volume", "Tags": tag_list(tags)}],
+    }
+    if key_name:
+        request["KeyName"] = key_name
+    return request
+
+
+def retire_after(now: datetime, keep_hours: float) -> str:
+    return (now + timedelta(hours=keep_hours)).replace(microsecond=0).isoformat()
+
+
+def due_for_retirement(instances: list[dict], now: datetime) -> list[dict]:
+    """Stopped instances whose retire-after time has passed."""
+    due = []
+    for instance in instances:
+        stamp = tag_dict(instance.get("Tags")).get(RETIRE_TAG)
+        if instance["State"]["Name"] == "stopped" and stamp and datetime.fromisoformat(stamp) <= now:
+            due.append(instance)
+    return due
+
+
+def release_data_script(mount_point: str = DATA_DIR) -> str:
+    """Stop every container (the stacks, SIGTERM then 30 s) and unmount the data volume."""
+    return (f"docker ps --quiet | xargs --no-run-if-empty docker stop --time 30 && sync && "
+            f"(! mountpoint -q {mount_point} || umount {mount_point})")
+
+
+# --- the host side ----------------------------------------------------------------------
+
+class SshHosts:
+    """What a swap does on the hosts themselves, over SSH as the admin user."""
+
+    def __init__(self, server_name: str, tls: bool, ssh_user: str = "admin", ssh_key: str | None = None,
+                 ready_timeout: float = 600, health_attempts: int = 60):
+        self.server_name, self.tls = server_name, tls
+        self.data = {"ssh_user": ssh_user, "ssh_key": ssh_key, "ssh_strict_host_key_checking": "accept-new"}
+        self.ready_timeout, self.health_attempts = ready_timeout, health_attempts
+
+    def _ssh(self, address: str, script: str, timeout: float = 300) -> None:
+        run(ssh_command(address, self.data, script), timeout=timeout)
+
+    def wait_ready(self, address: str) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while True:
+            try:
+                self._ssh(address, "systemctl is-system-running --wait >/dev/null || true", timeout=120)
+                return
+            except CommandFailed as error:
+                if time.monotonic() > deadline:
+                    raise CommandFailed(f"{address} did not answer SSH in {self.ready_timeout:.0f} s: {error}") from None
+                time.sleep(5)
+
+    def release_data(self, address: str) -> None:
+        self._ssh(address, release_data_script())
+
+    def take_data(self, address: str, volume_id: str) -> None:
+        self._ssh(address, take_data_script(volume_id))
+
+    def healthy(self, address: str) -> bool:
+        check = shlex.join(edge_health_check(self.server_name, self.tls, self.health_attempts))
+        try:
+            self._ssh(address, check, timeout=self.health_attempts * 7 + 30)
+            return True
+        except CommandFailed:
+            return False
+
+
+# --- AWS ---------------------------------------------------------------------------
+
+def load_environment(cfn, project: str, name: str) -> Environment:
+    stack = describe(cfn, stack_name(project, name))
+    if stack is None:
+        raise CommandFailed(f"stack {stack_name(project, name)} does not exist: run `onehost stack deploy` first")
+    return environment_from(project, name, outputs_of(stack))
+
+
+def find_image(ec2, image_id: str) -> dict:
+    from botocore.exceptions import ClientError
+    try:
+        images = ec2.describe_images(ImageIds=[image_id])["Images"]
+    except ClientError as error:
+        if "InvalidAMIID" not in str(error):
+            raise
+        images = []
+    if not images or images[0].get("State", "available") != "available":
+        raise CommandFailed(f"AMI {image_id} does not exist in {ec2.meta.region_name} (or is not available): "
+                            "`onehost amis list` shows the host images; bake one with `packer build packer/`")
+    return images[0]
+
+
+def environment_instances(ec2, env: Environment, states=("pending", "running", "stopping", "stopped")) -> list[dict]:
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
+        {"Name": "tag:project", "Values": [env.project]}, {"Name": "tag:environment", "Values": [env.name]},
+        {"Name": "instance-state-name", "Values": list(states)}])
+    return [item for page in pages for reservation in page["Reservations"] for item in reservation["Instances"]]
+
+
+def instance(ec2, instance_id: str) -> dict:
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def serving_instance(ec2, env: Environment) -> dict | None:
+    """The instance the Elastic IP points at."""
+    [address] = ec2.describe_addresses(AllocationIds=[env.allocation_id])["Addresses"]
+    return instance(ec2, address["InstanceId"]) if address.get("InstanceId") else None
+
+
+def reachable_address(item: dict) -> str:
+    address = item.get("PublicIpAddress") or item.get("PrivateIpAddress")
+    if not address:
+        raise CommandFailed(f"instance {item['InstanceId']} has no address to reach it by")
+    return address
+
+
+def volume_holder(ec2, volume_id: str) -> str | None:
+    [volume] = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"]
+    attached = [item for item in volume.get("Attachments", []) if item["State"] in ("attaching", "attached")]
+    return attached[0]["InstanceId"] if attached else None
+
+
+def move_volume(ec2, volume_id: str, to_instance: str) -> None:
+    holder = volume_holder(ec2, volume_id)
+    if holder == to_instance:
+        return
+    if holder:
+        ec2.detach_volume(VolumeId=volume_id, InstanceId=holder)
+        ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=to_instance, Device=DEVICE)
+    ec2.get_waiter("volume_in_use").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+
+def move_address(ec2, env: Environment, to_instance: str) -> None:
+    ec2.associate_address(AllocationId=env.allocation_id, InstanceId=to_instance, AllowReassociation=True)
+
+
+def start_instance(ec2, instance_id: str) -> dict:
+    ec2.start_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    return instance(ec2, instance_id)
+
+
+def stop_instance(ec2, instance_id: str) -> None:
+    ec2.stop_instances(InstanceIds=[instance_id])
+    ec2.get_waiter("instance_stopped").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+
+
+def launch_instance(ec2, env: Environment, image: dict, instance_type: str, key_name: str | None,
+                    previous_image: str | None) -> dict:
+    request = run_request(env, image["ImageId"], instance_type, key_name,
+                          instance_tags(env, image, previous_image))
+    instance_id = ec2.run_instances(**request)["Instances"][0]["InstanceId"]
+    ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
+    return instance(ec2, instance_id)
+
+
+def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
+    """A kept (stopped) instance of this environment launched from `image_id`, newest first."""
+    kept = [item for item in environment_instances(ec2, env, states=("stopped",)) if item["ImageId"] == image_id]
+    return max(kept, key=lambda item: item["LaunchTime"]) if kept else None
+
+
+def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
+         key_name: str | None = None, keep_hours: float = 24, reuse_standby: bool = False,
+         say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
+    """Serve from an instance of `image_id`; put everything back if it fails."""
+    image = find_image(ec2, image_id)
+    old = serving_instance(ec2, env)
+    if old and old["ImageId"] == image_id:
+        raise CommandFailed(f"{old['InstanceId']} already serves AMI {image_id}: nothing to swap")
+    standby = standby_instance(ec2, env, image_id) if reuse_standby else None
+    started = clock()
+    if standby:
+        say(f"starting kept instance {standby['InstanceId']} (AMI {image_id})")
+        new = start_instance(ec2, standby["InstanceId"])
+    else:
+        say(f"launching an instance of AMI {image_id} ({image.get('Name', '')}) in {env.availability_zone}")
+        new = launch_instance(ec2, env, image, instance_type, key_name, old["ImageId"] if old else None)
+    report = SwapReport(new_instance=new["InstanceId"], old_instance=old["InstanceId"] if old else None)
+    report.steps.append(("new instance running", clock() - started))
+    hosts.wait_ready(reachable_address(new))
+    report.steps.append(("new instance answers SSH", clock() - started))
+    say(f"{new['InstanceId']} is up at {reachable_address(new)}")
+    downtime_start = clock()
+    if old:
+        say(f"stopping the stacks on {old['InstanceId']} and unmounting {DATA_DIR} (downtime starts)")
+        hosts.release_data(reachable_address(old))
+    try:
+        say(f"moving data volume {env.data_volume_id} to {new['InstanceId']}")
+        move_volume(ec2, env.data_volume_id, new["InstanceId"])
+        hosts.take_data(reachable_address(new), env.data_volume_id)
+        say(f"checking /health/ on {new['InstanceId']}")
+        if not hosts.healthy(reachable_address(new)):
+            raise CommandFailed(f"{new['InstanceId']} failed its health check")
+    except Exception as error:
+        put_back(ec2, hosts, env, old, new, kept=bool(standby), say=say)
+        where = f"{old['InstanceId']}, which serves again" if old else "nothing (there was no old instance)"
+        raise CommandFailed(f"swap to AMI {image_id} failed: {error}. The data volume and the address are "
+                            f"back on {where}; {new['InstanceId']} was "
+                            + ("stopped again" if standby else "terminated")) from None
+    move_address(ec2, env, new["InstanceId"])
+    report.downtime_seconds = clock() - downtime_start
+    report.steps.append(("serving from the new instance", clock() - started))
+    say(f"Elastic IP {env.address} now points at {new['InstanceId']} (downtime {report.downtime_seconds:.1f} s)")
+    if old:
+        stop_instance(ec2, old["InstanceId"])
+        until = retire_after(now(), keep_hours)
+        ec2.create_tags(Resources=[old["InstanceId"]], Tags=tag_list({RETIRE_TAG: until}))
+        say(f"{old['InstanceId']} is stopped and kept until {until} for rollback "
+            "(`onehost hosts rollback`; `onehost hosts retire` terminates it after that)")
+    ec2.delete_tags(Resources=[new["InstanceId"]], Tags=[{"Key": RETIRE_TAG}])
+    return report
+
+
+def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bool, say) -> None:
+    """Undo a failed swap: the volume and the address to the old instance, its stacks up again,
+    the new instance gone. Each step runs even when one before it failed; what failed is named."""
+    failures = []
+
+    def attempt(what, action):
+        try:
+            action()
+        except Exception as error:  # noqa: BLE001 - every undo step runs; failures are reported together
+            failures.append(f"{what}: {error}")
+
+    say(f"putting everything back on {old['InstanceId'] if old else 'no instance'}")
+    attempt("stop the new host's stacks", lambda: hosts.release_data(reachable_address(new)))
+    if old:
+        attempt("move the data volume back", lambda: move_volume(ec2, env.data_volume_id, old["InstanceId"]))
+        attempt("start the old host's stacks", lambda: hosts.take_data(reachable_address(old), env.data_volume_id))
+        attempt("point the Elastic IP at the old host", lambda: move_address(ec2, env, old["InstanceId"]))
+        attempt("check the old host's /health/", lambda: require_healthy(hosts, old))
+    else:
+        attempt("detach the data volume", lambda: move_volume_off(ec2, env.data_volume_id))
+    if kept:
+        attempt("stop the kept instance again", lambda: stop_instance(ec2, new["InstanceId"]))
+    else:
+        attempt("terminate the new instance", lambda: ec2.terminate_instances(InstanceIds=[new["InstanceId"]]))
+    if failures:
+        raise CommandFailed("the swap failed and putting it back failed too: " + "; ".join(failures)
+                            + f". Data volume {env.data_volume_id}, Elastic IP {env.address}: check them "
+                              "in the EC2 console")
+
+
+def require_healthy(hosts, item: dict) -> None:
+    if not hosts.healthy(reachable_address(item)):
+        raise CommandFailed(f"{item['InstanceId']} failed its health check")
+
+
+def move_volume_off(ec2, volume_id: str) -> None:
+    holder = volume_holder(ec2, volume_id)
+    if holder:
+        ec2.detach_volume(VolumeId=volume_id, InstanceId=holder)
+        ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 150})
+
+
+def previous_image(ec2, env: Environment) -> str:
+    serving = serving_instance(ec2, env)
+    if serving is None:
+        raise CommandFailed(f"no instance serves {env.project}-{env.name} (Elastic IP {env.address}): "
+                            "launch one with `onehost hosts launch --ami AMI`")
+    previous = tag_dict(serving.get("Tags")).get(PREVIOUS_IMAGE_TAG)
+    if not previous:
+        raise CommandFailed(f"{serving['InstanceId']} records no previous AMI: name one with --ami")
+    return previous
+
+
+def retire(ec2, env: Environment, now: datetime, say=print) -> list[str]:
+    due = due_for_retirement(environment_instances(ec2, env, states=("stopped",)), now)
+    ids = [item["InstanceId"] for item in due]
+    if ids:
+        ec2.terminate_instances(InstanceIds=ids)
+    say(f"terminated {', '.join(ids)}" if ids else "no stopped instance is past its keep time")
+    return ids
+
+
+def instance_note(item: dict, serving: dict | None) -> str:
+    if serving and serving["InstanceId"] == item["InstanceId"]:
+        return "serving"
+    until = tag_dict(item.get("Tags")).get(RETIRE_TAG)
+    return f"kept until {until}" if until else ""
+
+
+def listing(ec2, env: Environment) -> str:
+    serving = serving_instance(ec2, env)
+    found = sorted(environment_instances(ec2, env), key=lambda item: item["LaunchTime"], reverse=True)
+    if not found:
+        return f"no instances of {env.project}-{env.name}"
+    rows = [[item["InstanceId"], item["State"]["Name"], item["ImageId"],
+             tag_dict(item.get("Tags")).get("onehost:image-version", "-"),
+             item["LaunchTime"].strftime("%Y-%m-%d %H:%M"), instance_note(item, serving)] for item in found]
+    return table(["INSTANCE", "STATE", "AMI", "VERSION", "LAUNCHED", ""], rows)
+
+
+# --- command ------------------------------------------------------------------------
+
+def run_command(args) -> int:
+    cfn, ec2 = client("cloudformation", args.region), client("ec2", args.region)
+    env = aws_errors(lambda: load_environment(cfn, args.project, args.environment))
+    if args.hosts_command == "list":
+        print(aws_errors(lambda: listing(ec2, env)))
+        return 0
+    if args.hosts_command == "retire":
+        aws_errors(lambda: retire(ec2, env, datetime.now(timezone.utc)))
+        return 0
+    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls, ssh_key=args.ssh_key)
+    if args.hosts_command == "rollback":
+        image_id = args.ami or aws_errors(lambda: previous_image(ec2, env))
+    else:
+        image_id = args.ami
+    if args.hosts_command == "launch" and aws_errors(lambda: serving_instance(ec2, env)):
+        raise CommandFailed(f"{env.project}-{env.name} already has a serving instance: use `onehost hosts swap`")
+    report = aws_errors(lambda: swap(ec2, hosts, env, image_id, instance_type=args.instance_type,
+                                     key_name=args.key_name, keep_hours=args.keep_hours,
+                                     reuse_standby=args.hosts_command == "rollback"))
+    for step, seconds in report.steps:
+        print(f"  {seconds:7.1f} s  {step}")
+    if report.downtime_seconds is not None:
+        print(f"downtime: {report.downtime_seconds:.1f} s (stacks stopped on the old host until the address moved)")
+    return 0
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("hosts", help="launch, swap and roll back the environment's EC2 instance",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="hosts_command", required=True, metavar="ACTION")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--project", default="onehost", help="project name (default onehost)")
+    common.add_argument("--environment", default="production", help="environment name (default production)")
+    common.add_argument("--region", help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)")
+    moving = argparse.ArgumentParser(add_help=False, parents=[common])
+    moving.add_argument("--server-name", required=True, help="the domain nginx serves (its /health/ is checked)")
+    moving.add_argument("--no-tls", action="store_true", help="the edge serves plain HTTP (tls=off)")
+    moving.add_argument("--instance-type", default="t3.micro", help="default t3.micro (free tier)")
+    moving.add_argument("--key-name", help="an EC2 key pair for the admin user (else the AMI's baked keys)")
+    moving.add_argument("--ssh-key", help="the private key to reach the hosts with")
+    moving.add_argument("--keep-hours", type=float, default=24,
+                        help="hours the old instance is kept stopped for rollback (default 24)")
+    for name, required, text in (("launch", True, "the first instance: from AMI, with the volume and address"),
+                                 ("swap", True, "serve from a new instance of another AMI"),
+                                 ("rollback", False, "swap back to the AMI served before (or --ami)")):
+        sub = commands.add_parser(name, parents=[moving], help=text)
+        sub.add_argument("--ami", required=required, help="the AMI id (`onehost amis list`)")
+        sub.set_defaults(func=run_command)
+    for name, text in (("list", "the environment's instances"),
+                       ("retire", "terminate stopped instances past their keep time")):
+        commands.add_parser(name, parents=[common], help=text).set_defaults(func=run_command)
