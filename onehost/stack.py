@@ -142,7 +142,7 @@ def group_data_lines(outputs: dict[str, str], region: str) -> list[str]:
     settings = {"aws_region": region, "backup_bucket": outputs.get("BackupBucketName"),
                 "cloudwatch_log_group": outputs.get("LogGroupName"),
                 "cloudwatch_namespace": outputs.get("MetricNamespace"),
-                "ssm_path": outputs.get("SsmPath")}
+                "ssm_path": outputs.get("SsmPath") and outputs["SsmPath"] + "/"}
     return [f"{key} = {value!r}" for key, value in settings.items() if value]
 
 
@@ -231,6 +231,8 @@ def deploy_stack(cfn, ec2, name: str, given: dict[str, str], *, tags: dict[str, 
         if "AdminCidr" not in given:
             raise CommandFailed(f"stack {name} does not exist yet: give --admin-cidr (your address/32)")
         given.setdefault("VpcId", default_vpc(ec2))
+        # The role may read the app's secrets under /<project>/<environment>/ (ssm_path).
+        given.setdefault("SsmPath", f"/{given.get('Project', 'onehost')}/{given.get('Environment', 'production')}")
         given.setdefault("AvailabilityZone", first_zone(ec2))
     since = datetime.now(timezone.utc)
     if creating:

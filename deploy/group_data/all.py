@@ -3,7 +3,9 @@
 
 # --- bake ---------------------------------------------------------------------
 admin_user = "admin"
-docker_packages = ["docker.io", "docker-cli", "docker-compose"]
+# The ECR credential helper lets root's docker pull from ECR with the instance role (the
+# delivery workflow's pull=true); other registries are pulled as before (anonymously).
+docker_packages = ["docker.io", "docker-cli", "docker-compose", "amazon-ecr-credential-helper"]
 # The bake removes what makes a host unique; a live host must never run it.
 image_hygiene = True
 timezone = "Etc/UTC"

@@ -1,8 +1,8 @@
-"""Docker engine and the compose v2 plugin from the distribution."""
+"""Docker engine and the compose v2 plugin from the distribution, and the ECR credential helper."""
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import apt
+from pyinfra.operations import apt, files
 
 from deploy.tasks import rootfs
 from deploy.tasks.units import enable_at_boot, restart_if_changed
@@ -17,6 +17,9 @@ def install_docker_engine():
         no_recommends=True,
     )
     daemon_json = rootfs.put("/etc/docker/daemon.json")
+    # root's docker asks the ECR credential helper for registry credentials (the instance role).
+    files.directory(name="Create /root/.docker", path="/root/.docker", user="root", group="root", mode="700")
+    rootfs.put("/root/.docker/config.json", mode="600")
     # Enabled; started at boot (an image build has no systemd). A builder instance started it
     # at install, before daemon.json: it restarts with the settings.
     enable_at_boot("docker.service")

@@ -46,7 +46,7 @@ def created(aws):
 
 def test_create_makes_the_resources(aws, created):
     outputs, lines = created
-    assert lines[0].startswith(f"stack {NAME}: creating 18 resources")
+    assert lines[0].startswith(f"stack {NAME}: creating 19 resources")
     assert any("CREATE_COMPLETE" in line for line in lines[1:])
     assert ingress_of(aws) == {(22, (ADMIN,)), (80, ("0.0.0.0/0",)), (443, ("0.0.0.0/0",))}
     ec2 = aws.client("ec2")
@@ -58,14 +58,18 @@ def test_create_makes_the_resources(aws, created):
     iam = aws.client("iam")
     profile = iam.get_instance_profile(InstanceProfileName=outputs["InstanceProfileName"])["InstanceProfile"]
     [role] = profile["Roles"]
+    # No ECR repository given: no pull rights.
     assert sorted(iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]) == [
         "backups", "cloudwatch-agent", "secrets"]
     assert aws.client("s3").head_bucket(Bucket=outputs["BackupBucketName"])
     [group] = aws.client("logs").describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"]
     assert (group["logGroupName"], group["retentionInDays"]) == (GROUP_DATA["cloudwatch_log_group"], 7)
     assert aws.client("sns").get_topic_attributes(TopicArn=outputs["AlarmTopicArn"])
-    described = aws.client("cloudformation").describe_stacks(StackName=NAME)["Stacks"][0]
-    assert {"Key": "environment", "Value": "production"} in described["Tags"]
+    # The role reads the app's secrets under /<project>/<environment>/.
+    assert outputs["SsmPath"] == "/timewarp/production"
+    # (moto hands the document back as Python's repr of it: compare text.)
+    secrets = str(iam.get_role_policy(RoleName=role["RoleName"], PolicyName="secrets")["PolicyDocument"])
+    assert ":parameter/timewarp/production/*" in secrets
 
 
 def test_a_change_set_updates_one_parameter_and_keeps_the_others(aws, created):
@@ -80,6 +84,15 @@ def test_a_change_set_updates_one_parameter_and_keeps_the_others(aws, created):
     assert parameters["AdminCidr"] == "198.51.100.7/32"
     assert parameters["AvailabilityZone"] == outputs["AvailabilityZone"]
     assert aws.client("ec2").describe_volumes(VolumeIds=[outputs["DataVolumeId"]])["Volumes"]
+
+
+def test_an_ecr_repository_gives_the_role_pull_rights_on_it(aws):
+    outputs = deploy(aws, [], AdminCidr=ADMIN, EcrRepository="timewarp")
+    iam = aws.client("iam")
+    [role] = iam.get_instance_profile(InstanceProfileName=outputs["InstanceProfileName"])["InstanceProfile"]["Roles"]
+    assert "ecr-pull" in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
+    pull = str(iam.get_role_policy(RoleName=role["RoleName"], PolicyName="ecr-pull")["PolicyDocument"])
+    assert ":repository/timewarp" in pull
 
 
 def test_the_same_inputs_change_nothing(aws, created):
@@ -126,6 +139,7 @@ def test_the_command_prints_status_and_the_group_data_settings(aws, created, cap
     printed = capsys.readouterr().out
     assert f"backup_bucket = '{outputs['BackupBucketName']}'" in printed
     assert "cloudwatch_log_group = '/onehost/host'" in printed
+    assert "ssm_path = '/timewarp/production/'" in printed
 
 
 def test_no_credentials_is_a_clear_error(aws, monkeypatch, tmp_path, capsys):

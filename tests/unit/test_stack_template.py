@@ -109,17 +109,21 @@ def test_alarms_cover_cpu_disks_5xx_database_and_backups(template):
     assert filters == {"EdgeServerErrors", "DatabaseConnectionFailures"}
 
 
-def test_host_role_is_limited_to_its_bucket_log_group_namespace_and_parameters(template):
-    policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"]
-                for policy in template["Resources"]["HostRole"]["Properties"]["Policies"]}
-    assert set(policies) == {"backups", "cloudwatch-agent", "secrets"}
+def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_repository(template):
+    declared = template["Resources"]["HostRole"]["Properties"]["Policies"]
+    ecr = template["Resources"]["EcrPullPolicy"]
+    # The ECR policy exists only with an EcrRepository.
+    assert ecr["Condition"] == "HasEcrRepository" and ecr["Properties"]["Roles"] == [{"Ref": "HostRole"}]
+    policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"] for policy in [*declared, ecr["Properties"]]}
+    assert set(policies) == {"backups", "cloudwatch-agent", "secrets", "ecr-pull"}
     assert "ManagedPolicyArns" not in template["Resources"]["HostRole"]["Properties"]
+    unrestrictable = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
     for statements in policies.values():
         for statement in statements:
             actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
             assert all("*" not in action for action in actions), statement
             if statement["Resource"] == "*":
-                assert actions == ["cloudwatch:PutMetricData"] and "Condition" in statement
+                assert len(actions) == 1 and actions[0] in unrestrictable, statement
 
 
 def test_the_5xx_filter_counts_the_word_nginx_logs_for_5xx(template):

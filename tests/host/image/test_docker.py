@@ -39,3 +39,14 @@ def test_containers_cannot_gain_privileges(image_host, check_image):
     status = image_host.check_output(
         f"docker run --rm --network none {check_image} /usr/bin/cat /proc/self/status")
     assert "NoNewPrivs:\t1" in status
+
+
+def test_the_ecr_credential_helper_answers_dockers_credential_protocol(image_host):
+    """The helper root's Docker uses as its credential store (/root/.docker/config.json) is
+    installed and answers `get` as Docker asks it. On EC2 it answers with the instance role's
+    token; here, with no AWS credentials and the metadata service off (so nothing leaves this
+    host), it answers "not found", which Docker takes as "pull anonymously"."""
+    result = image_host.run("echo 123456789012.dkr.ecr.eu-west-1.amazonaws.com | "
+                            "env AWS_EC2_METADATA_DISABLED=true docker-credential-ecr-login get")
+    assert result.rc == 1, result.stdout + result.stderr
+    assert "credentials not found" in result.stdout + result.stderr
