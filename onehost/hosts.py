@@ -1,7 +1,7 @@
 """`onehost hosts`: the environment's EC2 instance, launched from an AMI and swapped for another.
 
-    onehost hosts launch --ami AMI        the first host: launch, attach the data volume, check
-                                          /health/ once deployed, take the Elastic IP
+    onehost hosts launch --ami AMI        the first host: launch, attach the data volume (a blank
+                                          one is formatted), take the Elastic IP
     onehost hosts swap --ami AMI          serve from a new instance of another AMI (OS patches)
     onehost hosts rollback [--ami AMI]    swap back to the AMI served before (or a named one)
     onehost hosts retire                  terminate stopped old instances past their keep time
@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, timezone
 from onehost.aws import aws_errors, client, table, tag_dict, tag_list
 from onehost.compose_commands import edge_health_check
 from onehost.history import ssh_command
+from onehost.instance import ADMIN_USER
 from onehost.shell import CommandFailed, run
 from onehost.stack import describe, outputs_of, stack_name
 
@@ -92,19 +93,38 @@ def instance_tags(env: Environment, image: dict, previous_image: str | None) -> 
     return tags
 
 
-def take_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
-                     label: str = DATA_LABEL, fstype: str = "ext4") -> str:
-    """Wait for the attached data volume, give a new (blank) one its file system, mount it by
-    label as the baked fstab does at boot, and start the stacks. Nitro instances name an EBS
+STOP_STACKS = "docker ps --quiet | xargs --no-run-if-empty docker stop --time 30"
+START_STACKS = "systemctl restart onehost-stacks.service"
+
+
+def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
+                      label: str = DATA_LABEL, fstype: str = "ext4") -> str:
+    """Mount the data volume unless it is (the baked fstab mounts it at boot): wait for the
+    attached volume, give a new (blank) one its file system, mount it by label, and fail unless
+    it is mounted (fstab's nofail makes a failed `mount` succeed). Nitro instances name an EBS
     volume by its id; Xen ones by the attachment's device."""
     by_id = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
     xen = DEVICE.replace("/dev/sd", "/dev/xvd")
-    return (f"dev={by_id}; "
+    return (f"mountpoint -q {mount_point} || {{ dev={by_id}; "
             f"for _ in $(seq 1 {wait_seconds}); do [ -e \"$dev\" ] || [ -e {xen} ] && break; sleep 1; done; "
             f"[ -e \"$dev\" ] || dev={xen}; "
+            f"[ -e \"$dev\" ] || {{ echo \"data volume {volume_id} is not attached\" >&2; exit 1; }}; "
             f"[ -n \"$(blkid -p -o value -s TYPE \"$dev\")\" ] || mkfs -t {fstype} -q -L {label} \"$dev\"; "
-            f"udevadm settle; (mountpoint -q {mount_point} || mount {mount_point}) && "
-            "systemctl restart onehost-stacks.service")
+            f"udevadm settle; mount {mount_point}; mountpoint -q {mount_point}; }}")
+
+
+def unmount_data_script(mount_point: str = DATA_DIR) -> str:
+    return f"sync && (! mountpoint -q {mount_point} || umount {mount_point})"
+
+
+def take_data_script(volume_id: str, wait_seconds: int = 120) -> str:
+    """The new host: mount the data volume, then start the stacks (as at boot)."""
+    return f"{mount_data_script(volume_id, wait_seconds)} && {START_STACKS}"
+
+
+def release_data_script() -> str:
+    """The old host: stop every container (SIGTERM, then 30 s), then let go of the volume."""
+    return f"{STOP_STACKS} && {unmount_data_script()}"
 
 
 def user_data(volume_id: str) -> str:
@@ -145,31 +165,27 @@ def due_for_retirement(instances: list[dict], now: datetime) -> list[dict]:
     return due
 
 
-def release_data_script(mount_point: str = DATA_DIR) -> str:
-    """Stop every container (the stacks, SIGTERM then 30 s) and unmount the data volume."""
-    return (f"docker ps --quiet | xargs --no-run-if-empty docker stop --time 30 && sync && "
-            f"(! mountpoint -q {mount_point} || umount {mount_point})")
-
-
 # --- the host side ----------------------------------------------------------------------
 
 class SshHosts:
     """What a swap does on the hosts themselves, over SSH as the admin user."""
 
-    def __init__(self, server_name: str, tls: bool, ssh_user: str = "admin", ssh_key: str | None = None,
-                 ready_timeout: float = 600, health_attempts: int = 60):
-        self.server_name, self.tls = server_name, tls
-        self.data = {"ssh_user": ssh_user, "ssh_key": ssh_key, "ssh_strict_host_key_checking": "accept-new"}
+    def __init__(self, server_name: str, tls: bool, ssh_data: dict, ready_timeout: float = 600,
+                 health_attempts: int = 60):
+        """ssh_data: the inventory's connection settings (ssh_user, ssh_key, ssh_port, ...)."""
+        self.server_name, self.tls, self.data = server_name, tls, ssh_data
+        self.last_error = ""
         self.ready_timeout, self.health_attempts = ready_timeout, health_attempts
 
-    def _ssh(self, address: str, script: str, timeout: float = 300) -> None:
-        run(ssh_command(address, self.data, script), timeout=timeout)
+    def run(self, address: str, script: str, timeout: float = 300) -> None:
+        """The script as root on the host; a failure carries its last lines of stderr."""
+        run(ssh_command(address, self.data, script), capture=True, timeout=timeout)
 
     def wait_ready(self, address: str) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while True:
             try:
-                self._ssh(address, "systemctl is-system-running --wait >/dev/null || true", timeout=120)
+                self.run(address, "systemctl is-system-running --wait >/dev/null || true", timeout=120)
                 return
             except CommandFailed as error:
                 if time.monotonic() > deadline:
@@ -177,17 +193,19 @@ class SshHosts:
                 time.sleep(5)
 
     def release_data(self, address: str) -> None:
-        self._ssh(address, release_data_script())
+        self.run(address, release_data_script())
 
     def take_data(self, address: str, volume_id: str) -> None:
-        self._ssh(address, take_data_script(volume_id))
+        self.run(address, take_data_script(volume_id))
 
     def healthy(self, address: str) -> bool:
+        """/health/ through the host's nginx, retried; why it failed is kept in `last_error`."""
         check = shlex.join(edge_health_check(self.server_name, self.tls, self.health_attempts))
         try:
-            self._ssh(address, check, timeout=self.health_attempts * 7 + 30)
+            self.run(address, check, timeout=self.health_attempts * 7 + 30)
             return True
-        except CommandFailed:
+        except CommandFailed as error:
+            self.last_error = str(error).splitlines()[-1]  # curl's reason
             return False
 
 
@@ -287,7 +305,7 @@ def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
 
 def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
          key_name: str | None = None, keep_hours: float = 24, reuse_standby: bool = False,
-         say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
+         check_health: bool = True, say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
     old = serving_instance(ec2, env)
@@ -314,9 +332,9 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
         say(f"moving data volume {env.data_volume_id} to {new['InstanceId']}")
         move_volume(ec2, env.data_volume_id, new["InstanceId"])
         hosts.take_data(reachable_address(new), env.data_volume_id)
-        say(f"checking /health/ on {new['InstanceId']}")
-        if not hosts.healthy(reachable_address(new)):
-            raise CommandFailed(f"{new['InstanceId']} failed its health check")
+        if check_health:
+            say(f"checking /health/ on {new['InstanceId']}")
+            require_healthy(hosts, new)
     except Exception as error:
         put_back(ec2, hosts, env, old, new, kept=bool(standby), say=say)
         where = f"{old['InstanceId']}, which serves again" if old else "nothing (there was no old instance)"
@@ -369,7 +387,8 @@ def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bo
 
 def require_healthy(hosts, item: dict) -> None:
     if not hosts.healthy(reachable_address(item)):
-        raise CommandFailed(f"{item['InstanceId']} failed its health check")
+        detail = getattr(hosts, "last_error", "")
+        raise CommandFailed(f"{item['InstanceId']} failed its health check" + (f" ({detail})" if detail else ""))
 
 
 def move_volume_off(ec2, volume_id: str) -> None:
@@ -428,16 +447,22 @@ def run_command(args) -> int:
     if args.hosts_command == "retire":
         aws_errors(lambda: retire(ec2, env, datetime.now(timezone.utc)))
         return 0
-    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls, ssh_key=args.ssh_key)
+    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls, ssh_data={
+        "ssh_user": ADMIN_USER, "ssh_key": args.ssh_key, "ssh_strict_host_key_checking": "accept-new"})
     if args.hosts_command == "rollback":
         image_id = args.ami or aws_errors(lambda: previous_image(ec2, env))
     else:
         image_id = args.ami
+    if args.hosts_command != "launch" and not args.server_name:
+        raise CommandFailed(f"{args.hosts_command} checks the new host's /health/: give --server-name (your domain)")
     if args.hosts_command == "launch" and aws_errors(lambda: serving_instance(ec2, env)):
         raise CommandFailed(f"{env.project}-{env.name} already has a serving instance: use `onehost hosts swap`")
     report = aws_errors(lambda: swap(ec2, hosts, env, image_id, instance_type=args.instance_type,
                                      key_name=args.key_name, keep_hours=args.keep_hours,
-                                     reuse_standby=args.hosts_command == "rollback"))
+                                     reuse_standby=args.hosts_command == "rollback",
+                                     check_health=bool(args.server_name)))
+    if not args.server_name:
+        print("no --server-name: /health/ was not checked (nothing is deployed yet); deploy next")
     for step, seconds in report.steps:
         print(f"  {seconds:7.1f} s  {step}")
     if report.downtime_seconds is not None:
@@ -454,7 +479,8 @@ def register(subparsers) -> None:
     common.add_argument("--environment", default="production", help="environment name (default production)")
     common.add_argument("--region", help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)")
     moving = argparse.ArgumentParser(add_help=False, parents=[common])
-    moving.add_argument("--server-name", required=True, help="the domain nginx serves (its /health/ is checked)")
+    moving.add_argument("--server-name", help="the domain nginx serves, whose /health/ is checked (required "
+                                              "but for a launch onto a data volume nothing was deployed to)")
     moving.add_argument("--no-tls", action="store_true", help="the edge serves plain HTTP (tls=off)")
     moving.add_argument("--instance-type", default="t3.micro", help="default t3.micro (free tier)")
     moving.add_argument("--key-name", help="an EC2 key pair for the admin user (else the AMI's baked keys)")

@@ -115,6 +115,18 @@ def test_launch_attaches_the_volume_and_address_with_imdsv2_and_the_tags(aws, en
     assert report.old_instance is None
 
 
+def test_a_launch_onto_a_fresh_volume_skips_the_health_check(aws, env, amis):
+    recording = RecordingHosts()
+    report = quiet_swap(aws, recording, env, amis["v1"], check_health=False)
+    assert [call for call, _ in recording.calls] == ["wait_ready", "take_data"]
+    assert state(aws, env)["address_on"] == report.new_instance
+
+
+def test_swap_without_a_server_name_is_refused(aws, env, amis, capsys):
+    assert main(["hosts", "swap", "--project", PROJECT, "--ami", amis["v2"]]) == 1
+    assert "swap checks the new host's /health/: give --server-name" in capsys.readouterr().err
+
+
 def test_swap_moves_volume_and_address_and_keeps_the_old_instance_stopped(aws, env, amis, serving_v1):
     old, recording = serving_v1
     lines = []

@@ -43,7 +43,10 @@ def test_the_data_volume_is_found_by_its_id_and_formatted_only_when_blank():
     script = hosts.take_data_script("vol-0abc")
     assert "dev=/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_vol0abc;" in script
     assert '[ -n "$(blkid -p -o value -s TYPE "$dev")" ] || mkfs -t ext4 -q -L onehost-data "$dev"' in script
-    assert script.endswith("(mountpoint -q /data || mount /data) && systemctl restart onehost-stacks.service")
+    assert script.startswith("mountpoint -q /data || { dev=/dev/disk/by-id/")
+    assert '|| { echo "data volume vol-0abc is not attached" >&2; exit 1; };' in script
+    # fstab's nofail lets a failed mount succeed: the stacks start only on a mounted volume.
+    assert script.endswith("mount /data; mountpoint -q /data; } && systemctl restart onehost-stacks.service")
 
 
 def test_only_stopped_instances_past_their_time_retire():
