@@ -1,6 +1,8 @@
 """One local instance for the whole host tier: baked, started and deployed the way `make demo` does.
 
 The test instance has its own name and ports, so a demo instance can run beside it.
+ONEHOST_TEST_INSTANCE, ONEHOST_TEST_SSH_PORT, ONEHOST_TEST_HTTP_PORT and ONEHOST_TEST_HTTPS_PORT
+replace them, so two host tiers (two checkouts) can run side by side.
 Set ONEHOST_KEEP_TEST_INSTANCE=1 to leave it running after the session for a look inside.
 """
 
@@ -90,10 +92,15 @@ class Instance:
         return upstream.split("http://", 1)[1].split(":", 1)[0]
 
 
+def instance_settings(environ=os.environ) -> dict:
+    """TEST_INSTANCE_ENV, each value replaced by its ONEHOST_TEST_* variable when set."""
+    return {name: environ.get(name.replace("ONEHOST_", "ONEHOST_TEST_", 1), value)
+            for name, value in TEST_INSTANCE_ENV.items()}
+
+
 @pytest.fixture(scope="session")
 def instance_environ():
-    environ = {**os.environ, **TEST_INSTANCE_ENV}
-    return environ
+    return {**os.environ, **instance_settings()}
 
 
 @pytest.fixture(scope="session")
