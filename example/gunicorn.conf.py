@@ -17,8 +17,9 @@ timeout = _positive_int("GUNICORN_TIMEOUT", 30)
 # On SIGTERM (the old colour stopping after a switch), in-flight requests get this long to
 # finish; keep it under the deploy's drain_seconds (30) and the compose stop_grace_period (30s).
 graceful_timeout = _positive_int("GUNICORN_GRACEFUL_TIMEOUT", 25)
-accesslog = "-"  # stdout
-errorlog = "-"  # stderr
+# No access log of gunicorn's own: the app logs one JSON line per request (timewarp/logs.py).
+accesslog = None
+errorlog = "-"  # stderr: workers starting, timing out, crashing
 # Workers heartbeat through files here; /dev/shm is memory, so a slow disk cannot make them look dead.
 worker_tmp_dir = "/dev/shm"
 # gunicorn 25+ opens a control socket under $HOME (here /app), which is read-only

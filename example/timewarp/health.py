@@ -10,6 +10,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import JsonResponse
 
+from .logs import log_database_connection_failure
+
 HEALTH_PATH = "/health/"
 
 logger = logging.getLogger(__name__)
@@ -22,7 +24,8 @@ def health_response() -> JsonResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as error:
-        logger.warning("health check: database unreachable: %s", error)
+        # Logged with the event the database alarm counts (this probe runs every few seconds).
+        log_database_connection_failure(error, logger, path=HEALTH_PATH)
         return JsonResponse({"status": "error", "database": "unreachable", "version": version}, status=503)
     return JsonResponse({"status": "ok", "database": "ok", "version": version})
 

@@ -131,3 +131,10 @@ def test_the_5xx_filter_counts_the_word_nginx_logs_for_5xx(template):
     pattern = template["Resources"]["ServerErrorsFilter"]["Properties"]["FilterPattern"]
     assert pattern == '"server_error"'
     assert "~^5     server_error;" in http_conf and '"status_class":"$status_class"' in http_conf
+
+
+def test_the_database_filter_counts_the_event_the_app_logs(template):
+    app_logs = runpy.run_path(str(REPO_ROOT / "example" / "timewarp" / "logs.py"))
+    pattern = template["Resources"]["DatabaseConnectionFailuresFilter"]["Properties"]["FilterPattern"]
+    # A quoted plain term: inside Docker's json-file wrapping the app's JSON is one string.
+    assert pattern == f'"{app_logs["DATABASE_CONNECTION_FAILED"]}"' == '"database_connection_failed"'

@@ -1,6 +1,7 @@
 """Settings shared by dev, prod and test. Reads no secrets, so `collectstatic` can run with it at build time."""
 from pathlib import Path
 
+from ..logs import logging_config
 from .env import get_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -17,7 +18,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: answers /health/ before anything checks the Host header against ALLOWED_HOSTS.
+    # Outermost: gives every request its id and logs its line (status, duration), including the
+    # answers of the middleware below; /health/'s lines at DEBUG (probes every few seconds).
+    "timewarp.logs.RequestLogMiddleware",
+    # Next: answers /health/ before anything checks the Host header against ALLOWED_HOSTS.
     "timewarp.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -66,19 +70,5 @@ STORAGES = {
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 
-def logging_config(level: str) -> dict:
-    """Everything to stdout, where Docker collects it."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-        "handlers": {
-            "stdout": {"class": "logging.StreamHandler", "stream": "ext://sys.stdout", "formatter": "plain"},
-        },
-        "root": {"handlers": ["stdout"], "level": level},
-        # Replace Django's own handlers (stderr only when DEBUG, mail to admins).
-        "loggers": {"django": {"handlers": ["stdout"], "level": level, "propagate": False}},
-    }
-
-
+# JSON lines on stdout (timewarp/logs.py), where Docker collects them.
 LOGGING = logging_config(get_str("LOG_LEVEL", "INFO").upper())
