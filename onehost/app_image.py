@@ -25,6 +25,7 @@ WHEELHOUSE = "wheelhouse"
 CONTEXT_MOUNT = "/context"
 CA_MOUNT = "/run/onehost-ca.pem"
 WHEELHOUSE_MOUNT = "/wheelhouse"
+WHEELHOUSE_COPY = re.compile(r"^COPY\s+(.+?)\s+wheelhous\[e\]\s+/wheels/\s*$", re.MULTILINE)
 
 
 def find_ca_bundle(environ: Mapping[str, str]) -> str | None:
@@ -36,15 +37,17 @@ def find_ca_bundle(environ: Mapping[str, str]) -> str | None:
     return None
 
 
-def wheelhouse_command(base_image: str, context_dir, ca_bundle: str, user: str | None = None) -> list[str]:
-    """`docker run` building wheels for the context's requirements.txt into <context>/wheelhouse."""
+def wheelhouse_command(base_image: str, context_dir, ca_bundle: str, user: str | None = None,
+                       requirement_files: tuple[str, ...] = ("requirements.txt",)) -> list[str]:
+    """`docker run` building wheels for the context's requirement files into <context>/wheelhouse."""
     context = os.path.abspath(context_dir)
     if user is None:
         user = f"{os.getuid()}:{os.getgid()}"  # so the wheels are the caller's, not root's
+    requirements = " ".join(f"-r {name}" for name in requirement_files)
     script = (
         "python3 -m venv /tmp/wheel-venv"
         f" && /tmp/wheel-venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --cert {CA_MOUNT}"
-        f" -r requirements.txt -w {WHEELHOUSE_MOUNT}"
+        f" {requirements} -w {WHEELHOUSE_MOUNT}"
     )
     return [
         "docker", "run", "--rm",
@@ -88,14 +91,22 @@ def check_context(context: Path) -> Path:
     return dockerfile
 
 
-def fill_wheelhouse(context: Path, base_image: str, ca_bundle: str) -> None:
-    if not (context / "requirements.txt").is_file():
-        raise CommandFailed(f"no requirements.txt at {context / 'requirements.txt'}: the wheelhouse is built from it")
+def wheelhouse_requirements(dockerfile: Path) -> tuple[str, ...]:
+    """The requirement files the Dockerfile copies beside the wheelhouse (`COPY a.txt b.txt
+    wheelhous[e] /wheels/`): the wheels are built from exactly those."""
+    match = WHEELHOUSE_COPY.search(dockerfile.read_text())
+    return tuple(match.group(1).split()) if match else ("requirements.txt",)
+
+
+def fill_wheelhouse(context: Path, base_image: str, ca_bundle: str, requirement_files: tuple[str, ...]) -> None:
+    for name in requirement_files:
+        if not (context / name).is_file():
+            raise CommandFailed(f"no {name} at {context / name}: the wheelhouse is built from it")
     wheelhouse = context / WHEELHOUSE
     shutil.rmtree(wheelhouse, ignore_errors=True)  # never mix wheels of two builds
     wheelhouse.mkdir()
     with timed(f"building wheels in {base_image} into {wheelhouse} (CA bundle {ca_bundle})"):
-        run(wheelhouse_command(base_image, context, ca_bundle))
+        run(wheelhouse_command(base_image, context, ca_bundle, requirement_files=requirement_files))
 
 
 def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
@@ -107,7 +118,7 @@ def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping
         wheel_base = base_image or dockerfile_base_image(dockerfile)
         if not wheel_base:
             raise CommandFailed(f"{dockerfile} has no `ARG BASE_IMAGE=...` default: pass --base-image")
-        fill_wheelhouse(context, wheel_base, ca_bundle)
+        fill_wheelhouse(context, wheel_base, ca_bundle, wheelhouse_requirements(dockerfile))
     else:
         progress(f"no CA bundle configured ({', '.join(CA_BUNDLE_VARIABLES)}): the build installs from PyPI")
         if any((context / WHEELHOUSE).glob("*.whl")):

@@ -7,12 +7,12 @@ the function takes the parsed arguments and returns an exit code.
 import argparse
 import sys
 
-from onehost import (amis, app_image, backups, bake, base_images, demo, history, hosts, instance,
+from onehost import (amis, app_image, backups, bake, base_images, demo, history, hosts, init, instance,
                      loadgen, stack)
 from onehost.shell import CommandFailed
 
 COMMAND_MODULES = (demo, base_images, bake, instance, app_image, history, loadgen, amis, backups,
-                   stack, hosts)
+                   stack, hosts, init)
 
 
 def build_parser() -> argparse.ArgumentParser:

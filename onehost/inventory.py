@@ -4,6 +4,8 @@ ONEHOST_TAGS="project=timewarp,environment=production,role=app" finds the runnin
 with all of those tags in AWS_REGION (boto3, the usual AWS credentials);
 ONEHOST_HOSTS="admin@203.0.113.10,deploy@app.example.com:2200" names static hosts;
 with neither, the inventory is the local instance (which must be running).
+ONEHOST_APP_CONFIG=path/to/onehost.toml (written by `onehost init`) gives every host the
+project's deploy settings (onehost.app_config); --data still overrides them.
 """
 
 import os
@@ -11,7 +13,7 @@ import re
 
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import docker_cli
+from onehost import app_config, docker_cli
 from onehost.instance import ADMIN_USER, InstanceConfig, ssh_key
 
 HOST_SPEC = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
@@ -127,7 +129,16 @@ def aws_hosts(environ=os.environ) -> list[tuple[str, dict]]:
 
 def hosts_from_environment(environ=os.environ) -> list[tuple[str, dict]]:
     if "ONEHOST_TAGS" in environ:
-        return aws_hosts(environ)
-    if "ONEHOST_HOSTS" in environ:
-        return static_hosts(environ["ONEHOST_HOSTS"], environ)
-    return [local_instance_host(InstanceConfig.from_environment(environ))]
+        hosts, local = aws_hosts(environ), False
+    elif "ONEHOST_HOSTS" in environ:
+        hosts, local = static_hosts(environ["ONEHOST_HOSTS"], environ), False
+    else:
+        hosts, local = [local_instance_host(InstanceConfig.from_environment(environ))], True
+    if environ.get("ONEHOST_APP_CONFIG"):
+        try:
+            settings = app_config.host_data(app_config.load(environ["ONEHOST_APP_CONFIG"]), local)
+        except app_config.AppConfigError as error:
+            raise InventoryError(str(error)) from None
+        for _, data in hosts:
+            data.update(settings)
+    return hosts

@@ -152,3 +152,13 @@ def test_cli_defaults():
     args = parser.parse_args(["build-app"])
     assert (args.context, args.tag, args.base_image) == (str(REPO_ROOT / "example"), "timewarp:dev", None)
     assert args.func is app_image._main
+
+
+def test_the_wheels_are_built_from_the_files_the_dockerfile_copies_beside_the_wheelhouse(tmp_path):
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text("FROM x\nCOPY requirements/production.txt requirements-onehost.txt wheelhous[e] /wheels/\n")
+    assert app_image.wheelhouse_requirements(dockerfile) == ("requirements/production.txt", "requirements-onehost.txt")
+    command = app_image.wheelhouse_command("python:3.13-slim", "/src/shop", "/ca.pem", user="0:0",
+                                           requirement_files=app_image.wheelhouse_requirements(dockerfile))
+    assert command[-1].endswith(" -r requirements/production.txt -r requirements-onehost.txt -w /wheelhouse")
+    assert app_image.wheelhouse_requirements(REPO_ROOT / "example" / "Dockerfile") == ("requirements.txt",)
