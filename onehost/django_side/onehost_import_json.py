@@ -1,0 +1,28 @@
+"""Django's JSON fixtures without their loss: datetimes and times keep their microseconds.
+
+DjangoJSONEncoder writes milliseconds only (ECMA-262's date format), so a round trip through
+dumpdata/loaddata would change every timestamp that has microseconds. The import's settings
+put this module in place of the `json` format (SERIALIZATION_MODULES); reading is Django's own.
+"""
+import datetime
+
+from django.core.serializers import json as django_json
+from django.core.serializers.json import Deserializer, DjangoJSONEncoder
+
+__all__ = ["Serializer", "Deserializer"]   # a serialization format is a module with both
+
+
+class FullPrecisionEncoder(DjangoJSONEncoder):
+    def default(self, o):
+        if isinstance(o, datetime.datetime):
+            text = o.isoformat()
+            return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
+        if isinstance(o, datetime.time) and o.utcoffset() is None:
+            return o.isoformat()
+        return super().default(o)
+
+
+class Serializer(django_json.Serializer):
+    def _init_options(self):
+        super()._init_options()
+        self.json_kwargs["cls"] = FullPrecisionEncoder

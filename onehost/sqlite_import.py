@@ -1,0 +1,346 @@
+"""Moving a project's SQLite data into the host's PostgreSQL, once, and proving nothing was lost.
+
+On the host, with the deploy lock held (a deploy cannot switch the app mid-import):
+
+ 1. the SQLite file is uploaded to /data/imports/<name>/ (mode 0600), beside the in-container
+    script (onehost/django_side), the directory owned by the app image's user;
+ 2. the target is inspected: any table holding rows (but django_migrations, django_content_type
+    and auth_permission, which `migrate` fills) refuses the import unless replace_existing;
+ 3. `pg_dump -Fc` of the live database into /data/backups/pre-import-<time>.dump;
+ 4. in a one-off container of the current release's image, on the shared network with the
+    release's app.env: migrate, dumpdata from SQLite (natural foreign keys), loaddata into
+    PostgreSQL, every sequence reset (one transaction, flushed first with replace_existing);
+ 5. verified: per table, rows and a sha256 of the ordered primary keys in both databases;
+    any difference fails loudly, naming the tables, both counts and the dump to go back to.
+
+verify_only runs step 5 alone (nothing changes). Pure builders and parsing here; the deploy
+(deploy/tasks/sqlite_import.py) binds `SqliteImport` to the pyinfra connection.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from onehost import lock as deploy_lock
+from onehost import switch
+from onehost.switch import CommandError, Runner
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+DJANGO_SIDE = Path(__file__).resolve().parent / "django_side"
+SCRIPT_NAME = "sqlite_import.py"
+SETTINGS_NAME = "onehost_import_settings.py"
+JSON_FORMAT_NAME = "onehost_import_json.py"
+# What each run uploads beside the SQLite file (the in-container side, onehost/django_side).
+CONTAINER_FILES = (SCRIPT_NAME, SETTINGS_NAME, JSON_FORMAT_NAME)
+SQLITE_NAME = "data.sqlite3"
+CONTAINER_DIR = "/onehost-import"
+MARKER = "ONEHOST_SQLITE_IMPORT "
+
+
+class ImportRefused(Exception):
+    """The import cannot run as asked; the message says why and what to do."""
+
+
+class VerificationFailed(Exception):
+    """The two databases differ; the message names the tables and the way back."""
+
+
+class ImportFailed(Exception):
+    """A step after the dump failed; the message names it and the way back."""
+
+
+# --- inputs, checked before anything changes ----------------------------------------------
+
+def check_sqlite_file(path: str | None) -> Path:
+    if not path:
+        raise ImportRefused("no SQLite file given: pass it with --data sqlite=PATH (e.g. db.sqlite3)")
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ImportRefused(f"the SQLite file {file} does not exist: give the path of the project's "
+                            "database file (the NAME of its sqlite3 DATABASES entry)")
+    with file.open("rb") as opened:
+        header = opened.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise ImportRefused(f"{file} is not an SQLite database (its first bytes are not "
+                            "'SQLite format 3'): give the project's db.sqlite3 itself, "
+                            "not a dump or an archive")
+    return file
+
+
+def staging_name(file: Path, digest: str) -> str:
+    """<stem>-<first 12 of its sha256>: one directory per file's content, safe as a path part."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", file.stem).strip("-.") or "sqlite"
+    return f"{stem[:40]}-{digest[:12]}"
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    staging_dir: str            # /data/imports/<name>
+    image: str                  # the current release's app image (as compose runs it)
+    release_dir: str            # what `current` pointed at when the plan was made
+    network: str
+    data_stack_dir: str
+    backups_dir: str
+    lock_dir: str
+    db_user: str
+    db_name: str
+    replace_existing: bool = False
+    verify_only: bool = False
+    lock_ttl_seconds: int = 900
+    break_lock: bool = False
+
+    @property
+    def app_env(self) -> str:
+        return f"{self.release_dir}/app.env"
+
+
+# --- command builders -----------------------------------------------------------------------
+
+def container_user(image: str) -> list[str]:
+    """`<uid> <gid>` the image runs as (its USER may be a name the host does not know)."""
+    return ["docker", "run", "--rm", "--network", "none", image,
+            "python", "-c", "import os; print(os.getuid(), os.getgid())"]
+
+
+def parse_container_user(output: str) -> tuple[int, int]:
+    for line in reversed(output.strip().splitlines()):
+        parts = line.split()
+        if len(parts) == 2 and all(part.isdigit() for part in parts):
+            return int(parts[0]), int(parts[1])
+    raise CommandError(["python", "-c", "os.getuid()"], f"no uid and gid in: {output.strip()[-200:]}")
+
+
+def hand_over(staging_dir: str, uid: int, gid: int) -> list[str]:
+    """The container's user reads the file and writes beside it (SQLite journals, the fixture)."""
+    return ["chown", "-R", f"{uid}:{gid}", staging_dir]
+
+
+def in_container(plan: ImportPlan, *arguments: str) -> list[str]:
+    """The in-container script in a one-off container of the release's image, as the image's
+    user, on the shared network (PostgreSQL publishes no port) with the release's app.env."""
+    return ["docker", "run", "--rm", "--network", plan.network, "--env-file", plan.app_env,
+            "--env", f"ONEHOST_SQLITE_FILE={CONTAINER_DIR}/{SQLITE_NAME}",
+            "--volume", f"{plan.staging_dir}:{CONTAINER_DIR}",
+            plan.image, "python", f"{CONTAINER_DIR}/{SCRIPT_NAME}", *arguments]
+
+
+def pre_import_dump_path(backups_dir: str, when: datetime) -> str:
+    return f"{backups_dir}/pre-import-{when.strftime('%Y%m%dT%H%M%SZ')}.dump"
+
+
+def pg_dump(plan: ImportPlan, dump_path: str) -> list[str]:
+    """The switch's pre-migration dump: `pg_dump -Fc` into a 0600 file, complete or absent."""
+    return switch.pg_dump(plan.data_stack_dir, plan.db_user, plan.db_name, dump_path)
+
+
+def latest_pre_import_dump(backups_dir: str) -> list[str]:
+    return ["sh", "-c", 'ls -1t "$1"/pre-import-*.dump 2>/dev/null | head -n 1 || true',
+            "latest-dump", backups_dir]
+
+
+def restore_hint(plan: ImportPlan, dump_path: str) -> str:
+    """The command, on the host, that puts the database back as the dump has it."""
+    compose = ["docker", "compose", "--project-name", switch.DATA_PROJECT,
+               "--file", f"{plan.data_stack_dir}/compose.yaml",
+               "--env-file", f"{plan.data_stack_dir}/stack.env",
+               "exec", "-T", "postgres", "pg_restore", "--clean", "--if-exists", "--single-transaction",
+               "--no-owner", "--username", plan.db_user, "--dbname", plan.db_name]
+    return f"sudo sh -c {shlex.quote(shlex.join(compose) + ' < ' + shlex.quote(dump_path))}"
+
+
+# --- what the in-container script says ----------------------------------------------------
+
+def parse_report(output: str) -> dict | None:
+    for line in reversed(output.splitlines()):
+        if line.startswith(MARKER):
+            return json.loads(line[len(MARKER):])
+    return None
+
+
+def progress_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.strip() and not line.startswith(MARKER)]
+
+
+def holding_rows(inspection: dict) -> list[tuple[str, int]]:
+    recreated = set(inspection.get("recreated_tables", []))
+    return sorted((table, rows) for table, rows in inspection["target_rows"].items()
+                  if rows and table not in recreated)
+
+
+def refusal(tables: list[tuple[str, int]]) -> str:
+    listed = ", ".join(f"{table} ({rows} row{'s' if rows != 1 else ''})" for table, rows in tables)
+    return (f"the target database already holds rows: {listed}. The import only fills an empty "
+            "database; to replace those rows (after a dump of them), run again with "
+            "--data replace_existing=true")
+
+
+def check_inspection(inspection: dict) -> None:
+    """Refusals that do not depend on the target's rows: the engine and the SQLite file's history."""
+    if inspection.get("vendor") != "postgresql":
+        raise ImportRefused(f"the release's default database is {inspection.get('vendor')}, not "
+                            "PostgreSQL: the release's app.env must point the app at the host's database")
+    sqlite = inspection["sqlite"]
+    if not sqlite["migrated"]:
+        raise ImportRefused("the SQLite file has no django_migrations table: it was not made by this "
+                            "project's `manage.py migrate`, so its tables cannot be matched to the models")
+    if sqlite["unknown"]:
+        raise ImportRefused(f"the SQLite file has migrations the deployed release does not know "
+                            f"({switch.summarize(sqlite['unknown'])}): deploy the code that made the "
+                            "file first, then import")
+
+
+@dataclass(frozen=True)
+class TableComparison:
+    model: str
+    table: str
+    sqlite_rows: int | None      # None: the table is not in that database
+    target_rows: int | None
+    keys_equal: bool
+
+    @property
+    def equal(self) -> bool:
+        return self.keys_equal and self.sqlite_rows == self.target_rows
+
+    @classmethod
+    def from_report(cls, entry: dict) -> "TableComparison":
+        sqlite, target = entry["sqlite"], entry["target"]
+        return cls(model=entry["model"], table=entry["table"], sqlite_rows=sqlite["rows"],
+                   target_rows=target["rows"],
+                   keys_equal=sqlite["checksum"] is not None and sqlite["checksum"] == target["checksum"])
+
+
+def compare(verification: dict) -> list[TableComparison]:
+    return sorted((TableComparison.from_report(entry) for entry in verification["tables"]),
+                  key=lambda row: row.table)
+
+
+def _rows(count: int | None) -> str:
+    return "missing" if count is None else str(count)
+
+
+def comparison_table(rows: list[TableComparison]) -> str:
+    header = ("table", "SQLite rows", "PostgreSQL rows", "primary keys")
+    lines = [(row.table, _rows(row.sqlite_rows), _rows(row.target_rows),
+              "same" if row.keys_equal else "DIFFERENT") for row in rows]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(4)]
+
+    def render(cells) -> str:
+        return "  ".join([cells[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in
+                                                        zip(cells[1:3], widths[1:3])), cells[3]]).rstrip()
+    return "\n".join([render(header), *(render(line) for line in lines)])
+
+
+def differences(rows: list[TableComparison]) -> list[TableComparison]:
+    return [row for row in rows if not row.equal]
+
+
+def failure_message(different: list[TableComparison], dump: str | None, plan: ImportPlan | None) -> str:
+    named = "; ".join(f"{row.table}: {_rows(row.sqlite_rows)} rows in SQLite, {_rows(row.target_rows)} "
+                      f"in PostgreSQL" + ("" if row.sqlite_rows != row.target_rows or row.keys_equal
+                                          else ", primary keys differ")
+                      for row in different)
+    back = (f" To go back to the database as it was before the import, restore {dump}: "
+            f"{restore_hint(plan, dump)}" if dump and plan else " No pre-import dump was found on the host.")
+    return f"VERIFICATION FAILED: the databases differ in {len(different)} table(s): {named}.{back}"
+
+
+# --- running it ----------------------------------------------------------------------------
+
+@dataclass
+class SqliteImport:
+    plan: ImportPlan
+    run_command: Runner
+    say: Callable[[str], None] = print
+    owner: deploy_lock.LockOwner = field(default_factory=deploy_lock.LockOwner.here)
+    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+    dump: str | None = None
+
+    def run(self, command: list[str]) -> str:
+        ok, output = self.run_command(command)
+        if not ok:
+            raise CommandError(command, output)
+        return output
+
+    def script(self, *arguments: str) -> dict:
+        """Runs the in-container script; its progress is said, its report returned."""
+        ok, output = self.run_command(in_container(self.plan, *arguments))
+        for line in progress_lines(output):
+            self.say(f"  {line}")
+        report = parse_report(output)
+        if not ok or report is None:
+            raise CommandError(in_container(self.plan, *arguments), output)
+        return report
+
+    # -- the lock ----------------------------------------------------------------------
+    def take_lock(self) -> None:
+        lock_dir = self.plan.lock_dir
+        if self.run_command(deploy_lock.acquire(lock_dir, self.owner))[0]:
+            return
+        held = deploy_lock.parse_inspect(self.run(deploy_lock.inspect(lock_dir)))
+        if held is not None:
+            if not deploy_lock.should_break(held, self.plan.lock_ttl_seconds, self.plan.break_lock):
+                raise deploy_lock.LockHeld(deploy_lock.refusal(lock_dir, held, self.plan.lock_ttl_seconds))
+            self.say(f"warning: breaking the deploy lock held by {held.describe()}")
+            self.run(deploy_lock.break_lock(lock_dir))
+        self.run(deploy_lock.acquire(lock_dir, self.owner))
+
+    def release_lock(self) -> None:
+        self.run_command(deploy_lock.release(self.plan.lock_dir, self.owner))
+
+    # -- steps -----------------------------------------------------------------------------
+    def hand_over_staging(self) -> None:
+        uid, gid = parse_container_user(self.run(container_user(self.plan.image)))
+        self.run(hand_over(self.plan.staging_dir, uid, gid))
+        self.say(f"staging directory {self.plan.staging_dir} handed to the image's user ({uid}:{gid})")
+
+    def check_target(self) -> None:
+        inspection = self.script("inspect")
+        check_inspection(inspection)
+        holding = holding_rows(inspection)
+        if holding and not self.plan.replace_existing:
+            raise ImportRefused(refusal(holding))
+        if holding:
+            self.say(f"replace_existing: the rows of {len(holding)} table(s) will be replaced")
+        else:
+            self.say("target: no rows in the app's tables")
+
+    def dump_target(self) -> None:
+        dump = pre_import_dump_path(self.plan.backups_dir, self.now())
+        self.run(pg_dump(self.plan, dump))
+        self.dump = dump
+        self.say(f"pre-import dump: {dump}")
+
+    def verify(self) -> list[TableComparison]:
+        rows = compare(self.script("verify"))
+        self.say("comparison, SQLite file against PostgreSQL:\n" + comparison_table(rows))
+        different = differences(rows)
+        if different:
+            dump = self.dump or self.run(latest_pre_import_dump(self.plan.backups_dir)).strip() or None
+            raise VerificationFailed(failure_message(different, dump, self.plan))
+        self.say(f"verified: {len(rows)} table(s), the same rows and primary keys in both")
+        return rows
+
+    def execute(self) -> list[TableComparison]:
+        self.hand_over_staging()
+        if self.plan.verify_only:
+            return self.verify()
+        self.take_lock()
+        try:
+            self.check_target()
+            self.dump_target()
+            self.say("import:")
+            try:
+                self.script("import", *(["--flush"] if self.plan.replace_existing else []))
+            except CommandError as failure:
+                # loaddata runs in one transaction: a failure there leaves the target as it was.
+                raise ImportFailed(f"the import failed ({failure}); the target was dumped first to "
+                                   f"{self.dump}: {restore_hint(self.plan, self.dump)}") from None
+            return self.verify()
+        finally:
+            self.release_lock()
