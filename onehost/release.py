@@ -80,16 +80,21 @@ def release_id(reference: str, image_id: str, *contents: str) -> str:
 
 
 def release_record(release: str, reference: str, image_id: str, git_commit: str | None,
-                   deployed_by: str, created_at: str) -> str:
-    """release.json: who deployed what, when, from which commit. Never holds secrets."""
-    return json.dumps({
+                   deployed_by: str, created_at: str, image_digest: str | None = None) -> str:
+    """release.json: who deployed what, when, from which commit. Never holds secrets.
+
+    A pulled image has no local id but a registry digest, which is recorded instead."""
+    record = {
         "id": release,
         "image": reference,
         "image_id": image_id,
         "git_commit": git_commit,
         "deployed_by": deployed_by,
         "created_at": created_at,
-    }, indent=2) + "\n"
+    }
+    if image_digest:
+        record["image_digest"] = image_digest
+    return json.dumps(record, indent=2) + "\n"
 
 
 def releases_to_prune(releases: list[tuple[int, str, str]], keep: int, protected: set[str]

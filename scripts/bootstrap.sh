@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # command:package — a command already on PATH (however it was installed) is left alone.
 REQUIREMENTS=(dockerd:docker.io mmdebstrap:mmdebstrap packer:packer ssh:openssh-client
-  ssh-keygen:openssh-client curl:curl git:git make:make)
+  ssh-keygen:openssh-client curl:curl git:git make:make docker-registry:docker-registry)
 VENV=.venv
 
 as_root() {
@@ -24,6 +24,11 @@ install_apt_packages() {
   echo "==> installing ${missing[*]}"
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The registry tests start their own docker-registry on 127.0.0.1; the package's own service
+  # would serve every interface on :5000.
+  if [ -d /run/systemd/system ] && systemctl is-enabled --quiet docker-registry 2>/dev/null; then
+    as_root systemctl disable --now docker-registry
+  fi
 }
 
 install_virtualenv() {

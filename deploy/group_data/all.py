@@ -55,6 +55,15 @@ lock_ttl_seconds = 900
 # Release directories kept on the host (current and previous are always kept).
 keep_releases = 5
 
+# --- registry (the app image with --data pull=true) --------------------------------
+# With pull=true the app image's tag is resolved to its digest on this machine (ECR through
+# boto3, other registries through the local Docker daemon) and the host pulls that digest.
+# ECR needs no settings here (AWS credentials here, the instance role on the host). Other
+# private registries: the user, with the password in the environment variable
+# ONEHOST_REGISTRY_PASSWORD or in a file on this machine; never as --data registry_password.
+registry_username = None
+registry_password_file = None
+
 # --- edge (nginx) -----------------------------------------------------------------
 app_port = 8000
 client_max_body_size = "10m"

@@ -1,14 +1,18 @@
 """Getting images onto the host: shipped over the connection, or pulled from a registry."""
 
+import shlex
+from io import StringIO
 from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import docker, files, server
+from pyinfra.api.exceptions import NestedOperationError
+from pyinfra.operations import docker, files, python, server
 
 from deploy.facts import DockerImageId
 from deploy.tasks.release_plan import HostImage, ReleasePlan
 from onehost import compose_commands as commands
+from onehost import registry
 from onehost.paths import state_dir
 from onehost.shell import run
 
@@ -32,9 +36,16 @@ def ship_image(image: HostImage):
     """Make the image runnable on the host as `image.compose_reference`.
 
     A local image is shipped over the connection and tagged by its id on the host, so a
-    release keeps running exactly what it ran; otherwise the host pulls it.
+    release keeps running exactly what it ran; a registry image is pulled by its digest.
     """
     reference, image_id, pinned = image.reference, image.image_id, image.compose_reference
+    if image.digest:
+        if host.get_fact(DockerImageId, reference=pinned):
+            host.noop(f"image {pinned} is on the host")
+            return
+        python.call(name=f"Pull {pinned}" + (" (with registry credentials)" if image.credentials else ""),
+                    function=pull_by_digest, image=image)
+        return
     if image_id is None:
         docker.image(name=f"Pull {reference}", image=reference, present=True)
         return
@@ -55,3 +66,40 @@ def ship_images(plan: ReleasePlan):
     """The release's app image and the images of the long-lived stacks."""
     for image in (plan.app, plan.postgres, plan.nginx):
         ship_image(image)
+
+
+def pull_by_digest(image: HostImage) -> None:
+    """`docker pull repository@digest` on the host. With credentials they exist only for the
+    pull: a 0700 directory under /run (tmpfs) holding a 0600 config.json, removed afterwards,
+    whatever happened. They are uploaded, never part of a command line pyinfra could print."""
+    sudo = bool(host.data.get("_sudo"))
+
+    def fail(problem: str) -> None:
+        message = f"the host could not pull {image.compose_reference}: {problem}"
+        host.log_styled(message, fg="red", log_func=logger.error)
+        raise NestedOperationError(message)
+
+    def run_command(command: list[str], step: str) -> None:
+        ok, output = host.run_shell_command(shlex.join(command), _sudo=sudo)
+        if not ok:
+            lines = [line for line in output.stdout_lines + output.stderr_lines if line.strip()]
+            fail(f"{step} failed ({' / '.join(lines[-2:]) or 'no output'})")
+
+    pull_step = ("docker pull (this machine found the image in the registry: check that the host "
+                 "reaches it)")
+    if image.credentials is None:
+        run_command(registry.pull(image.compose_reference), pull_step)
+        return
+    parsed = registry.parse_reference(image.reference)
+    directory = registry.throwaway_config_dir()
+    try:
+        run_command(registry.make_config_dir(directory), f"making {directory}")
+        # The SSH user uploads into the 0700 directory, then root copies it into place.
+        if not host.put_file(StringIO(registry.docker_config(parsed, image.credentials)),
+                             f"{directory}/config.json", remote_temp_filename=f"{directory}/upload",
+                             _sudo=sudo):
+            fail(f"the registry credentials could not be uploaded to {directory}")
+        run_command(registry.protect_config(directory), "protecting the credentials")
+        run_command(registry.pull(image.compose_reference, directory), pull_step)
+    finally:
+        host.run_shell_command(shlex.join(registry.remove_config_dir(directory)), _sudo=sudo)

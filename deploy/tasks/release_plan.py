@@ -3,7 +3,7 @@
 import getpass
 import socket
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from pyinfra.api.exceptions import DeployError
 from deploy.facts import DockerImageId, PendingMigrations
 from deploy.tasks.backups import check_backup_inputs
 from deploy.tasks import switch
-from onehost import docker_cli, release, secrets, tls
+from onehost import app_config, docker_cli, registry, release, secrets, tls
 from onehost.paths import REPO_ROOT
 from onehost.switch import SwitchPlan
 from onehost.tls import TlsPlan
@@ -24,8 +24,11 @@ COMPOSE_DIR = REPO_ROOT / "compose"
 @dataclass(frozen=True)
 class HostImage:
     reference: str            # as the user named it
-    image_id: str | None      # None: the host pulls `reference` from a registry
-    compose_reference: str    # what compose runs on the host: pinned to the id when shipped
+    image_id: str | None      # None: the host pulls it from a registry
+    compose_reference: str    # what compose runs on the host: pinned to the id or the digest
+    digest: str | None = None  # pulled by digest: the manifest digest the registry gave at plan time
+    # For the pull only; never written to the host's disks, release files or history.
+    credentials: registry.Credentials | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ def _host_image(reference: str, pull: bool) -> HostImage:
             f"{reference}`), or give a registry reference with --data pull=true")
     pinned = release.pinned_reference(reference, image_id) if image_id else reference
     return HostImage(reference, image_id, pinned)
+
+
+def _registry_image(reference: str) -> HostImage:
+    """pull=true: the registry's digest for the reference, asked now (wrong credentials, a
+    missing tag or an unreachable registry stop the deploy before the host changes); the host
+    pulls and runs `repository@digest`."""
+    try:
+        parsed = registry.parse_reference(reference)
+        credentials = registry.credentials_from(host.data)
+        digest = registry.resolve_digest(parsed, credentials)
+    except registry.RegistryError as error:
+        raise DeployError(str(error)) from None
+    return HostImage(reference, None, parsed.pinned(digest), digest, credentials)
 
 
 def _read_app_env(path_text: str, check: bool = True) -> dict[str, str]:
@@ -114,12 +130,17 @@ def plan_release() -> ReleasePlan:
     data = host.data
     tls_plan = _tls_plan()
     check_backup_inputs(data)
-    image = data.get("image")
+    try:
+        registry.refuse_password_data(data)
+    except registry.RegistryError as error:
+        raise DeployError(str(error)) from None
+    image = app_config.image_for(data)
     if not image:
-        raise DeployError("no image given: pass the app image with --data image=NAME:TAG")
+        raise DeployError("no image given: pass the app image with --data image=NAME:TAG (or --data tag=TAG "
+                          "with the image repository from ONEHOST_APP_CONFIG)")
     user_env = _app_settings()
     pull = switch.flag("pull")
-    app = _host_image(image, pull)
+    app = _registry_image(image) if pull else _host_image(image, pull)
 
     app_env = {
         "ALLOWED_HOSTS": ",".join(data.server_names),
@@ -135,13 +156,13 @@ def plan_release() -> ReleasePlan:
     app_env_text = release.render_env(app_env)
     release_env_text = release.render_env(release_env)
     compose_text = (COMPOSE_DIR / "app.yaml").read_text()
-    release_id = release.release_id(image, app.image_id or image, compose_text, app_env_text,
-                                    release_env_text)
+    release_id = release.release_id(image, app.image_id or app.digest or image, compose_text,
+                                    app_env_text, release_env_text)
     git_commit = _git_commit()
     record = release.release_record(
         release_id, image, app.image_id, git_commit,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), image_digest=app.digest)
     releases = f"{data.data_dir}/releases"
     directory = f"{releases}/{release_id}"
     switch_plan = switch.switch_plan("deploy", release_id, directory, image, app.compose_reference,

@@ -41,8 +41,10 @@ def plan_rollback() -> SwitchPlan:
     record = json.loads(record_text)
     host_image = parse_env_file(env_text, f"{target}/release.env")["APP_IMAGE"]
     if host.get_fact(DockerImageId, reference=host_image) is None:
+        # A release pulled from a registry is pulled again; a shipped one needs its local image.
+        pull = " --data pull=true" if record.get("image_digest") else ""
         raise DeployError(f"the image of release {release_id} ({host_image}) is no longer on "
-                          f"{host.name}: deploy it again with --data image={record['image']}")
+                          f"{host.name}: deploy it again with --data image={record['image']}{pull}")
     plan = switch.switch_plan("rollback", release_id, target, record["image"], host_image,
                               record.get("image_id"), record.get("git_commit"))
     switch.describe(plan, "not run by a rollback (a warning names any the release does not know)")
