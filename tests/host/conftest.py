@@ -104,10 +104,17 @@ def instance_environ():
 
 
 @pytest.fixture(scope="session")
-def test_instance(instance_environ):
-    config = instance.InstanceConfig.from_environment(instance_environ)
+def base_image_names():
+    """The base images and the baked instance image, built once (both cached by content hash)."""
     bases = base_images.ensure_all()
     bake_local_image()
+    return bases
+
+
+@pytest.fixture(scope="session")
+def test_instance(instance_environ, base_image_names):
+    config = instance.InstanceConfig.from_environment(instance_environ)
+    bases = base_image_names
     instance.reset(config)
     instance.up(config)
     app_image.build(REPO_ROOT / "example", APP_IMAGE, base_image=bases["python"])
