@@ -110,3 +110,18 @@ def refusal(lock_dir: str, held: HeldLock, ttl_seconds: int) -> str:
 
 def should_break(held: HeldLock, ttl_seconds: int, forced: bool) -> bool:
     return forced or held.age_seconds >= ttl_seconds
+
+
+def take(lock_dir: str, owner: LockOwner, ttl_seconds: int, break_now: bool, try_command, run, say) -> None:
+    """Take the lock with the host's commands: try_command returns (ok, output), run raises on
+    failure. A lock held past its TTL (or with break_now) is broken with a warning; else LockHeld."""
+    if try_command(acquire(lock_dir, owner))[0]:
+        return
+    held = parse_inspect(run(inspect(lock_dir)))
+    if held is not None:          # None: released between our two commands
+        if not should_break(held, ttl_seconds, break_now):
+            raise LockHeld(refusal(lock_dir, held, ttl_seconds))
+        why = "as asked" if break_now else "stale"
+        say(f"warning: breaking the deploy lock ({why}) held by {held.describe()}")
+        run(break_lock(lock_dir))
+    run(acquire(lock_dir, owner))

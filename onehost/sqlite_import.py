@@ -35,7 +35,7 @@ SQLITE_HEADER = b"SQLite format 3\x00"
 DJANGO_SIDE = Path(__file__).resolve().parent / "django_side"
 SCRIPT_NAME = "sqlite_import.py"
 SETTINGS_NAME = "onehost_import_settings.py"
-JSON_FORMAT_NAME = "onehost_import_json.py"
+JSON_FORMAT_NAME = "onehost_import_jsonl.py"
 # What each run uploads beside the SQLite file (the in-container side, onehost/django_side).
 CONTAINER_FILES = (SCRIPT_NAME, SETTINGS_NAME, JSON_FORMAT_NAME)
 SQLITE_NAME = "data.sqlite3"
@@ -279,16 +279,8 @@ class SqliteImport:
 
     # -- the lock ----------------------------------------------------------------------
     def take_lock(self) -> None:
-        lock_dir = self.plan.lock_dir
-        if self.run_command(deploy_lock.acquire(lock_dir, self.owner))[0]:
-            return
-        held = deploy_lock.parse_inspect(self.run(deploy_lock.inspect(lock_dir)))
-        if held is not None:
-            if not deploy_lock.should_break(held, self.plan.lock_ttl_seconds, self.plan.break_lock):
-                raise deploy_lock.LockHeld(deploy_lock.refusal(lock_dir, held, self.plan.lock_ttl_seconds))
-            self.say(f"warning: breaking the deploy lock held by {held.describe()}")
-            self.run(deploy_lock.break_lock(lock_dir))
-        self.run(deploy_lock.acquire(lock_dir, self.owner))
+        deploy_lock.take(self.plan.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
+                         self.run_command, self.run, self.say)
 
     def release_lock(self) -> None:
         self.run_command(deploy_lock.release(self.plan.lock_dir, self.owner))

@@ -303,20 +303,8 @@ class Switch:
 
     # -- the lock ----------------------------------------------------------------------
     def take_lock(self) -> None:
-        lock_dir = self.plan.layout.lock_dir
-        ok, _ = self.run_command(deploy_lock.acquire(lock_dir, self.owner))
-        if ok:
-            return
-        held = deploy_lock.parse_inspect(self.run(deploy_lock.inspect(lock_dir)))
-        if held is None:          # released between our two commands
-            self.run(deploy_lock.acquire(lock_dir, self.owner))
-            return
-        if not deploy_lock.should_break(held, self.plan.lock_ttl_seconds, self.plan.break_lock):
-            raise deploy_lock.LockHeld(deploy_lock.refusal(lock_dir, held, self.plan.lock_ttl_seconds))
-        why = "as asked" if self.plan.break_lock else "stale"
-        self.say(f"warning: breaking the deploy lock ({why}) held by {held.describe()}")
-        self.run(deploy_lock.break_lock(lock_dir))
-        self.run(deploy_lock.acquire(lock_dir, self.owner))
+        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
+                         self.run_command, self.run, self.say)
 
     def release_lock(self) -> None:
         self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
