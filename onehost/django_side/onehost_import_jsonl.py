@@ -1,13 +1,16 @@
-"""Django's JSON fixtures without their loss: datetimes and times keep their microseconds.
+"""Django's JSON Lines fixtures without their loss: datetimes and times keep their microseconds.
 
-DjangoJSONEncoder writes milliseconds only (ECMA-262's date format), so a round trip through
-dumpdata/loaddata would change every timestamp that has microseconds. The import's settings
-put this module in place of the `json` format (SERIALIZATION_MODULES); reading is Django's own.
+JSON Lines because loaddata reads them a line at a time (a JSON fixture is parsed whole, in
+memory, on a 1 GiB host). DjangoJSONEncoder writes milliseconds only (ECMA-262's date format),
+so a round trip through dumpdata/loaddata would change every timestamp that has microseconds.
+The import's settings put this module in place of the `jsonl` format (SERIALIZATION_MODULES);
+reading is Django's own.
 """
 import datetime
 
-from django.core.serializers import json as django_json
-from django.core.serializers.json import Deserializer, DjangoJSONEncoder
+from django.core.serializers import jsonl as django_jsonl
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.serializers.jsonl import Deserializer
 
 __all__ = ["Serializer", "Deserializer"]   # a serialization format is a module with both
 
@@ -22,7 +25,7 @@ class FullPrecisionEncoder(DjangoJSONEncoder):
         return super().default(o)
 
 
-class Serializer(django_json.Serializer):
+class Serializer(django_jsonl.Serializer):
     def _init_options(self):
         super()._init_options()
         self.json_kwargs["cls"] = FullPrecisionEncoder

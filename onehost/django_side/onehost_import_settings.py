@@ -16,5 +16,5 @@ DATABASES = {
 # A router written for one database would keep every model away from `sqlite` (dumpdata and
 # migrate ask it): the import reads and writes each alias by name instead.
 DATABASE_ROUTERS = []
-# dumpdata and loaddata use JSON that keeps microseconds (onehost_import_json).
-SERIALIZATION_MODULES = {**getattr(_app_settings, "SERIALIZATION_MODULES", {}), "json": "onehost_import_json"}
+# dumpdata and loaddata use JSON Lines that keep microseconds (onehost_import_jsonl).
+SERIALIZATION_MODULES = {**getattr(_app_settings, "SERIALIZATION_MODULES", {}), "jsonl": "onehost_import_jsonl"}

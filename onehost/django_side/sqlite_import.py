@@ -23,7 +23,7 @@ SETTINGS_WRAPPER = "onehost_import_settings"
 # Rebuilt by `migrate` (post_migrate) in every database, with ids of their own: they are not
 # copied; rows that point at them travel by natural key (--natural-foreign).
 RECREATED_MODELS = ("contenttypes.ContentType", "auth.Permission")
-FIXTURE_NAME = "sqlite-data.json"
+FIXTURE_NAME = "sqlite-data.jsonl"  # JSON Lines: loaddata streams them
 
 
 def emit(report: dict) -> None:
@@ -112,7 +112,7 @@ def import_rows(flush: bool) -> dict:
         with open(fixture, "w", encoding="utf-8") as out:
             os.chmod(fixture, 0o600)
             call_command("dumpdata", database="sqlite", natural_foreign=True, use_base_manager=True,
-                         exclude=excluded, format="json", stdout=out, verbosity=0)
+                         exclude=excluded, format="jsonl", stdout=out, verbosity=0)
         say(f"dumpdata from SQLite (natural foreign keys, {', '.join(excluded) or 'nothing'} left to "
             "migrate): done")
         with transaction.atomic(using="default"):
