@@ -236,12 +236,14 @@ def write_files(files: dict[Path, str], force: bool) -> None:
 def next_steps(project: Project, app_name: str) -> list[str]:
     context = project.root
     return [
-        "next:",
-        f"  1. build the image:   onehost build-app --context {context} --tag {app_name}:v1",
+        "next, from the onehost checkout:",
+        f"  1. build the image:   .venv/bin/onehost build-app --context {context} --tag {app_name}:v1",
         "  2. put SECRET_KEY and DB_PASSWORD in an env file (KEY=value lines, mode 600), or in SSM",
-        f"  3. deploy:            ONEHOST_APP_CONFIG={context / 'onehost.toml'} pyinfra deploy/inventory.py "
-        "deploy/deploy.py --data tag=v1 --data env_file=app.env",
-        "  4. move the SQLite data once: pyinfra deploy/inventory.py deploy/import_sqlite.py --data sqlite=db.sqlite3",
+        f"  3. export ONEHOST_APP_CONFIG={context / 'onehost.toml'}",
+        "  4. deploy:            .venv/bin/pyinfra deploy/inventory.py deploy/deploy.py --data tag=v1 "
+        "--data env_file=app.env",
+        "  5. move the SQLite data once: .venv/bin/pyinfra deploy/inventory.py deploy/import_sqlite.py "
+        f"--data sqlite={context / 'db.sqlite3'}",
     ]
 
 

@@ -115,7 +115,7 @@ def test_init_writes_only_new_files_and_says_what_it_found(tmp_path, capsys):
         "shop/onehost/logs.py",
         "shop/settings_production.py"])
     assert 'server_names = ["shop.example.com"]' in after["onehost.toml"].decode()
-    assert "next:" in printed and "--data tag=v1" in printed
+    assert "next, from the onehost checkout:" in printed and "--data tag=v1" in printed
 
 
 def test_an_existing_dockerfile_is_refused_and_nothing_is_written(tmp_path, capsys):
