@@ -96,13 +96,14 @@ def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed)
     original = test_instance.inner("cat", UPSTREAM).stdout
     try:
         point_nginx_at(test_instance, "app-nowhere-app-1")
-        # The reload is asynchronous: new workers take over within moments.
-        def bad_gateway(marker):
+        # The reload is asynchronous: new workers take over within moments. Each try carries
+        # its own marker, so the log line looked up below is the 502's, not an earlier 200's.
+        def bad_gateway():
+            marker = uuid.uuid4().hex
             response = fetch(test_instance, f"/api/events/?log-check={marker}")
-            return response if response.status == 502 else None
+            return (response, marker) if response.status == 502 else None
 
-        marker = uuid.uuid4().hex
-        response = wait_until(lambda: bad_gateway(marker), "a 502 from nginx", 20)
+        response, marker = wait_until(bad_gateway, "a 502 from nginx", 20)
         assert_json_error(response, 502)
         # The word the stack's metric filter counts 5xx answers by (deploy/aws/stack.yaml).
         assert access_log_entry(test_instance, marker)["status_class"] == "server_error"
