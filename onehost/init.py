@@ -46,6 +46,10 @@ WSGI_SETTING = re.compile(r"""^WSGI_APPLICATION\s*=\s*["']([A-Za-z_][\w.]*)["']"
 # A settings package's production module, by the names projects commonly use for it.
 PRODUCTION_NAMES = ("production", "prod")
 BASE_NAMES = ("base", "common")
+# The module init writes in a settings package that has production settings of its own.
+OWN_MODULE = "onehost"
+# In the docstring of the production settings init writes (templates/init/production.py.j2).
+WRITTEN_BY_INIT = "Written by `onehost init`"
 
 
 class InitError(CommandFailed):
@@ -101,8 +105,9 @@ def settings_module_of(manage_py: Path) -> str:
 
 def production_target(root: Path, settings: str) -> tuple[str, str, Path]:
     """(base module, production module, its path), following the project's settings layout:
-    a settings package (config/settings/{base,dev,production}.py) gets production.py beside its
-    base module; a single settings.py gets settings_production.py beside it."""
+    a settings package (config/settings/{base,dev}.py) gets production.py beside its base
+    module, or onehost.py on top of the production module it has; a single settings.py gets
+    settings_production.py beside it."""
     path = module_path(root, settings)
     if path is None:
         raise InitError(f"manage.py names the settings module {settings}, which is not in {root}: "
@@ -115,9 +120,15 @@ def production_target(root: Path, settings: str) -> tuple[str, str, Path]:
         production = settings.rpartition(".")[0] + ".settings_production"
         return settings, production.lstrip("."), path.parent / "settings_production.py"
     package_dir = path.parent
+    # A production module of the project's own is built on, never replaced.
+    existing = next((name for name in PRODUCTION_NAMES if (package_dir / f"{name}.py").is_file()), None)
+    if existing and WRITTEN_BY_INIT in (package_dir / f"{existing}.py").read_text():
+        existing = None  # init's own, from an earlier run: its target again
+    if existing:
+        return f"{package_module}.{existing}", f"{package_module}.{OWN_MODULE}", package_dir / f"{OWN_MODULE}.py"
     base = next((f"{package_module}.{name}" for name in BASE_NAMES if (package_dir / f"{name}.py").is_file()),
                 settings)
-    name = next((name for name in PRODUCTION_NAMES if (package_dir / f"{name}.py").is_file()), PRODUCTION_NAMES[0])
+    name = PRODUCTION_NAMES[0]
     return base, f"{package_module}.{name}", package_dir / f"{name}.py"
 
 
@@ -273,7 +284,8 @@ Add what the onehost deploy needs to an existing Django project, changing nothin
 
 Run it in the directory that holds manage.py. It finds the settings module (manage.py's
 DJANGO_SETTINGS_MODULE; a settings package such as config/settings/{base,dev}.py gets
-production.py beside base.py, a single settings.py gets settings_production.py), the WSGI
+production.py beside base.py, or onehost.py on top of a production.py it has; a single
+settings.py gets settings_production.py), the WSGI
 module (WSGI_APPLICATION) and the requirements (requirements.txt, pyproject.toml or Pipfile),
 says what it found, and writes:
 

@@ -62,6 +62,20 @@ def test_a_settings_package_gets_production_beside_base(tmp_path):
     assert project.wsgi_module == "config.wsgi"  # from WSGI_APPLICATION = "config.wsgi.application"
 
 
+def test_a_production_module_of_the_projects_own_is_built_on_not_replaced(tmp_path):
+    root = split_settings(tmp_path / "site")
+    production = root / "config" / "settings" / "production.py"
+    production.write_text("from .base import *  # noqa\nDEBUG = False\n")
+    project = init.inspect_project(root)
+    assert (project.base_settings, project.production_settings) == ("config.settings.production",
+                                                                    "config.settings.onehost")
+    assert project.production_path == root / "config" / "settings" / "onehost.py"
+    before = production.read_bytes()
+    assert main(["init", str(root)]) == 0
+    assert production.read_bytes() == before
+    assert "from config.settings.production import *" in project.production_path.read_text()
+
+
 @pytest.mark.parametrize("files, kind, source", [
     ({"pyproject.toml": '[project]\nname = "shop"\nversion = "1"\n'}, "pyproject", "pyproject.toml"),
     ({"Pipfile": "[packages]\n", "Pipfile.lock": "{}"}, "pipfile", "Pipfile"),
@@ -129,6 +143,14 @@ def test_an_existing_dockerfile_is_refused_and_nothing_is_written(tmp_path, caps
     assert "ARG BASE_IMAGE=python:3.13-slim" in (root / "Dockerfile").read_text()
 
 
+def test_init_run_again_targets_its_own_production_settings(tmp_path):
+    root = split_settings(tmp_path / "site")
+    assert main(["init", str(root)]) == 0
+    assert init.inspect_project(root).production_settings == "config.settings.production"
+    assert main(["init", str(root), "--force"]) == 0
+    assert not (root / "config" / "settings" / "onehost.py").exists()
+
+
 def test_dry_prints_the_files_and_writes_nothing(tmp_path, capsys):
     root = startproject(tmp_path / "shop")
     before = snapshot(root)
@@ -150,8 +172,8 @@ def test_a_bad_app_name_is_refused_before_anything_is_written(tmp_path, capsys):
 @pytest.mark.parametrize("layout", [startproject, split_settings])
 def test_the_production_settings_pass_djangos_deployment_checks(tmp_path, layout):
     root = layout(tmp_path / "project")
+    project = init.inspect_project(root)  # before init: afterwards the project has production settings
     assert main(["init", str(root)]) == 0
-    project = init.inspect_project(root)
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": project.production_settings, "SECRET_KEY": secrets.token_urlsafe(50),
                "ALLOWED_HOSTS": "api.example.com", "DATABASE_URL": "postgres://u:p@db:5432/n"}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
