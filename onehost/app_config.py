@@ -8,12 +8,12 @@ import re
 import tomllib
 from pathlib import Path
 
-from onehost.init import NAME
+from onehost.registry import RegistryError, parse_reference
 from onehost.shell import CommandFailed
 
 KEYS = {"app_name", "server_names", "image", "registry"}
-REPOSITORY = re.compile(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$")
-REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(?::\d{1,5})?(?:/[a-z0-9._-]+)*$")
+# An app name: it names the image and the database.
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
 
 class AppConfigError(CommandFailed):
@@ -38,14 +38,24 @@ def parse(text: str, where: str) -> dict:
     names = config["server_names"]
     if not isinstance(names, list) or not names or not all(isinstance(name, str) and name for name in names):
         raise AppConfigError(f"{where}: server_names must be a list of domain names, e.g. [\"api.example.com\"]")
-    if not isinstance(config["image"], str) or not REPOSITORY.match(config["image"]):
+    # Read as Docker reads references (onehost.registry), with a tag the deploy would add.
+    if not isinstance(config["image"], str) or not _is_reference(f"{config['image']}:v1"):
         raise AppConfigError(f"{where}: image {config['image']!r} must be a repository name without a tag, "
                              "e.g. \"shop\" or \"team/shop\" (the deploy names the tag: --data tag=v1)")
     registry = config["registry"]
-    if not isinstance(registry, str) or not (registry == "none" or REGISTRY.match(registry)):
+    if not isinstance(registry, str) or not (registry == "none"
+                                             or _is_reference(f"{registry}/{config['image']}:v1")):
         raise AppConfigError(f"{where}: registry {registry!r} must be \"none\" (images shipped over SSH), "
                              "\"docker.io\", an ECR registry or host:port")
     return config
+
+
+def _is_reference(text: str) -> bool:
+    try:
+        parse_reference(text)
+    except RegistryError:
+        return False
+    return True
 
 
 def host_data(config: dict, local: bool) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import jinja2
 
+from onehost import app_config
 from onehost.paths import REPO_ROOT
 from onehost.shell import CommandFailed
 
@@ -40,7 +41,6 @@ Copied from onehost\'s example app by `onehost init`; the production settings us
 """
 '''
 GUNICORN_CONFIG = EXAMPLE / "gunicorn.conf.py"
-NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 SETTINGS_CALL = re.compile(r"""DJANGO_SETTINGS_MODULE["']\s*,\s*["']([A-Za-z_][\w.]*)["']""")
 WSGI_SETTING = re.compile(r"""^WSGI_APPLICATION\s*=\s*["']([A-Za-z_][\w.]*)["']""", re.MULTILINE)
 # A settings package's production module, by the names projects commonly use for it.
@@ -189,7 +189,7 @@ def deploy_pins(requirements_txt: Path = EXAMPLE / "requirements.txt") -> list[s
 
 
 def check_name(app_name: str) -> str:
-    if not NAME.match(app_name):
+    if not app_config.NAME.match(app_name):
         raise InitError(f"app name {app_name!r}: use lowercase letters, digits, - and _, starting with a "
                         "letter (it names the image and the database), e.g. --app-name shop")
     return app_name
@@ -225,7 +225,6 @@ def planned_files(project: Project, app_name: str, server_names: list[str], imag
     for path, text in files.items():
         if path.suffix == ".py":
             ast.parse(text, str(path))  # a template bug must not reach the user's tree
-    from onehost import app_config  # (it imports this module's NAME)
     try:
         app_config.parse(files[root / "onehost.toml"], "onehost.toml")  # what the inventory will read
     except app_config.AppConfigError as error:

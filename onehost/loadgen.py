@@ -78,6 +78,8 @@ class LoadResult:
     started_at: float = 0.0           # time.monotonic() when the run started
     # version -> (first, last) time.monotonic() a response with it arrived
     version_seen: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # (first, last) time.monotonic() a failure arrived; None without failures
+    failures_seen: tuple[float, float] | None = None
 
     def percentile(self, p: float) -> float:
         """Latency percentile in ms (p in 0..100), nearest rank; NaN without requests."""
@@ -87,6 +89,10 @@ class LoadResult:
         """Seconds after the start when the first response with `version` arrived."""
         seen = self.version_seen.get(version)
         return None if seen is None else seen[0] - self.started_at
+
+    def failure_window(self) -> float:
+        """Seconds from the first failure to the last one (0.0 without failures)."""
+        return 0.0 if self.failures_seen is None else self.failures_seen[1] - self.failures_seen[0]
 
     def summary(self) -> str:
         def ms(value: float) -> str:
@@ -135,6 +141,7 @@ class _Collector:
                 result.failed += 1
                 counts["failed"] += 1
                 result.errors[outcome.error] = result.errors.get(outcome.error, 0) + 1
+                result.failures_seen = ((result.failures_seen or (arrived, arrived))[0], arrived)
             if outcome.retried:
                 result.retried += 1
                 counts["retried"] += 1

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
+from onehost import compose_commands as commands
 from onehost import lock as deploy_lock
 from onehost import switch
 from onehost.switch import CommandError, Runner
@@ -84,10 +85,7 @@ class ImportPlan:
     staging_dir: str            # /data/imports/<name>
     image: str                  # the current release's app image (as compose runs it)
     release_dir: str            # what `current` pointed at when the plan was made
-    network: str
-    data_stack_dir: str
-    backups_dir: str
-    lock_dir: str
+    layout: switch.HostLayout   # the network, stacks, backups and lock the deploy uses
     db_user: str
     db_name: str
     replace_existing: bool = False
@@ -124,7 +122,7 @@ def hand_over(staging_dir: str, uid: int, gid: int) -> list[str]:
 def in_container(plan: ImportPlan, *arguments: str) -> list[str]:
     """The in-container script in a one-off container of the release's image, as the image's
     user, on the shared network (PostgreSQL publishes no port) with the release's app.env."""
-    return ["docker", "run", "--rm", "--network", plan.network, "--env-file", plan.app_env,
+    return ["docker", "run", "--rm", "--network", plan.layout.network, "--env-file", plan.app_env,
             "--env", f"ONEHOST_SQLITE_FILE={CONTAINER_DIR}/{SQLITE_NAME}",
             "--volume", f"{plan.staging_dir}:{CONTAINER_DIR}",
             plan.image, "python", f"{CONTAINER_DIR}/{SCRIPT_NAME}", *arguments]
@@ -136,7 +134,7 @@ def pre_import_dump_path(backups_dir: str, when: datetime) -> str:
 
 def pg_dump(plan: ImportPlan, dump_path: str) -> list[str]:
     """The switch's pre-migration dump: `pg_dump -Fc` into a 0600 file, complete or absent."""
-    return switch.pg_dump(plan.data_stack_dir, plan.db_user, plan.db_name, dump_path)
+    return switch.pg_dump(plan.layout.data_stack_dir, plan.db_user, plan.db_name, dump_path)
 
 
 def latest_pre_import_dump(backups_dir: str) -> list[str]:
@@ -146,11 +144,10 @@ def latest_pre_import_dump(backups_dir: str) -> list[str]:
 
 def restore_hint(plan: ImportPlan, dump_path: str) -> str:
     """The command, on the host, that puts the database back as the dump has it."""
-    compose = ["docker", "compose", "--project-name", switch.DATA_PROJECT,
-               "--file", f"{plan.data_stack_dir}/compose.yaml",
-               "--env-file", f"{plan.data_stack_dir}/stack.env",
-               "exec", "-T", "postgres", "pg_restore", "--clean", "--if-exists", "--single-transaction",
-               "--no-owner", "--username", plan.db_user, "--dbname", plan.db_name]
+    stack = plan.layout.data_stack_dir
+    compose = commands.compose(switch.DATA_PROJECT, f"{stack}/compose.yaml", f"{stack}/stack.env") + [
+        "exec", "-T", "postgres", "pg_restore", "--clean", "--if-exists", "--single-transaction",
+        "--no-owner", "--username", plan.db_user, "--dbname", plan.db_name]
     return f"sudo sh -c {shlex.quote(shlex.join(compose) + ' < ' + shlex.quote(dump_path))}"
 
 
@@ -279,11 +276,11 @@ class SqliteImport:
 
     # -- the lock ----------------------------------------------------------------------
     def take_lock(self) -> None:
-        deploy_lock.take(self.plan.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
+        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
                          self.run_command, self.run, self.say)
 
     def release_lock(self) -> None:
-        self.run_command(deploy_lock.release(self.plan.lock_dir, self.owner))
+        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
 
     # -- steps -----------------------------------------------------------------------------
     def hand_over_staging(self) -> None:
@@ -303,7 +300,7 @@ class SqliteImport:
             self.say("target: no rows in the app's tables")
 
     def dump_target(self) -> None:
-        dump = pre_import_dump_path(self.plan.backups_dir, self.now())
+        dump = pre_import_dump_path(self.plan.layout.backups, self.now())
         self.run(pg_dump(self.plan, dump))
         self.dump = dump
         self.say(f"pre-import dump: {dump}")
@@ -313,7 +310,7 @@ class SqliteImport:
         self.say("comparison, SQLite file against PostgreSQL:\n" + comparison_table(rows))
         different = differences(rows)
         if different:
-            dump = self.dump or self.run(latest_pre_import_dump(self.plan.backups_dir)).strip() or None
+            dump = self.dump or self.run(latest_pre_import_dump(self.plan.layout.backups)).strip() or None
             raise VerificationFailed(failure_message(different, dump, self.plan))
         self.say(f"verified: {len(rows)} table(s), the same rows and primary keys in both")
         return rows

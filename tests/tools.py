@@ -14,3 +14,18 @@ def installed_tool(name: str) -> str:
     if not found:
         pytest.fail(f"{name} is not installed: run `make bootstrap`")
     return found
+
+
+def stack_template() -> dict:
+    """The CloudFormation template (deploy/aws/stack.yaml) as cfn-lint reads it, tags and all."""
+    from cfnlint.decode import decode
+
+    from onehost.stack import TEMPLATE
+    loaded, problems = decode(str(TEMPLATE))
+    assert problems == [], problems
+    return loaded
+
+
+def database_filter_pattern() -> str:
+    """The FilterPattern of the metric filter that counts database connection failures."""
+    return stack_template()["Resources"]["DatabaseConnectionFailuresFilter"]["Properties"]["FilterPattern"]

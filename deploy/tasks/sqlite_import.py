@@ -24,11 +24,8 @@ from onehost.switch import CommandError
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as opened:
-        for block in iter(lambda: opened.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(opened, "sha256").hexdigest()
 
 
 def current_image(release_dir: str) -> str:
@@ -69,8 +66,7 @@ def plan_import() -> tuple[ImportPlan, Path]:
     name = sqlite_import.staging_name(sqlite_file, sha256_of(sqlite_file))
     plan = ImportPlan(
         staging_dir=f"{host.data.data_dir}/imports/{name}", image=image, release_dir=release_dir,
-        network=layout.network, data_stack_dir=layout.data_stack_dir, backups_dir=layout.backups,
-        lock_dir=layout.lock_dir, db_user=host.data.db_user, db_name=host.data.db_name,
+        layout=layout, db_user=host.data.db_user, db_name=host.data.db_name,
         replace_existing=replace, verify_only=verify_only,
         lock_ttl_seconds=switch_tasks.whole_number("lock_ttl_seconds"),
         break_lock=switch_tasks.flag("break_lock"))

@@ -9,10 +9,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from cfnlint.decode import decode
-
 from onehost.paths import REPO_ROOT
-from onehost.stack import TEMPLATE
+from tests.tools import database_filter_pattern
 
 # In the example app: one ordinary request, then a health check that cannot reach PostgreSQL
 # (psycopg's words for a stopped server).
@@ -52,12 +50,6 @@ def docker_json_file_line(line: str) -> str:
     """A container's stdout line as Docker's json-file log driver writes it."""
     return json.dumps({"log": line + "\n", "stream": "stdout",
                        "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")})
-
-
-def database_filter_pattern() -> str:
-    template, problems = decode(str(TEMPLATE))
-    assert problems == []
-    return template["Resources"]["DatabaseConnectionFailuresFilter"]["Properties"]["FilterPattern"]
 
 
 def test_the_database_filter_finds_the_apps_failure_line_and_nothing_else(aws):

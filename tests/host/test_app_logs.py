@@ -5,10 +5,8 @@ in the form the CloudWatch agent ships (Docker's json-file lines)."""
 import json
 import uuid
 
-from cfnlint.decode import decode
-
 from onehost.instance import wait_until
-from onehost.stack import TEMPLATE
+from tests.tools import database_filter_pattern
 
 NGINX = "edge-nginx-1"
 POSTGRES = "data-postgres-1"
@@ -16,9 +14,7 @@ POSTGRES = "data-postgres-1"
 
 def filter_term() -> str:
     """The stack's DatabaseConnectionFailuresFilter pattern, a single quoted term, unquoted."""
-    template, problems = decode(str(TEMPLATE))
-    assert problems == []
-    pattern = template["Resources"]["DatabaseConnectionFailuresFilter"]["Properties"]["FilterPattern"]
+    pattern = database_filter_pattern()
     assert pattern.startswith('"') and pattern.endswith('"') and pattern.count('"') == 2, pattern
     return pattern.strip('"')
 

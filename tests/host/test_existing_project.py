@@ -128,9 +128,11 @@ def sqlite_rows(database: Path) -> dict[str, list]:
 
 
 class Shop(Instance):
-    def __init__(self, config, root: Path, deployer: Deployer, environ: dict, deploy, move):
+    """The instance serving the project, the project's directory and what the move printed."""
+
+    def __init__(self, config, root: Path, move: subprocess.CompletedProcess):
         super().__init__(config)
-        self.root, self.deployer, self.environ, self.deploy, self.move = root, deployer, environ, deploy, move
+        self.root, self.move = root, move
 
 
 @pytest.fixture(scope="module")
@@ -143,9 +145,9 @@ def shop(base_image_names, tmp_path_factory):
     instance.reset(config)
     instance.up(config)
     deployer = Deployer(environ)
-    deploy = deployer.run({"tag": IMAGE_TAG})
+    deployer.run({"tag": IMAGE_TAG})
     move = deployer.run({"sqlite": str(root / "db.sqlite3")}, deploy_file="import_sqlite.py")
-    yield Shop(config, root, deployer, environ, deploy, move)
+    yield Shop(config, root, move)
     if not os.environ.get("ONEHOST_KEEP_TEST_INSTANCE"):
         instance.reset(config)
 

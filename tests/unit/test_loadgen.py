@@ -182,6 +182,16 @@ def test_non_2xx_counts_as_failed(server):
     assert result.errors == {"HTTP 503": 10}
     assert result.versions == []   # an answer that failed does not show its version as live
     assert "failed 10" in result.summary()
+    # When the failures arrived: within the run, the first no later than the last.
+    first, last = result.failures_seen
+    assert result.started_at <= first <= last and result.failure_window() == last - first
+
+
+def test_a_run_without_failures_has_no_failure_window(server):
+    load = LoadGenerator(server.url, rate=200, max_requests=5).start()
+    assert load.wait(5)
+    result = load.stop()
+    assert (result.failed, result.failures_seen, result.failure_window()) == (0, None, 0.0)
 
 
 def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):

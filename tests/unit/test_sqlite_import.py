@@ -17,12 +17,14 @@ import pytest
 from onehost import lock as deploy_lock
 from onehost import sqlite_import, switch
 from onehost.paths import REPO_ROOT
+from onehost.switch import HostLayout
 from onehost.sqlite_import import (ImportFailed, ImportPlan, ImportRefused, SqliteImport, TableComparison,
                                    VerificationFailed)
 
 PLAN = ImportPlan(staging_dir="/data/imports/db-0123456789ab", image="timewarp:pinned-abc",
-                  release_dir="/data/releases/r1", network="onehost", data_stack_dir="/data/stacks/data",
-                  backups_dir="/data/backups", lock_dir="/data/deploy.lock", db_user="timewarp",
+                  release_dir="/data/releases/r1",
+                  layout=HostLayout(data_dir="/data", network="onehost", app_port=8000, server_name="localhost"),
+                  db_user="timewarp",
                   db_name="timewarp")
 OWNER = deploy_lock.LockOwner(who="ci", origin="runner", pid=7, started_at="t", token="tok")
 WHEN = datetime(2026, 11, 30, 12, 0, 5, tzinfo=timezone.utc)

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cfnlint.decode import decode
 
 from onehost import backups
 from onehost.paths import REPO_ROOT
 from onehost.stack import PROTECTED, TEMPLATE
-from tests.tools import installed_tool
+from tests.tools import installed_tool, stack_template
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 CHECKOV = Path(sys.executable).parent.parent / "tools" / "checkov" / "bin" / "checkov"
@@ -21,9 +20,7 @@ CHECKOV = Path(sys.executable).parent.parent / "tools" / "checkov" / "bin" / "ch
 
 @pytest.fixture(scope="module")
 def template():
-    loaded, problems = decode(str(TEMPLATE))
-    assert problems == []
-    return loaded
+    return stack_template()
 
 
 def resources_of(template, kind):
