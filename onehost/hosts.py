@@ -10,14 +10,16 @@
 The data volume, the Elastic IP, the security group and the instance profile come from the
 environment's stack (`onehost stack deploy`). A swap:
 
-    1. launches the new instance (IMDSv2 only, hop limit 2 for containers) and waits for SSH;
+    1. launches the new instance (IMDSv2 only, hop limit 1, standard CPU credits), which gets the
+       operator's public key from cloud-init, and waits for SSH and the end of its boot;
     2. stops the stacks on the old one and unmounts /data        <- downtime starts
     3. moves the data volume to the new instance, which mounts it and starts the stacks;
     4. checks /health/ through the new host's nginx;
     5. moves the Elastic IP                                       <- downtime ends
     6. stops the old instance and keeps it, for rollback, until its retire-after tag.
 
-When the new host fails (3 or 4), the volume and the address go back to the old instance, its
+A new instance that never answers (1) is terminated: nothing the tag inventory would pick is
+left behind. When the new host fails (3 or 4), the volume and the address go back to the old instance, its
 stacks start again, and the new instance is terminated. Rollback restarts the kept instance of
 the earlier AMI when there is one, and launches a new one from that AMI when not.
 
@@ -98,18 +100,22 @@ START_STACKS = "systemctl restart onehost-stacks.service"
 
 
 def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
-                      label: str = DATA_LABEL, fstype: str = "ext4") -> str:
+                      label: str = DATA_LABEL, fstype: str = "ext4", by_id_dir: str = "/dev/disk/by-id") -> str:
     """Mount the data volume unless it is (the baked fstab mounts it at boot): wait for the
     attached volume, give a new (blank) one its file system, mount it by label, and fail unless
     it is mounted (fstab's nofail makes a failed `mount` succeed). Nitro instances name an EBS
     volume by its id; Xen ones by the attachment's device."""
-    by_id = f"/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
+    by_id = f"{by_id_dir}/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
     xen = DEVICE.replace("/dev/sd", "/dev/xvd")
     return (f"mountpoint -q {mount_point} || {{ dev={by_id}; "
             f"for _ in $(seq 1 {wait_seconds}); do [ -e \"$dev\" ] || [ -e {xen} ] && break; sleep 1; done; "
             f"[ -e \"$dev\" ] || dev={xen}; "
             f"[ -e \"$dev\" ] || {{ echo \"data volume {volume_id} is not attached\" >&2; exit 1; }}; "
-            f"[ -n \"$(blkid -p -o value -s TYPE \"$dev\")\" ] || mkfs -t {fstype} -q -L {label} \"$dev\"; "
+            # blkid(8): exit 2 is "nothing could be identified" (a blank volume); any other failure
+            # (4: usage or I/O error, 8: ambivalent probe) must never lead to mkfs.
+            f"blkid -p -o value -s TYPE \"$dev\" >/dev/null; found=$?; "
+            f"if [ $found -eq 2 ]; then mkfs -t {fstype} -q -L {label} \"$dev\"; "
+            f"elif [ $found -ne 0 ]; then echo \"cannot read $dev (blkid exit $found): not formatting it\" >&2; exit 1; fi; "
             f"udevadm settle; mount {mount_point}; mountpoint -q {mount_point}; }}")
 
 
@@ -127,22 +133,48 @@ def release_data_script() -> str:
     return f"{STOP_STACKS} && {unmount_data_script()}"
 
 
-def user_data(volume_id: str) -> str:
-    """At first boot: the swap attaches the data volume after launch; wait for it (10 minutes)."""
-    return "#!/bin/sh\n" + take_data_script(volume_id, wait_seconds=600) + "\n"
+PUBLIC_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+                    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
+
+
+def public_key_line(text: str, source: str) -> str:
+    """One OpenSSH public key (`ssh-ed25519 AAAA... comment`), or a clear error naming `source`."""
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if len(lines) != 1 or lines[0].split()[0] not in PUBLIC_KEY_TYPES or len(lines[0].split()) < 2:
+        raise CommandFailed(f"{source} is not one OpenSSH public key (ssh-ed25519 AAAA...): give the .pub "
+                            "file, e.g. --ssh-public-key ~/.ssh/id_ed25519.pub")
+    return lines[0]
+
+
+def user_data(public_keys: list[str]) -> str:
+    """cloud-config for first boot: the operator's keys for the admin user. The baked image
+    removes every authorized key, so without these (or an EC2 key pair) no one can log in.
+
+    cloud-init's cc_ssh module adds `ssh_authorized_keys` to the default user, which is `admin`
+    on Debian's cloud images (cloudinit/config/cc_ssh.py; Debian's cloud.cfg `default_user`).
+    Nothing here waits for the data volume: the swap attaches it after the instance answers
+    and mounts it over SSH, and a script that held boot for the volume held the wait for boot."""
+    import json
+    keys = "".join(f"  - {json.dumps(key)}\n" for key in public_keys)  # JSON strings are YAML
+    return "#cloud-config\nssh_authorized_keys:\n" + keys
 
 
 def run_request(env: Environment, image_id: str, instance_type: str, key_name: str | None,
-                tags: dict[str, str]) -> dict:
+                tags: dict[str, str], public_keys: tuple[str, ...] = (), cpu_credits: str = "standard") -> dict:
     """ec2.run_instances arguments for a host of this environment."""
     request = {
         "ImageId": image_id, "InstanceType": instance_type, "MinCount": 1, "MaxCount": 1,
         "IamInstanceProfile": {"Arn": env.instance_profile_arn},
         "SecurityGroupIds": [env.security_group_id],
         "Placement": {"AvailabilityZone": env.availability_zone},
-        # IMDSv2 only; two hops so a container (the CloudWatch agent's, a backup) can reach it too.
-        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 2, "HttpEndpoint": "enabled"},
-        "UserData": user_data(env.data_volume_id),
+        # IMDSv2 only, one hop: the role's credentials stay on the host (the agent and the
+        # backup run there); a container's request crosses a second hop and gets no answer
+        # (EC2 User Guide, "Configure the instance metadata options": hop limit).
+        "MetadataOptions": {"HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"},
+        # T3 instances launch in Unlimited mode unless told, and surplus credits are billed
+        # (EC2 User Guide, "Burstable performance instances": unlimited is the T3 default).
+        "CreditSpecification": {"CpuCredits": cpu_credits},
+        "UserData": user_data(list(public_keys)),
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
                               {"ResourceType": "volume", "Tags": tag_list(tags)}],
     }
@@ -289,9 +321,10 @@ def stop_instance(ec2, instance_id: str) -> None:
 
 
 def launch_instance(ec2, env: Environment, image: dict, instance_type: str, key_name: str | None,
-                    previous_image: str | None) -> dict:
+                    previous_image: str | None, public_keys: tuple[str, ...] = (),
+                    cpu_credits: str = "standard") -> dict:
     request = run_request(env, image["ImageId"], instance_type, key_name,
-                          instance_tags(env, image, previous_image))
+                          instance_tags(env, image, previous_image), public_keys, cpu_credits)
     instance_id = ec2.run_instances(**request)["Instances"][0]["InstanceId"]
     ec2.get_waiter("instance_running").wait(InstanceIds=[instance_id], WaiterConfig={"Delay": 5, "MaxAttempts": 120})
     return instance(ec2, instance_id)
@@ -304,8 +337,8 @@ def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
 
 
 def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
-         key_name: str | None = None, keep_hours: float = 24, reuse_standby: bool = False,
-         check_health: bool = True, say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
+         key_name: str | None = None, public_keys: tuple[str, ...] = (), cpu_credits: str = "standard",
+         keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
     old = serving_instance(ec2, env)
@@ -318,10 +351,18 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
         new = start_instance(ec2, standby["InstanceId"])
     else:
         say(f"launching an instance of AMI {image_id} ({image.get('Name', '')}) in {env.availability_zone}")
-        new = launch_instance(ec2, env, image, instance_type, key_name, old["ImageId"] if old else None)
+        new = launch_instance(ec2, env, image, instance_type, key_name, old["ImageId"] if old else None,
+                              public_keys, cpu_credits)
     report = SwapReport(new_instance=new["InstanceId"], old_instance=old["InstanceId"] if old else None)
     report.steps.append(("new instance running", clock() - started))
-    hosts.wait_ready(reachable_address(new))
+    try:
+        hosts.wait_ready(reachable_address(new))
+    except Exception as error:
+        # Nothing has moved yet; a launched instance left running would carry the environment's
+        # tags, and the tag inventory would deploy to it with /data unmounted.
+        abandon(ec2, new["InstanceId"], kept=bool(standby))
+        raise CommandFailed(f"{new['InstanceId']} never became ready: {error}. Nothing was moved; it was "
+                            + ("stopped again" if standby else "terminated")) from None
     report.steps.append(("new instance answers SSH", clock() - started))
     say(f"{new['InstanceId']} is up at {reachable_address(new)}")
     downtime_start = clock()
@@ -355,6 +396,14 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
     return report
 
 
+def abandon(ec2, instance_id: str, kept: bool) -> None:
+    """A new host that is not used: a kept one is stopped again, a launched one terminated."""
+    if kept:
+        stop_instance(ec2, instance_id)
+    else:
+        ec2.terminate_instances(InstanceIds=[instance_id])
+
+
 def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bool, say) -> None:
     """Undo a failed swap: the volume and the address to the old instance, its stacks up again,
     the new instance gone. Each step runs even when one before it failed; what failed is named."""
@@ -375,10 +424,8 @@ def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bo
         attempt("check the old host's /health/", lambda: require_healthy(hosts, old))
     else:
         attempt("detach the data volume", lambda: move_volume_off(ec2, env.data_volume_id))
-    if kept:
-        attempt("stop the kept instance again", lambda: stop_instance(ec2, new["InstanceId"]))
-    else:
-        attempt("terminate the new instance", lambda: ec2.terminate_instances(InstanceIds=[new["InstanceId"]]))
+    attempt("stop the kept instance again" if kept else "terminate the new instance",
+            lambda: abandon(ec2, new["InstanceId"], kept))
     if failures:
         raise CommandFailed("the swap failed and putting it back failed too: " + "; ".join(failures)
                             + f". Data volume {env.data_volume_id}, Elastic IP {env.address}: check them "
@@ -438,6 +485,24 @@ def listing(ec2, env: Environment) -> str:
 
 # --- command ------------------------------------------------------------------------
 
+def login_keys(public_key_file: str | None, ssh_key: str | None, key_name: str | None) -> tuple[str, ...]:
+    """The public keys cloud-init gives admin: --ssh-public-key, else --ssh-key's .pub beside it.
+    With neither and no EC2 key pair the new host would have no login at all: refused."""
+    from pathlib import Path
+    path = Path(public_key_file).expanduser() if public_key_file else None
+    if path is None and ssh_key and Path(f"{ssh_key}.pub").expanduser().is_file():
+        path = Path(f"{ssh_key}.pub").expanduser()
+    if path is None:
+        if key_name:
+            return ()
+        raise CommandFailed("the new host would have no login (the image carries no keys): give "
+                            "--ssh-public-key ~/.ssh/id_ed25519.pub (or --ssh-key with its .pub beside it, "
+                            "or --key-name of an EC2 key pair)")
+    if not path.is_file():
+        raise CommandFailed(f"--ssh-public-key {path}: no such file")
+    return (public_key_line(path.read_text(), str(path)),)
+
+
 def run_command(args) -> int:
     cfn, ec2 = client("cloudformation", args.region), client("ec2", args.region)
     env = aws_errors(lambda: load_environment(cfn, args.project, args.environment))
@@ -455,10 +520,12 @@ def run_command(args) -> int:
         image_id = args.ami
     if args.hosts_command != "launch" and not args.server_name:
         raise CommandFailed(f"{args.hosts_command} checks the new host's /health/: give --server-name (your domain)")
+    public_keys = login_keys(args.ssh_public_key, args.ssh_key, args.key_name)
     if args.hosts_command == "launch" and aws_errors(lambda: serving_instance(ec2, env)):
         raise CommandFailed(f"{env.project}-{env.name} already has a serving instance: use `onehost hosts swap`")
     report = aws_errors(lambda: swap(ec2, hosts, env, image_id, instance_type=args.instance_type,
-                                     key_name=args.key_name, keep_hours=args.keep_hours,
+                                     key_name=args.key_name, public_keys=public_keys,
+                                     cpu_credits=args.cpu_credits, keep_hours=args.keep_hours,
                                      reuse_standby=args.hosts_command == "rollback",
                                      check_health=bool(args.server_name)))
     if not args.server_name:
@@ -483,8 +550,14 @@ def register(subparsers) -> None:
                                               "but for a launch onto a data volume nothing was deployed to)")
     moving.add_argument("--no-tls", action="store_true", help="the edge serves plain HTTP (tls=off)")
     moving.add_argument("--instance-type", default="t3.micro", help="default t3.micro (free tier)")
-    moving.add_argument("--key-name", help="an EC2 key pair for the admin user (else the AMI's baked keys)")
-    moving.add_argument("--ssh-key", help="the private key to reach the hosts with")
+    moving.add_argument("--ssh-key", help="the private key to reach the hosts with; its .pub beside it is "
+                                          "given to the new host's admin user unless --ssh-public-key says")
+    moving.add_argument("--ssh-public-key", help="the OpenSSH public key cloud-init gives the admin user at "
+                                                 "first boot (the image carries none)")
+    moving.add_argument("--key-name", help="an EC2 key pair for the admin user instead of (or as well as) "
+                                           "--ssh-public-key")
+    moving.add_argument("--cpu-credits", choices=("standard", "unlimited"), default="standard",
+                        help="T-family credit mode (default standard: unlimited bills surplus CPU credits)")
     moving.add_argument("--keep-hours", type=float, default=24,
                         help="hours the old instance is kept stopped for rollback (default 24)")
     for name, required, text in (("launch", True, "the first instance: from AMI, with the volume and address"),

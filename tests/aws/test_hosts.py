@@ -26,10 +26,13 @@ class RecordingHosts:
         self.broken: set[str] = set()
         self.break_new_hosts = False
         self.known: set[str] = set()
+        self.new_hosts_never_answer = False
 
     def wait_ready(self, address):
         self.calls.append(("wait_ready", address))
         self.elapsed += self.STEP_SECONDS["wait_ready"]
+        if self.new_hosts_never_answer and address not in self.known:
+            raise CommandFailed(f"{address} did not answer SSH in 600 s: Permission denied (publickey)")
         if self.break_new_hosts and address not in self.known:
             self.broken.add(address)
 
@@ -101,7 +104,7 @@ def test_launch_attaches_the_volume_and_address_with_imdsv2_and_the_tags(aws, en
     assert state(aws, env) == {"address_on": item["InstanceId"], "volume_on": item["InstanceId"],
                                "instances": {item["InstanceId"]: "running"}}
     assert item["MetadataOptions"]["HttpTokens"] == "required"
-    assert item["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert item["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
     assert item["IamInstanceProfile"]["Arn"] == env.instance_profile_arn
     assert [group["GroupId"] for group in item["SecurityGroups"]] == [env.security_group_id]
     assert item["Placement"]["AvailabilityZone"] == env.availability_zone
@@ -176,6 +179,38 @@ def test_a_new_host_that_fails_its_check_puts_everything_back(aws, env, amis, se
     assert after == {**before, "instances": {old: "running", new: "terminated"}}
     old_address = hosts.reachable_address(hosts.instance(aws.client("ec2"), old))
     assert recording.calls[-2:] == [("take_data", old_address), ("healthy", old_address)]
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_new_host_that_never_answers_is_terminated_and_nothing_moves(aws, env, amis, first):
+    """Left running, it would carry the environment's tags and the tag inventory would deploy to it."""
+    from onehost.inventory import InventoryError, tagged_hosts
+    recording = RecordingHosts()
+    if not first:
+        report = quiet_swap(aws, recording, env, amis["v1"])
+        recording.known = {hosts.reachable_address(hosts.instance(aws.client("ec2"), report.new_instance))}
+    before = state(aws, env)
+    recording.new_hosts_never_answer = True
+    with pytest.raises(CommandFailed, match=r"never became ready: .*Permission denied \(publickey\)\. "
+                                            r"Nothing was moved; it was terminated"):
+        quiet_swap(aws, recording, env, amis["v2"])
+    after = state(aws, env)
+    [new] = set(after["instances"]) - set(before["instances"])
+    assert after == {**before, "instances": {**before["instances"], new: "terminated"}}
+    try:
+        picked = [name for name, _ in tagged_hosts(aws.client("ec2"), {"project": PROJECT,
+                                                                       "environment": ENVIRONMENT}, "eu-west-1")]
+    except InventoryError:
+        picked = []
+    assert new not in picked
+    assert [call for call, _ in recording.calls][-1] == "wait_ready"  # nothing released, nothing taken
+
+
+def test_the_command_refuses_a_launch_with_no_login_before_anything_starts(aws, env, amis, capsys, tmp_path):
+    assert main(["hosts", "launch", "--project", PROJECT, "--ami", amis["v1"],
+                 "--ssh-key", str(tmp_path / "no-such-key")]) == 1
+    assert "the new host would have no login" in capsys.readouterr().err
+    assert state(aws, env)["instances"] == {}
 
 
 def test_an_ami_that_does_not_exist_launches_nothing(aws, env, amis, serving_v1):
