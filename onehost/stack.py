@@ -59,11 +59,16 @@ def admin_cidr(text: str) -> str:
     return str(network)
 
 
+# Parameters with a rule of their own: --parameter gets the same check as the flag.
+CHECKED_PARAMETERS = {"AdminCidr": admin_cidr}
+
+
 def parameter_pair(text: str) -> tuple[str, str]:
     key, separator, value = text.partition("=")
     if not separator or not key:
         raise argparse.ArgumentTypeError(f"{text!r}: give a parameter as Key=Value")
-    return key, value
+    check = CHECKED_PARAMETERS.get(key)
+    return key, check(value) if check else value
 
 
 def stack_parameters(given: dict[str, str], existing: set[str]) -> list[dict]:
@@ -177,10 +182,19 @@ def default_vpc(ec2) -> str:
     return vpcs[0]["VpcId"]
 
 
-def first_zone(ec2) -> str:
-    zones = ec2.describe_availability_zones(
-        Filters=[{"Name": "state", "Values": ["available"]}])["AvailabilityZones"]
-    return sorted(zone["ZoneName"] for zone in zones)[0]
+def zone_offering(ec2, instance_type: str = "t3.micro") -> str:
+    """The first available zone that offers the instance type: zone names are mapped per account,
+    and in some accounts the alphabetically first zone has no t3.micro (EC2 API Reference,
+    DescribeInstanceTypeOfferings with LocationType availability-zone)."""
+    zones = {zone["ZoneName"] for zone in ec2.describe_availability_zones(
+        Filters=[{"Name": "state", "Values": ["available"]}])["AvailabilityZones"]}
+    pages = ec2.get_paginator("describe_instance_type_offerings").paginate(
+        LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+    offering = sorted(zones & {item["Location"] for page in pages for item in page["InstanceTypeOfferings"]})
+    if not offering:
+        raise CommandFailed(f"no available zone in {ec2.meta.region_name} offers {instance_type}: choose "
+                            "another region, or give --parameter AvailabilityZone=...")
+    return offering[0]
 
 
 def wait_with_events(cfn, name: str, waiter_name: str, since: datetime, say, poll_seconds: float,
@@ -233,7 +247,8 @@ def deploy_stack(cfn, ec2, name: str, given: dict[str, str], *, tags: dict[str, 
         given.setdefault("VpcId", default_vpc(ec2))
         # The role may read the app's secrets under /<project>/<environment>/ (ssm_path).
         given.setdefault("SsmPath", f"/{given.get('Project', 'onehost')}/{given.get('Environment', 'production')}")
-        given.setdefault("AvailabilityZone", first_zone(ec2))
+        if "AvailabilityZone" not in given:
+            given["AvailabilityZone"] = zone_offering(ec2)
     since = datetime.now(timezone.utc)
     if creating:
         return create(cfn, name, given, tags=tags, dry=dry, since=since, say=say,

@@ -129,3 +129,47 @@ def test_a_change_set_that_replaces_the_data_volume_is_deleted_unexecuted(stubbe
                                             r"start empty. Nothing changed."):
         stack.deploy_stack(cfn, ec2, "tw-prod", {"AvailabilityZone": "eu-west-1b"}, tags={}, say=lines.append)
     assert any("DataVolume" in line and "replaced" in line for line in lines)
+
+
+class ZoneClient:
+    """describe_availability_zones and the offerings paginator, as EC2 answers them."""
+
+    def __init__(self, zones, offered):
+        self.zones, self.offered = zones, offered
+        self.meta = type("Meta", (), {"region_name": "eu-west-1"})()
+        self.asked = []
+
+    def describe_availability_zones(self, Filters):
+        return {"AvailabilityZones": [{"ZoneName": zone} for zone in self.zones]}
+
+    def get_paginator(self, name):
+        client = self
+
+        class Pages:
+            def paginate(self, **request):
+                client.asked.append((name, request))
+                return [{"InstanceTypeOfferings": [{"Location": zone} for zone in client.offered]}]
+        return Pages()
+
+
+def test_the_zone_is_the_first_that_offers_t3_micro():
+    ec2 = ZoneClient(["eu-west-1a", "eu-west-1b", "eu-west-1c"], ["eu-west-1c", "eu-west-1b", "eu-west-1z"])
+    assert stack.zone_offering(ec2) == "eu-west-1b"
+    assert ec2.asked == [("describe_instance_type_offerings", {
+        "LocationType": "availability-zone", "Filters": [{"Name": "instance-type", "Values": ["t3.micro"]}]})]
+
+
+def test_no_zone_offering_the_type_is_named():
+    with pytest.raises(CommandFailed, match="no available zone in eu-west-1 offers t3.micro"):
+        stack.zone_offering(ZoneClient(["eu-west-1a"], []))
+
+
+@pytest.mark.parametrize("argument", ["--admin-cidr=0.0.0.0/0", "--parameter=AdminCidr=0.0.0.0/0"])
+def test_the_whole_internet_is_refused_by_flag_and_by_parameter(argument, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["stack", "deploy", argument])
+    assert "0.0.0.0/0 opens SSH to the whole internet" in capsys.readouterr().err
+
+
+def test_a_parameter_admin_cidr_is_made_canonical():
+    assert stack.parameter_pair("AdminCidr=203.0.113.9/24") == ("AdminCidr", "203.0.113.0/24")
