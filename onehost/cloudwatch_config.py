@@ -6,8 +6,15 @@ what a document lacks of what the host promises (memory, CPU and disk metrics fo
 on every target; only AWS targets install the agent itself.
 """
 
-# Where the agent reads a JSON configuration at start (it translates it to its own TOML).
-CONFIG_PATH = "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.json"
+# Our JSON, the source the agent is given. Not the agent's own etc/amazon-cloudwatch-agent.json:
+# `amazon-cloudwatch-agent-ctl -a fetch-config` deletes that path once it has translated the
+# config (packaging/dependencies/amazon-cloudwatch-agent-ctl: cwa_config, `rm -f "${JSON}"`).
+CONFIG_PATH = "/etc/onehost/cloudwatch-agent.json"
+AGENT_ETC = "/opt/aws/amazon-cloudwatch-agent/etc"
+# What the agent keeps and runs from: the config-downloader copies a `file:PATH` source to
+# amazon-cloudwatch-agent.d/file_<basename of PATH> (cmd/config-downloader/downloader.go), and
+# config-translator writes the TOML the agent's systemd unit starts with.
+AGENT_TOML = f"{AGENT_ETC}/amazon-cloudwatch-agent.toml"
 PACKAGE_URL = ("https://s3.amazonaws.com/amazoncloudwatch-agent/debian/{arch}/latest/"
                "amazon-cloudwatch-agent.deb")
 # `uname -m` to the package's architecture.
@@ -18,6 +25,15 @@ REQUIRED_METRICS = {
     "disk": {"used_percent"},
     "cpu": {"cpu_usage_active"},
 }
+
+
+def kept_config_path(source: str = CONFIG_PATH) -> str:
+    """Where fetch-config leaves its copy of `source`: the downloader's file_ name, with its
+    escapes of '/', ' ' and ':' in the base name."""
+    name = source.rsplit("/", 1)[-1]
+    for character in "/ :":
+        name = name.replace(character, "_")
+    return f"{AGENT_ETC}/amazon-cloudwatch-agent.d/file_{name}"
 
 
 def package_url(machine: str) -> str:

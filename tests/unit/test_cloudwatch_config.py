@@ -87,3 +87,14 @@ def test_metrics_outlive_the_instance(config):
     assert cloudwatch_config.problems_for(broken, GROUP_DATA) == [
         "metrics carry InstanceId: the stack's alarms would lose them after a swap",
         "metrics carry the host name (set omit_hostname): the stack's alarms would lose them after a swap"]
+
+
+def test_the_kept_copy_is_named_as_the_agents_downloader_names_it():
+    assert cloudwatch_config.kept_config_path("/etc/onehost/cloudwatch-agent.json") == (
+        "/opt/aws/amazon-cloudwatch-agent/etc/amazon-cloudwatch-agent.d/file_cloudwatch-agent.json")
+    assert cloudwatch_config.kept_config_path("/x/my agent:v1.json").endswith("/file_my_agent_v1.json")
+
+
+def test_our_config_is_not_the_path_fetch_config_deletes():
+    assert cloudwatch_config.CONFIG_PATH != f"{cloudwatch_config.AGENT_ETC}/amazon-cloudwatch-agent.json"
+    assert not cloudwatch_config.CONFIG_PATH.startswith(cloudwatch_config.AGENT_ETC)

@@ -1,6 +1,9 @@
-"""The CloudWatch agent's config is on the host and keeps its promises; AWS hosts run the agent."""
+"""The CloudWatch agent's config is on the host and keeps its promises; AWS hosts run the agent
+from the copy its own fetch-config kept (the source it was given may be removed by it)."""
 
 import json
+
+import pytest
 
 from onehost import cloudwatch_config
 from tests.host.image.conftest import GROUP_DATA
@@ -17,3 +20,12 @@ def test_agent_installed_on_aws_hosts_only(image_host, in_container):
     assert installed is not in_container
     if installed:
         assert image_host.service("amazon-cloudwatch-agent").is_enabled
+
+
+def test_the_agent_runs_from_what_fetch_config_kept(image_host, in_container):
+    """On AWS hosts: the agent's own copy is our config, and its TOML was written."""
+    if in_container:
+        pytest.skip("no agent package in the local image: the AWS bake runs this check")
+    kept = json.loads(image_host.file(cloudwatch_config.kept_config_path()).content_string)
+    assert kept == json.loads(image_host.file(cloudwatch_config.CONFIG_PATH).content_string)
+    assert image_host.file(cloudwatch_config.AGENT_TOML).size > 0
