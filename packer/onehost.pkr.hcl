@@ -7,7 +7,7 @@
 # Inputs: variables.pkr.hcl. Valid for Packer 1.6.6 (Debian bookworm's) and current Packer.
 #
 # What a newer Packer adds (Packer >= 1.7 with the amazon plugin >= 1.1, declared in a
-# `packer { required_plugins { amazon = ... } }` block), left out because 1.6.6 rejects it:
+# block in plugins/plugins.pkr.hcl, which 1.6.6 does not read), left out because 1.6.6 rejects it:
 #   - on the source: metadata_options { http_endpoint = "enabled", http_tokens = "required",
 #     http_put_response_hop_limit = 1 } (IMDSv2 on the builder) and imds_support = "v2.0"
 #     (instances launched from the AMI default to IMDSv2 only);

@@ -74,3 +74,49 @@ def test_pin_rule(ref, pinned):
 def test_every_uses_is_seen():
     deploy = yaml.safe_load((REPO_ROOT / ".github/workflows/deploy.yml").read_text())
     assert any(ref.startswith("aws-actions/amazon-ecr-login@") for ref in uses_of(deploy))
+
+
+def jobs_running_packer() -> list[tuple[str, str, list[dict]]]:
+    found = []
+    for path in WORKFLOWS:
+        for name, job in (yaml.safe_load((REPO_ROOT / path).read_text()).get("jobs") or {}).items():
+            steps = job.get("steps") or []
+            if any(re.search(r"(^|\s)packer\s", step.get("run", "")) or ".ci/run" in step.get("run", "")
+                   for step in steps):
+                found.append((path, name, steps))
+    return found
+
+
+def test_jobs_that_run_packer_are_found():
+    assert {path for path, _, _ in jobs_running_packer()} >= {".github/workflows/ci.yml",
+                                                              ".github/workflows/bake.yml"}
+
+
+@pytest.mark.parametrize("path, name, steps", jobs_running_packer(), ids=lambda value: str(value)[:40])
+def test_packer_is_1_14_or_newer_and_its_plugins_come_from_packer_init(path, name, steps):
+    """Packer before 1.14 fetches plugins from GitHub, where the current releases have no
+    SHA256SUMS; `packer plugins install github.com/...` pins would fail the same way."""
+    [setup] = [step for step in steps if step.get("uses", "").startswith("hashicorp/setup-packer@")]
+    major, minor = (int(part) for part in str(setup["with"]["version"]).split(".")[:2])
+    assert (major, minor) >= (1, 14), f"{path} {name}: Packer {setup['with']['version']}"
+    runs = [step.get("run", "") for step in steps]
+    assert any("packer init packer/plugins/" in text for text in runs), f"{path} {name}"
+    assert not any("packer plugins install" in text for text in runs)
+
+
+@pytest.mark.parametrize("path, name, steps", jobs_running_packer(), ids=lambda value: str(value)[:40])
+def test_sudo_keeps_the_pinned_packer_on_path(path, name, steps):
+    """sudo replaces PATH with its secure_path, which would find Debian's Packer or none."""
+    for step in steps:
+        text = step.get("run", "")
+        if re.search(r"\bsudo\b", text) and ".ci/run" in text:
+            assert 'env "PATH=$PATH"' in text, f"{path} {name}: {text}"
+
+
+def test_the_plugins_file_declares_every_builder_the_template_uses():
+    template = (REPO_ROOT / "packer" / "onehost.pkr.hcl").read_text()
+    plugins = (REPO_ROOT / "packer" / "plugins" / "plugins.pkr.hcl").read_text()
+    builders = set(re.findall(r'^source\s+"([a-z]+)(?:-[a-z]+)?"', template, flags=re.M))
+    declared = set(re.findall(r'source\s*=\s*"github.com/hashicorp/([a-z]+)"', plugins))
+    assert builders == {"amazon", "docker"}
+    assert builders <= declared
