@@ -25,12 +25,6 @@ locals {
       ssh_username = "admin"
       root_device  = "/dev/xvda"
     }
-    "ubuntu-24.04" = {
-      owner        = "099720109477"
-      name         = "ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-amd64-server-*"
-      ssh_username = "ubuntu"
-      root_device  = "/dev/sda1"
-    }
   }
   base = local.bases[var.base_os]
 

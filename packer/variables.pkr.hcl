@@ -47,14 +47,16 @@ variable "image_tag" {
 
 # --- amazon-ebs source "aws": the AMI -----------------------------------------------
 
+# Only Debian: the hosts' login (admin), the bake's packages (PostgreSQL 17's client, docker.io
+# with compose v2) and cloud-init's default user are Debian trixie's.
 variable "base_os" {
   type        = string
-  description = "The official base image the AMI starts from: debian-13 or ubuntu-24.04."
+  description = "The official base image the AMI starts from: debian-13."
   default     = "debian-13"
 
   validation {
-    condition     = contains(["debian-13", "ubuntu-24.04"], var.base_os)
-    error_message = "The base_os value must be debian-13 or ubuntu-24.04."
+    condition     = contains(["debian-13"], var.base_os)
+    error_message = "The base_os value must be debian-13."
   }
 }
 

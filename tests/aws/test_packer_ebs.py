@@ -14,7 +14,7 @@ import pytest
 
 from onehost.bake import packer_environment
 from onehost.paths import REPO_ROOT
-from tests.aws.conftest import DEBIAN_13_LATEST, UBUNTU_24_04
+from tests.aws.conftest import DEBIAN_13_LATEST
 from tests.moto_server import free_port
 from tests.tools import installed_tool
 
@@ -126,10 +126,9 @@ def test_without_ssh_the_build_fails_cleans_up_and_makes_no_ami(debian_launch, a
     assert ec2.describe_images(Owners=["self"])["Images"] == []
 
 
-def test_base_os_ubuntu_picks_ubuntu_24_04_with_its_root_device(aws, moto_endpoint, tmp_path):
-    ubuntu = launch(aws, moto_endpoint, tmp_path, base_os="ubuntu-24.04", root_volume_gib=12)
-    assert ubuntu.instance["ImageId"] == UBUNTU_24_04["ami_id"]
-    mapping, = ubuntu.instance["BlockDeviceMappings"]
-    assert mapping["DeviceName"] == "/dev/sda1"
-    assert (ubuntu.root_volume["Size"], ubuntu.root_volume["Encrypted"]) == (12, True)
-    assert "Using ssh communicator to connect: 127.0.0.1" in ubuntu.output
+def test_the_root_volume_size_is_a_variable(aws, moto_endpoint, tmp_path):
+    built = launch(aws, moto_endpoint, tmp_path, root_volume_gib=12)
+    assert built.instance["ImageId"] == DEBIAN_13_LATEST["ami_id"]
+    mapping, = built.instance["BlockDeviceMappings"]
+    assert mapping["DeviceName"] == "/dev/xvda"
+    assert (built.root_volume["Size"], built.root_volume["Encrypted"]) == (12, True)

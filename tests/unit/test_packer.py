@@ -36,13 +36,13 @@ def test_the_bake_workflow_passes_only_declared_variables():
     assert {"git_commit", "base_os", "region", "manifest_path"} <= passed <= DECLARED
 
 
-@pytest.mark.parametrize("base_os", ["debian-13", "ubuntu-24.04"])
-def test_each_base_os_validates(base_os, tmp_path):
-    result = validate(tmp_path, "-var", f"base_os={base_os}", "-var", 'ssh_source_cidrs=["203.0.113.7/32"]')
+def test_the_base_os_validates(tmp_path):
+    result = validate(tmp_path, "-var", "base_os=debian-13", "-var", 'ssh_source_cidrs=["203.0.113.7/32"]')
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_an_unknown_base_os_is_refused(tmp_path):
-    result = validate(tmp_path, "-var", "base_os=centos-9")
-    assert result.returncode != 0
-    assert "The base_os value must be debian-13 or ubuntu-24.04." in result.stdout + result.stderr
+    for other in ("centos-9", "ubuntu-24.04"):
+        result = validate(tmp_path, "-var", f"base_os={other}")
+        assert result.returncode != 0
+        assert "The base_os value must be debian-13." in result.stdout + result.stderr
