@@ -19,8 +19,8 @@ environment's stack (`onehost stack deploy`). A swap:
     6. stops the old instance and keeps it, for rollback, until its retire-after tag.
 
 A new instance that never answers (1) is terminated: nothing the tag inventory would pick is
-left behind. When the new host fails (3 or 4), the volume and the address go back to the old instance, its
-stacks start again, and the new instance is terminated. Rollback restarts the kept instance of
+left behind. When the new host fails (3 or 4), the volume and the address go back to the old
+instance, its stacks start again, and the new instance is terminated. Rollback restarts the kept instance of
 the earlier AMI when there is one, and launches a new one from that AMI when not.
 
 Each step is a boto3 call and a waiter; the host side (SSH, the health check) is `SshHosts`.
@@ -29,10 +29,12 @@ Each step is a boto3 call and a waiter; the host side (SSH, the health check) is
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from onehost.aws import aws_errors, client, table, tag_dict, tag_list
 from onehost.compose_commands import edge_health_check
@@ -154,7 +156,8 @@ def user_data(public_keys: list[str]) -> str:
     on Debian's cloud images (cloudinit/config/cc_ssh.py; Debian's cloud.cfg `default_user`).
     Nothing here waits for the data volume: the swap attaches it after the instance answers
     and mounts it over SSH, and a script that held boot for the volume held the wait for boot."""
-    import json
+    if not public_keys:  # an EC2 key pair only: cc_ssh would extend its list by a null
+        return "#cloud-config\n"
     keys = "".join(f"  - {json.dumps(key)}\n" for key in public_keys)  # JSON strings are YAML
     return "#cloud-config\nssh_authorized_keys:\n" + keys
 
@@ -338,7 +341,8 @@ def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
 
 def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
          key_name: str | None = None, public_keys: tuple[str, ...] = (), cpu_credits: str = "standard",
-         keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print, clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
+         keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print,
+         clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
     old = serving_instance(ec2, env)
@@ -488,7 +492,6 @@ def listing(ec2, env: Environment) -> str:
 def login_keys(public_key_file: str | None, ssh_key: str | None, key_name: str | None) -> tuple[str, ...]:
     """The public keys cloud-init gives admin: --ssh-public-key, else --ssh-key's .pub beside it.
     With neither and no EC2 key pair the new host would have no login at all: refused."""
-    from pathlib import Path
     path = Path(public_key_file).expanduser() if public_key_file else None
     if path is None and ssh_key and Path(f"{ssh_key}.pub").expanduser().is_file():
         path = Path(f"{ssh_key}.pub").expanduser()

@@ -42,6 +42,8 @@ def test_user_data_is_cloud_config_that_gives_admin_the_keys():
     text = hosts.user_data([KEY, "ssh-rsa AAAAB3Nza second"])
     assert text.startswith("#cloud-config\n")  # cloud-init reads a part by its first line
     assert yaml.safe_load(text) == {"ssh_authorized_keys": [KEY, "ssh-rsa AAAAB3Nza second"]}
+    # A key pair alone: no empty (null) key list, which cloud-init's cc_ssh cannot extend by.
+    assert yaml.safe_load(hosts.user_data([])) is None and hosts.user_data([]) == "#cloud-config\n"
 
 
 @pytest.mark.parametrize("text", ["", "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n", KEY + "\n" + KEY, "ssh-ed25519"])
