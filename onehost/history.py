@@ -44,6 +44,8 @@ def ssh_command(hostname: str, data: dict, remote: str) -> list[str]:
         command += ["-o", f"UserKnownHostsFile={data['ssh_known_hosts_file']}"]
     if data.get("ssh_strict_host_key_checking"):
         command += ["-o", f"StrictHostKeyChecking={data['ssh_strict_host_key_checking']}"]
+    if data.get("ssh_config_file"):  # an EC2 host: its ProxyCommand and pinned keys (onehost.reach)
+        command += ["-F", str(data["ssh_config_file"])]
     target = data.get("ssh_hostname", hostname)
     user = data.get("ssh_user")
     command.append(f"{user}@{target}" if user else target)

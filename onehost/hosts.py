@@ -6,12 +6,14 @@
     onehost hosts rollback [--ami AMI]    swap back to the AMI served before (or a named one)
     onehost hosts retire                  terminate stopped old instances past their keep time
     onehost hosts list                    the environment's instances
+    onehost hosts pin-keys                record host keys from the console of instances without them
 
 The data volume, the Elastic IP, the security group and the instance profile come from the
 environment's stack (`onehost stack deploy`). A swap:
 
     1. launches the new instance (IMDSv2 only, hop limit 1, standard CPU credits), which gets the
-       operator's public key from cloud-init, and waits for SSH and the end of its boot;
+       operator's public key from cloud-init; reads the host keys cloud-init prints to its
+       console and pins them in its tags (onehost.reach); waits for SSH and the end of its boot;
     2. stops the stacks on the old one and unmounts /data        <- downtime starts
     3. moves the data volume to the new instance, which mounts it and starts the stacks;
     4. checks /health/ through the new host's nginx;
@@ -23,7 +25,8 @@ left behind. When the new host fails (3 or 4), the volume and the address go bac
 instance, its stacks start again, and the new instance is terminated. Rollback restarts the kept instance of
 the earlier AMI when there is one, and launches a new one from that AMI when not.
 
-Each step is a boto3 call and a waiter; the host side (SSH, the health check) is `SshHosts`.
+Each step is a boto3 call and a waiter; the host side (SSH, the health check) is `SshHosts`,
+which reaches instances by id through the Instance Connect Endpoint (or --reach public/private).
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from onehost import reach
 from onehost.aws import aws_errors, client, table, tag_dict, tag_list
 from onehost.compose_commands import edge_health_check
 from onehost.history import ssh_command
 from onehost.instance import ADMIN_USER
+from onehost.paths import state_dir
 from onehost.shell import CommandFailed, run
 from onehost.stack import describe, outputs_of, stack_name
 
@@ -63,6 +68,7 @@ class Environment:
     allocation_id: str
     availability_zone: str
     address: str
+    subnet_id: str | None = None  # stacks made before SubnetId was an output: the default VPC
 
 
 @dataclass
@@ -83,7 +89,8 @@ def environment_from(project: str, name: str, outputs: dict[str, str]) -> Enviro
     return Environment(project=project, name=name, security_group_id=outputs["SecurityGroupId"],
                        instance_profile_arn=outputs["InstanceProfileArn"],
                        data_volume_id=outputs["DataVolumeId"], allocation_id=outputs["ElasticIpAllocationId"],
-                       availability_zone=outputs["AvailabilityZone"], address=outputs["ElasticIp"])
+                       availability_zone=outputs["AvailabilityZone"], address=outputs["ElasticIp"],
+                       subnet_id=outputs.get("SubnetId") or None)
 
 
 def instance_tags(env: Environment, image: dict, previous_image: str | None) -> dict[str, str]:
@@ -181,6 +188,8 @@ def run_request(env: Environment, image_id: str, instance_type: str, key_name: s
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
                               {"ResourceType": "volume", "Tags": tag_list(tags)}],
     }
+    if env.subnet_id:  # the stack's subnet, in the data volume's zone; else the default VPC's
+        request["SubnetId"] = env.subnet_id
     if key_name:
         request["KeyName"] = key_name
     return request
@@ -203,45 +212,66 @@ def due_for_retirement(instances: list[dict], now: datetime) -> list[dict]:
 # --- the host side ----------------------------------------------------------------------
 
 class SshHosts:
-    """What a swap does on the hosts themselves, over SSH as the admin user."""
+    """What a swap does on the hosts themselves, over SSH as the admin user. A target is what
+    `connection` turns into (hostname, the inventory's connection settings): an EC2 instance
+    for `onehost hosts` (`instance_connection`), an address with fixed settings otherwise."""
 
-    def __init__(self, server_name: str, tls: bool, ssh_data: dict, ready_timeout: float = 600,
-                 health_attempts: int = 60):
-        """ssh_data: the inventory's connection settings (ssh_user, ssh_key, ssh_port, ...)."""
-        self.server_name, self.tls, self.data = server_name, tls, ssh_data
+    def __init__(self, server_name: str, tls: bool, ssh_data: dict | None = None, connection=None,
+                 ready_timeout: float = 600, health_attempts: int = 60):
+        """ssh_data: fixed connection settings (ssh_user, ssh_key, ssh_port, ...) for every target."""
+        self.server_name, self.tls = server_name, tls
+        self.connection = connection or (lambda target: (target, ssh_data or {}))
         self.last_error = ""
         self.ready_timeout, self.health_attempts = ready_timeout, health_attempts
 
-    def run(self, address: str, script: str, timeout: float = 300) -> None:
+    def run(self, target, script: str, timeout: float = 300) -> None:
         """The script as root on the host; a failure carries its last lines of stderr."""
-        run(ssh_command(address, self.data, script), capture=True, timeout=timeout)
+        hostname, data = self.connection(target)
+        run(ssh_command(hostname, data, script), capture=True, timeout=timeout)
 
-    def wait_ready(self, address: str) -> None:
+    def wait_ready(self, target) -> None:
         deadline = time.monotonic() + self.ready_timeout
         while True:
             try:
-                self.run(address, "systemctl is-system-running --wait >/dev/null || true", timeout=120)
+                self.run(target, "systemctl is-system-running --wait >/dev/null || true", timeout=120)
                 return
             except CommandFailed as error:
                 if time.monotonic() > deadline:
-                    raise CommandFailed(f"{address} did not answer SSH in {self.ready_timeout:.0f} s: {error}") from None
+                    raise CommandFailed(f"{name_of(target)} did not answer SSH in {self.ready_timeout:.0f} s: "
+                                        f"{error}") from None
                 time.sleep(5)
 
-    def release_data(self, address: str) -> None:
-        self.run(address, release_data_script())
+    def release_data(self, target) -> None:
+        self.run(target, release_data_script())
 
-    def take_data(self, address: str, volume_id: str) -> None:
-        self.run(address, take_data_script(volume_id))
+    def take_data(self, target, volume_id: str) -> None:
+        self.run(target, take_data_script(volume_id))
 
-    def healthy(self, address: str) -> bool:
+    def healthy(self, target) -> bool:
         """/health/ through the host's nginx, retried; why it failed is kept in `last_error`."""
         check = shlex.join(edge_health_check(self.server_name, self.tls, self.health_attempts))
         try:
-            self.run(address, check, timeout=self.health_attempts * 7 + 30)
+            self.run(target, check, timeout=self.health_attempts * 7 + 30)
             return True
         except CommandFailed as error:
             self.last_error = str(error).splitlines()[-1]  # curl's reason
             return False
+
+
+def name_of(target) -> str:
+    return target["InstanceId"] if isinstance(target, dict) else str(target)
+
+
+def instance_connection(files: reach.SshFiles, mode: str, region: str):
+    """SshHosts' connection for EC2 instances: by id, with their pinned host keys."""
+    def connect(item: dict) -> tuple[str, dict]:
+        try:
+            data = files.add(reach.host_entry(item, mode, region))
+        except reach.ReachError as error:
+            raise CommandFailed(str(error)) from None
+        files.write()
+        return item["InstanceId"], data
+    return connect
 
 
 # --- AWS ---------------------------------------------------------------------------
@@ -284,11 +314,35 @@ def serving_instance(ec2, env: Environment) -> dict | None:
     return instance(ec2, address["InstanceId"]) if address.get("InstanceId") else None
 
 
-def reachable_address(item: dict) -> str:
-    address = item.get("PublicIpAddress") or item.get("PrivateIpAddress")
-    if not address:
-        raise CommandFailed(f"instance {item['InstanceId']} has no address to reach it by")
-    return address
+def console_text(ec2, instance_id: str) -> str:
+    """The instance's serial console, as GetConsoleOutput returns it (boto3 decodes the base64).
+    `Latest` gives the newest output but only on Nitro instance types (t3 is one); others answer
+    UnsupportedOperation and give the buffered output (EC2 API Reference, GetConsoleOutput)."""
+    from botocore.exceptions import ClientError
+    try:
+        return ec2.get_console_output(InstanceId=instance_id, Latest=True).get("Output") or ""
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "UnsupportedOperation":
+            raise
+        return ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
+
+
+def pin_host_keys(ec2, item: dict, read_console=console_text, timeout: float = 600, interval: float = 5,
+                  clock=time.monotonic, sleep=time.sleep) -> dict:
+    """The instance with its SSH host keys in its tags: kept when it has them, else read from
+    the keys cloud-init prints to the console at first boot (polled until `timeout`)."""
+    if reach.pinned_keys(tag_dict(item.get("Tags"))):
+        return item
+    instance_id = item["InstanceId"]
+    deadline = clock() + timeout
+    while not (keys := reach.console_host_keys(read_console(ec2, instance_id))):
+        if clock() > deadline:
+            raise CommandFailed(f"no SSH host keys on {instance_id}'s console after {timeout:.0f} s (cloud-init "
+                                f"prints them at first boot, between {reach.BEGIN_KEYS} and its END line): "
+                                "is cloud-init in the AMI?")
+        sleep(interval)
+    ec2.create_tags(Resources=[instance_id], Tags=tag_list(reach.host_key_tags(keys)))
+    return instance(ec2, instance_id)
 
 
 def volume_holder(ec2, volume_id: str) -> str | None:
@@ -342,12 +396,17 @@ def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
 def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
          key_name: str | None = None, public_keys: tuple[str, ...] = (), cpu_credits: str = "standard",
          keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print,
+         read_console=console_text, console_timeout: float = 600,
          clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
     old = serving_instance(ec2, env)
     if old and old["ImageId"] == image_id:
         raise CommandFailed(f"{old['InstanceId']} already serves AMI {image_id}: nothing to swap")
+    if old and not reach.pinned_keys(tag_dict(old.get("Tags"))):
+        # Found out now, not after a new instance is up: the old host must be reached to stop it.
+        raise CommandFailed(f"{old['InstanceId']} has no pinned SSH host key: run `onehost hosts pin-keys` "
+                            "first (it reads the keys from the instance's console)")
     standby = standby_instance(ec2, env, image_id) if reuse_standby else None
     started = clock()
     if standby:
@@ -360,7 +419,8 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
     report = SwapReport(new_instance=new["InstanceId"], old_instance=old["InstanceId"] if old else None)
     report.steps.append(("new instance running", clock() - started))
     try:
-        hosts.wait_ready(reachable_address(new))
+        new = pin_host_keys(ec2, new, read_console, timeout=console_timeout)
+        hosts.wait_ready(new)
     except Exception as error:
         # Nothing has moved yet; a launched instance left running would carry the environment's
         # tags, and the tag inventory would deploy to it with /data unmounted.
@@ -368,15 +428,15 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
         raise CommandFailed(f"{new['InstanceId']} never became ready: {error}. Nothing was moved; it was "
                             + ("stopped again" if standby else "terminated")) from None
     report.steps.append(("new instance answers SSH", clock() - started))
-    say(f"{new['InstanceId']} is up at {reachable_address(new)}")
+    say(f"{new['InstanceId']} is up and answers SSH with its pinned host key")
     downtime_start = clock()
-    if old:
-        say(f"stopping the stacks on {old['InstanceId']} and unmounting {DATA_DIR} (downtime starts)")
-        hosts.release_data(reachable_address(old))
     try:
+        if old:
+            say(f"stopping the stacks on {old['InstanceId']} and unmounting {DATA_DIR} (downtime starts)")
+            hosts.release_data(old)
         say(f"moving data volume {env.data_volume_id} to {new['InstanceId']}")
         move_volume(ec2, env.data_volume_id, new["InstanceId"])
-        hosts.take_data(reachable_address(new), env.data_volume_id)
+        hosts.take_data(new, env.data_volume_id)
         if check_health:
             say(f"checking /health/ on {new['InstanceId']}")
             require_healthy(hosts, new)
@@ -420,10 +480,10 @@ def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bo
             failures.append(f"{what}: {error}")
 
     say(f"putting everything back on {old['InstanceId'] if old else 'no instance'}")
-    attempt("stop the new host's stacks", lambda: hosts.release_data(reachable_address(new)))
+    attempt("stop the new host's stacks", lambda: hosts.release_data(new))
     if old:
         attempt("move the data volume back", lambda: move_volume(ec2, env.data_volume_id, old["InstanceId"]))
-        attempt("start the old host's stacks", lambda: hosts.take_data(reachable_address(old), env.data_volume_id))
+        attempt("start the old host's stacks", lambda: hosts.take_data(old, env.data_volume_id))
         attempt("point the Elastic IP at the old host", lambda: move_address(ec2, env, old["InstanceId"]))
         attempt("check the old host's /health/", lambda: require_healthy(hosts, old))
     else:
@@ -437,7 +497,7 @@ def put_back(ec2, hosts, env: Environment, old: dict | None, new: dict, kept: bo
 
 
 def require_healthy(hosts, item: dict) -> None:
-    if not hosts.healthy(reachable_address(item)):
+    if not hosts.healthy(item):
         detail = getattr(hosts, "last_error", "")
         raise CommandFailed(f"{item['InstanceId']} failed its health check" + (f" ({detail})" if detail else ""))
 
@@ -458,6 +518,25 @@ def previous_image(ec2, env: Environment) -> str:
     if not previous:
         raise CommandFailed(f"{serving['InstanceId']} records no previous AMI: name one with --ami")
     return previous
+
+
+def pin_environment_keys(ec2, env: Environment, instance_id: str | None = None, timeout: float = 30,
+                         say=print, read_console=console_text) -> list[str]:
+    """Pin the host keys of running instances launched without them (or by other means)."""
+    running = environment_instances(ec2, env, states=("running",))
+    if instance_id:
+        running = [item for item in running if item["InstanceId"] == instance_id]
+        if not running:
+            raise CommandFailed(f"{instance_id} is not a running instance of {env.project}-{env.name}")
+    pinned = []
+    for item in running:
+        if reach.pinned_keys(tag_dict(item.get("Tags"))):
+            say(f"{item['InstanceId']}: host keys already pinned")
+            continue
+        keys = reach.pinned_keys(tag_dict(pin_host_keys(ec2, item, read_console, timeout=timeout).get("Tags")))
+        say(f"{item['InstanceId']}: pinned {', '.join(sorted(keys))} from its console")
+        pinned.append(item["InstanceId"])
+    return pinned
 
 
 def retire(ec2, env: Environment, now: datetime, say=print) -> list[str]:
@@ -515,8 +594,13 @@ def run_command(args) -> int:
     if args.hosts_command == "retire":
         aws_errors(lambda: retire(ec2, env, datetime.now(timezone.utc)))
         return 0
-    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls, ssh_data={
-        "ssh_user": ADMIN_USER, "ssh_key": args.ssh_key, "ssh_strict_host_key_checking": "accept-new"})
+    if args.hosts_command == "pin-keys":
+        aws_errors(lambda: pin_environment_keys(ec2, env, args.instance_id))
+        return 0
+    files = reach.SshFiles(state_dir() / "aws" / f"{ec2.meta.region_name}-{env.project}-{env.name}", ADMIN_USER,
+                           args.ssh_key)
+    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls,
+                     connection=instance_connection(files, args.reach, ec2.meta.region_name))
     if args.hosts_command == "rollback":
         image_id = args.ami or aws_errors(lambda: previous_image(ec2, env))
     else:
@@ -563,6 +647,10 @@ def register(subparsers) -> None:
                         help="T-family credit mode (default standard: unlimited bills surplus CPU credits)")
     moving.add_argument("--keep-hours", type=float, default=24,
                         help="hours the old instance is kept stopped for rollback (default 24)")
+    moving.add_argument("--reach", choices=reach.REACH_MODES, default="tunnel",
+                        help="how SSH reaches the instances: tunnel (default: through the stack's EC2 "
+                             "Instance Connect Endpoint, with `aws ec2-instance-connect open-tunnel`, AWS CLI v2), "
+                             "public or private (their address; needs an AdminCidr rule or a VPN)")
     for name, required, text in (("launch", True, "the first instance: from AMI, with the volume and address"),
                                  ("swap", True, "serve from a new instance of another AMI"),
                                  ("rollback", False, "swap back to the AMI served before (or --ami)")):
@@ -572,3 +660,7 @@ def register(subparsers) -> None:
     for name, text in (("list", "the environment's instances"),
                        ("retire", "terminate stopped instances past their keep time")):
         commands.add_parser(name, parents=[common], help=text).set_defaults(func=run_command)
+    pin = commands.add_parser("pin-keys", parents=[common], help="record running instances' SSH host keys from "
+                              "their console in their tags (instances launched without them)")
+    pin.add_argument("--instance-id", help="only this instance")
+    pin.set_defaults(func=run_command)

@@ -1,20 +1,24 @@
 """Which hosts a deploy targets: EC2 instances by their tags, static hosts, or the local instance.
 
 ONEHOST_TAGS="project=timewarp,environment=production,role=app" finds the running EC2 instances
-with all of those tags in AWS_REGION (boto3, the usual AWS credentials);
+with all of those tags in AWS_REGION (boto3, the usual AWS credentials), reached through the
+Instance Connect Endpoint with the host keys pinned at launch (onehost.reach; ONEHOST_REACH=public
+or private connects to the address instead);
 ONEHOST_HOSTS="admin@203.0.113.10,deploy@app.example.com:2200" names static hosts;
 with neither, the inventory is the local instance (which must be running).
 ONEHOST_APP_CONFIG=path/to/onehost.toml (written by `onehost init`) gives every host the
 project's deploy settings (onehost.app_config); --data still overrides them.
 """
 
+import hashlib
 import os
 import re
 
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import app_config, docker_cli
+from onehost import app_config, docker_cli, reach
 from onehost.instance import ADMIN_USER, InstanceConfig, ssh_key
+from onehost.paths import state_dir
 
 HOST_SPEC = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 # Debian-built stand-ins for the official images, made by `onehost base-images`.
@@ -74,10 +78,20 @@ def parse_tags(value: str) -> dict[str, str]:
     return tags
 
 
-def instance_address(instance: dict, private: bool = False) -> str | None:
-    if private:
-        return instance.get("PrivateIpAddress")
-    return instance.get("PublicIpAddress") or instance.get("PublicDnsName") or None
+def reach_mode(environ=os.environ) -> str:
+    if "ONEHOST_ADDRESS" in environ:
+        raise InventoryError("ONEHOST_ADDRESS is now ONEHOST_REACH: tunnel (the default, through the "
+                             "Instance Connect Endpoint), public or private")
+    mode = environ.get("ONEHOST_REACH", "tunnel")
+    if mode not in reach.REACH_MODES:
+        raise InventoryError(f"ONEHOST_REACH={mode!r}: choose one of {', '.join(reach.REACH_MODES)}")
+    return mode
+
+
+def aws_ssh_dir(region: str, tags: dict[str, str]):
+    """One ssh_config and known_hosts per set of tags: two environments never share a file."""
+    digest = hashlib.sha256(repr(sorted(tags.items())).encode()).hexdigest()[:12]
+    return state_dir() / "aws" / f"{region}-{digest}"
 
 
 def tagged_hosts(ec2, tags: dict[str, str], region: str, environ=os.environ) -> list[tuple[str, dict]]:
@@ -95,26 +109,26 @@ def tagged_hosts(ec2, tags: dict[str, str], region: str, environ=os.environ) -> 
                              "(AWS_PROFILE, an SSO login, or OIDC in CI), or name hosts with ONEHOST_HOSTS") from None
     except (ClientError, BotoCoreError) as error:
         raise InventoryError(f"cannot list EC2 instances in {region}: {error}") from None
-    private = environ.get("ONEHOST_ADDRESS") == "private"
+    mode = reach_mode(environ)
+    files = reach.SshFiles(aws_ssh_dir(region, tags), ADMIN_USER, environ.get("ONEHOST_SSH_KEY") or None)
     hosts = []
     for item in sorted(instances, key=lambda found: found["InstanceId"]):
-        address = instance_address(item, private)
-        if not address:
-            raise InventoryError(f"instance {item['InstanceId']} ({described}) has no "
-                                 f"{'private' if private else 'public'} address to reach it by")
-        data = {"ssh_hostname": address, "ssh_user": ADMIN_USER, "_sudo": True,
+        try:
+            entry = reach.host_entry(item, mode, region)
+        except reach.ReachError as error:
+            raise InventoryError(f"{error} ({described})") from None
+        data = {**files.add(entry), "_sudo": True,
                 "instance_id": item["InstanceId"], "image_id": item.get("ImageId"), "aws_region": region}
         tags_of_instance = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
         if tags_of_instance.get("project") and tags_of_instance.get("environment"):
             # The backup heartbeat's Host: the stack's alarm watches <project>-<environment>,
             # whichever instance serves.
             data["metrics_host"] = f"{tags_of_instance['project']}-{tags_of_instance['environment']}"
-        if environ.get("ONEHOST_SSH_KEY"):
-            data["ssh_key"] = environ["ONEHOST_SSH_KEY"]
         hosts.append((item["InstanceId"], data))
     if not hosts:
         raise InventoryError(f"no running EC2 instance in {region} has the tags {described}: check the "
                              "tags and the region (AWS_REGION), or launch one")
+    files.write()
     return hosts
 
 

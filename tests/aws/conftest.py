@@ -47,8 +47,10 @@ def moto_endpoint(tmp_path_factory):
 
 
 @pytest.fixture
-def aws(moto_endpoint, monkeypatch):
-    """A boto3 session whose every client talks to the moto server with fake credentials."""
+def aws(moto_endpoint, monkeypatch, tmp_path):
+    """A boto3 session whose every client talks to the moto server with fake credentials. The
+    ssh_config and known_hosts files the inventory writes for EC2 hosts go to the test's folder."""
+    monkeypatch.setenv("ONEHOST_STATE_DIR", str(tmp_path / "state"))
     for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
         monkeypatch.delenv(key, raising=False)
     for key, value in FAKE_CREDENTIALS.items():

@@ -1,6 +1,7 @@
 """`onehost hosts` against moto: launch, swap, rollback and retire, and a failing new host that
-puts everything back. The host side (SSH, mounting, the health check) is a recording stand-in:
-moto's instances cannot be reached."""
+puts everything back. The host side (SSH, mounting, the health check) is a recording stand-in,
+and the console is a stand-in's too: moto's instances cannot be reached and its
+GetConsoleOutput answers one fixed text."""
 
 from datetime import datetime, timedelta, timezone
 
@@ -14,9 +15,21 @@ from onehost.shell import CommandFailed
 PROJECT, ENVIRONMENT = "timewarp", "production"
 
 
+CONSOLE = """[   12.3] cloud-init[512]: Cloud-init v. 25.1 running 'modules:final'
+<14>Dec  6 05:30:00 ec2: -----BEGIN SSH HOST KEY KEYS-----
+<14>Dec  6 05:30:00 ec2: ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBExample= root@host
+<14>Dec  6 05:30:00 ec2: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey root@host
+<14>Dec  6 05:30:00 ec2: -----END SSH HOST KEY KEYS-----
+"""
+
+
+def console_with_keys(ec2, instance_id):
+    return CONSOLE
+
+
 class RecordingHosts:
-    """Records what a swap asks of the hosts; `broken` addresses fail their health check.
-    `elapsed` is a clock each host step advances by what it takes on a real host (seconds)."""
+    """Records what a swap asks of the hosts, by instance id; `broken` ones fail their health
+    check. `elapsed` is a clock each host step advances by what it takes on a real host (seconds)."""
 
     STEP_SECONDS = {"wait_ready": 60, "release_data": 12, "take_data": 8, "healthy": 2}
 
@@ -28,7 +41,8 @@ class RecordingHosts:
         self.known: set[str] = set()
         self.new_hosts_never_answer = False
 
-    def wait_ready(self, address):
+    def wait_ready(self, item):
+        address = item["InstanceId"]
         self.calls.append(("wait_ready", address))
         self.elapsed += self.STEP_SECONDS["wait_ready"]
         if self.new_hosts_never_answer and address not in self.known:
@@ -36,15 +50,18 @@ class RecordingHosts:
         if self.break_new_hosts and address not in self.known:
             self.broken.add(address)
 
-    def release_data(self, address):
+    def release_data(self, item):
+        address = item["InstanceId"]
         self.calls.append(("release_data", address))
         self.elapsed += self.STEP_SECONDS["release_data"]
 
-    def take_data(self, address, volume_id):
+    def take_data(self, item, volume_id):
+        address = item["InstanceId"]
         self.calls.append(("take_data", address))
         self.elapsed += self.STEP_SECONDS["take_data"]
 
-    def healthy(self, address):
+    def healthy(self, item):
+        address = item["InstanceId"]
         self.calls.append(("healthy", address))
         self.elapsed += self.STEP_SECONDS["healthy"]
         return address not in self.broken
@@ -75,6 +92,7 @@ def amis(aws):
 
 
 def quiet_swap(aws, recording, env, image, lines=None, **options):
+    options.setdefault("read_console", console_with_keys)
     return hosts.swap(aws.client("ec2"), recording, env, image, say=(lines if lines is not None else []).append,
                       **options)
 
@@ -92,7 +110,7 @@ def state(aws, env) -> dict:
 def serving_v1(aws, env, amis):
     recording = RecordingHosts()
     report = quiet_swap(aws, recording, env, amis["v1"])
-    recording.known = {hosts.reachable_address(hosts.instance(aws.client("ec2"), report.new_instance))}
+    recording.known = {report.new_instance}
     recording.calls.clear()
     return report.new_instance, recording
 
@@ -111,9 +129,8 @@ def test_launch_attaches_the_volume_and_address_with_imdsv2_and_the_tags(aws, en
     tags = tag_dict(item["Tags"])
     assert {key: tags[key] for key in ("project", "environment", "role", "onehost:image-version")} == {
         "project": PROJECT, "environment": ENVIRONMENT, "role": "app", "onehost:image-version": "v1"}
-    # Checked at the instance's own address, before the Elastic IP moved to it.
-    address = recording.calls[0][1]
-    assert address != env.address
+    # Checked on the instance itself, before the Elastic IP moved to it.
+    address = item["InstanceId"]
     assert recording.calls == [("wait_ready", address), ("take_data", address), ("healthy", address)]
     assert report.old_instance is None
 
@@ -143,7 +160,7 @@ def test_swap_moves_volume_and_address_and_keeps_the_old_instance_stopped(aws, e
     new_tags = tag_dict(hosts.instance(aws.client("ec2"), new)["Tags"])
     assert new_tags[hosts.PREVIOUS_IMAGE_TAG] == amis["v1"] and new_tags["onehost:image-version"] == "v2"
     # The old host let go of /data before the new one took it.
-    old_address, new_address = env.address, recording.calls[0][1]
+    old_address, new_address = old, new
     assert recording.calls == [("wait_ready", new_address), ("release_data", old_address),
                                ("take_data", new_address), ("healthy", new_address)]
     # From stopping the old stacks to the address move: release, take, check (not the launch).
@@ -154,7 +171,7 @@ def test_swap_moves_volume_and_address_and_keeps_the_old_instance_stopped(aws, e
 def test_rollback_restarts_the_kept_instance_of_the_previous_ami(aws, env, amis, serving_v1):
     old, recording = serving_v1
     report = quiet_swap(aws, recording, env, amis["v2"])
-    recording.known.add(hosts.reachable_address(hosts.instance(aws.client("ec2"), report.new_instance)))
+    recording.known.add(report.new_instance)
     ec2 = aws.client("ec2")
     assert hosts.previous_image(ec2, env) == amis["v1"]
     lines = []
@@ -177,8 +194,7 @@ def test_a_new_host_that_fails_its_check_puts_everything_back(aws, env, amis, se
     assert str(failed.value) == (f"swap to AMI {amis['v2']} failed: {new} failed its health check. The data volume "
                                  f"and the address are back on {old}, which serves again; {new} was terminated")
     assert after == {**before, "instances": {old: "running", new: "terminated"}}
-    old_address = hosts.reachable_address(hosts.instance(aws.client("ec2"), old))
-    assert recording.calls[-2:] == [("take_data", old_address), ("healthy", old_address)]
+    assert recording.calls[-2:] == [("take_data", old), ("healthy", old)]
 
 
 @pytest.mark.parametrize("first", [True, False])
@@ -188,7 +204,7 @@ def test_a_new_host_that_never_answers_is_terminated_and_nothing_moves(aws, env,
     recording = RecordingHosts()
     if not first:
         report = quiet_swap(aws, recording, env, amis["v1"])
-        recording.known = {hosts.reachable_address(hosts.instance(aws.client("ec2"), report.new_instance))}
+        recording.known = {report.new_instance}
     before = state(aws, env)
     recording.new_hosts_never_answer = True
     with pytest.raises(CommandFailed, match=r"never became ready: .*Permission denied \(publickey\)\. "
@@ -254,3 +270,67 @@ def test_no_credentials_is_a_clear_error(aws, monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     assert main(["hosts", "swap", "--ami", "ami-1", "--server-name", "api.example.com"]) == 1
     assert "error: no AWS credentials" in capsys.readouterr().err
+
+
+def test_a_launch_pins_the_host_keys_from_the_console_and_the_inventory_trusts_only_them(aws, env, amis):
+    from onehost.inventory import tagged_hosts
+    report = quiet_swap(aws, RecordingHosts(), env, amis["v1"])
+    tags = tag_dict(hosts.instance(aws.client("ec2"), report.new_instance)["Tags"])
+    assert tags["onehost:ssh-host-key:ssh-ed25519"] == "AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey"
+    assert tags["onehost:ssh-host-key:ecdsa-sha2-nistp256"].startswith("AAAAE2VjZHNh")
+    [(name, data)] = tagged_hosts(aws.client("ec2"), {"project": PROJECT, "environment": ENVIRONMENT},
+                                  "eu-west-1", environ={})
+    assert name == data["ssh_hostname"] == report.new_instance
+    assert data["ssh_strict_host_key_checking"] == "yes"
+    with open(data["ssh_known_hosts_file"]) as known:
+        assert known.read() == (
+            f"{name} ecdsa-sha2-nistp256 {tags['onehost:ssh-host-key:ecdsa-sha2-nistp256']}\n"
+            f"{name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey\n")
+    with open(data["ssh_config_file"]) as config:
+        assert (f"ProxyCommand aws ec2-instance-connect open-tunnel --instance-id {name} --region eu-west-1"
+                in config.read())
+
+
+def test_a_host_whose_console_never_shows_its_keys_is_terminated(aws, env, amis):
+    """moto's own GetConsoleOutput text has no key block: what an AMI without cloud-init shows."""
+    before = state(aws, env)
+    with pytest.raises(CommandFailed, match=r"never became ready: no SSH host keys on i-\w+'s console after 0 s "
+                                            r".*Nothing was moved; it was terminated"):
+        quiet_swap(aws, RecordingHosts(), env, amis["v1"], read_console=hosts.console_text, console_timeout=0)
+    after = state(aws, env)
+    [new] = set(after["instances"]) - set(before["instances"])
+    assert after == {**before, "instances": {**before["instances"], new: "terminated"}}
+
+
+def test_an_instance_without_pinned_keys_is_not_deployed_to(aws, env, amis):
+    """An instance launched by other means: the inventory refuses it and names the fix."""
+    from onehost.inventory import InventoryError, tagged_hosts
+    ec2 = aws.client("ec2")
+    ec2.run_instances(ImageId=amis["v1"], MinCount=1, MaxCount=1, TagSpecifications=[{
+        "ResourceType": "instance", "Tags": [{"Key": "project", "Value": PROJECT},
+                                             {"Key": "environment", "Value": ENVIRONMENT}]}])
+    with pytest.raises(InventoryError, match=r"has no pinned SSH host key .*onehost hosts pin-keys --instance-id"):
+        tagged_hosts(ec2, {"project": PROJECT, "environment": ENVIRONMENT}, "eu-west-1", environ={})
+
+
+def test_pin_keys_records_the_console_keys_of_running_instances_once(aws, env, amis):
+    ec2 = aws.client("ec2")
+    [item] = ec2.run_instances(ImageId=amis["v1"], MinCount=1, MaxCount=1, TagSpecifications=[{
+        "ResourceType": "instance", "Tags": [{"Key": "project", "Value": PROJECT},
+                                             {"Key": "environment", "Value": ENVIRONMENT}]}])["Instances"]
+    lines = []
+    pinned = hosts.pin_environment_keys(ec2, env, say=lines.append, read_console=console_with_keys)
+    assert pinned == [item["InstanceId"]]
+    assert hosts.pin_environment_keys(ec2, env, say=lines.append, read_console=console_with_keys) == []
+    assert lines[-1] == f"{item['InstanceId']}: host keys already pinned"
+
+
+def test_a_swap_from_a_host_without_pinned_keys_launches_nothing(aws, env, amis, serving_v1):
+    old, recording = serving_v1
+    ec2 = aws.client("ec2")
+    ec2.delete_tags(Resources=[old], Tags=[{"Key": "onehost:ssh-host-key:ssh-ed25519"},
+                                           {"Key": "onehost:ssh-host-key:ecdsa-sha2-nistp256"}])
+    before = state(aws, env)
+    with pytest.raises(CommandFailed, match=f"{old} has no pinned SSH host key: run `onehost hosts pin-keys`"):
+        quiet_swap(aws, recording, env, amis["v2"])
+    assert state(aws, env) == before

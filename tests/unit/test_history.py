@@ -53,3 +53,12 @@ def test_ssh_command_uses_the_inventory_settings():
     assert command == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", "2222", "-i", "/k",
                        "-o", "UserKnownHostsFile=/kh", "-o", "StrictHostKeyChecking=accept-new",
                        "admin@127.0.0.1", "sudo sh -c true"]
+
+
+def test_ssh_command_reads_an_ec2_hosts_config_for_its_tunnel_and_pinned_keys():
+    command = history.ssh_command("i-0abc", {
+        "ssh_hostname": "i-0abc", "ssh_user": "admin", "ssh_config_file": "/state/aws/ssh_config",
+        "ssh_known_hosts_file": "/state/aws/known_hosts", "ssh_strict_host_key_checking": "yes"}, "true")
+    assert command == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                       "-o", "UserKnownHostsFile=/state/aws/known_hosts", "-o", "StrictHostKeyChecking=yes",
+                       "-F", "/state/aws/ssh_config", "admin@i-0abc", "sudo sh -c true"]

@@ -33,6 +33,9 @@ def test_run_request_is_imdsv2_one_hop_standard_credits_in_the_volume_zone_with_
             {"Key": "onehost:previous-image", "Value": "ami-1"}]} for kind in ("instance", "volume")],
     }
     assert hosts.run_request(ENV, "ami-2", "t3.micro", "admin-key", tags)["KeyName"] == "admin-key"
+    # A stack with its own subnet (any VPC): the instance goes there.
+    in_subnet = hosts.Environment(**{**ENV.__dict__, "subnet_id": "subnet-0abc"})
+    assert hosts.run_request(in_subnet, "ami-2", "t3.micro", None, tags)["SubnetId"] == "subnet-0abc"
     assert hosts.run_request(ENV, "ami-2", "t3.micro", None, tags, cpu_credits="unlimited")[
         "CreditSpecification"] == {"CpuCredits": "unlimited"}
 

@@ -1,7 +1,7 @@
 import pytest
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import inventory
+from onehost import inventory, reach
 
 
 def test_static_hosts_with_users_and_ports():
@@ -64,7 +64,7 @@ def test_tags_without_a_region_are_an_error():
 
 def test_public_address_first_private_on_request():
     found = {"PublicIpAddress": "203.0.113.9", "PublicDnsName": "ec2.example", "PrivateIpAddress": "10.0.0.9"}
-    assert inventory.instance_address(found) == "203.0.113.9"
-    assert inventory.instance_address({"PublicDnsName": "ec2.example"}) == "ec2.example"
-    assert inventory.instance_address({"PublicDnsName": ""}) is None
-    assert inventory.instance_address(found, private=True) == "10.0.0.9"
+    assert reach.instance_address(found, "public") == "203.0.113.9"
+    assert reach.instance_address({"PublicDnsName": "ec2.example"}, "public") == "ec2.example"
+    assert reach.instance_address({"PublicDnsName": ""}, "public") is None
+    assert reach.instance_address(found, "private") == "10.0.0.9"
