@@ -1,6 +1,6 @@
 """`onehost stack`: the CloudFormation stack of one environment's long-lived AWS resources.
 
-    onehost stack deploy --project P --environment E --admin-cidr 203.0.113.4/32 [--dry]
+    onehost stack deploy --project P --environment E [--admin-cidr 203.0.113.4/32] [--dry]
     onehost stack status --project P --environment E
     onehost stack delete --project P --environment E --yes
 
@@ -8,6 +8,12 @@ The template is deploy/aws/stack.yaml. `deploy` creates the stack, or updates it
 set: it prints what would change, refuses to replace the data volume, the Elastic IP or the backup bucket (a replacement
 would be a new, empty one), executes, and streams the stack's events until the stack is done
 (boto3's waiters decide when). The stack is named <project>-<environment>.
+
+SSH reaches the hosts through the stack's EC2 Instance Connect Endpoint, for callers with the
+stack's DeployAccessPolicy; nothing is open to SSH from the internet unless --admin-cidr adds one
+network. `deploy` picks the network: the default VPC, a zone that offers t3.micro, and that zone's
+default subnet (the endpoint's, and the one hosts launch into). In another VPC, give
+--parameter VpcId=... and --parameter SubnetId=... (a subnet of that VPC in the stack's zone).
 """
 
 from __future__ import annotations
@@ -47,7 +53,10 @@ def stack_name(project: str, environment: str) -> str:
 
 
 def admin_cidr(text: str) -> str:
-    """An IPv4 network narrower than the whole internet, in canonical form."""
+    """An IPv4 network narrower than the whole internet, in canonical form; empty for none
+    (no direct SSH: the endpoint is the way in)."""
+    if text == "":
+        return ""
     try:
         network = ipaddress.IPv4Network(text, strict=False)
     except ValueError:
@@ -138,6 +147,31 @@ def state_problem(name: str, status: str, reasons: list[str]) -> str | None:
     return None
 
 
+def default_subnet_request(vpc_id: str, zone: str) -> dict:
+    """describe_subnets for the zone's default subnet of the default VPC (EC2 API Reference,
+    DescribeSubnets filters vpc-id, availability-zone, default-for-az)."""
+    return {"Filters": [{"Name": "vpc-id", "Values": [vpc_id]},
+                        {"Name": "availability-zone", "Values": [zone]},
+                        {"Name": "default-for-az", "Values": ["true"]}]}
+
+
+def subnet_problem(subnet: dict, vpc_id: str, zone: str) -> str | None:
+    """Why this subnet cannot be the stack's (the endpoint and the hosts must share the data
+    volume's zone, in the stack's VPC), with the fix; None if it can."""
+    if subnet["VpcId"] != vpc_id:
+        return (f"subnet {subnet['SubnetId']} is in {subnet['VpcId']}, not in the stack's VPC {vpc_id}: "
+                f"give --parameter SubnetId= a subnet of {vpc_id}, or --parameter VpcId={subnet['VpcId']}")
+    if subnet["AvailabilityZone"] != zone:
+        return (f"subnet {subnet['SubnetId']} is in {subnet['AvailabilityZone']}, not in the stack's zone {zone} "
+                f"(where the data volume is): give --parameter SubnetId= a subnet of {vpc_id} in {zone}")
+    return None
+
+
+def previous_values(stack: dict | None) -> dict[str, str]:
+    return {item["ParameterKey"]: item["ParameterValue"] for item in (stack or {}).get("Parameters", [])
+            if "ParameterValue" in item}
+
+
 def outputs_of(stack: dict) -> dict[str, str]:
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
@@ -149,6 +183,18 @@ def group_data_lines(outputs: dict[str, str], region: str) -> list[str]:
                 "cloudwatch_namespace": outputs.get("MetricNamespace"),
                 "ssm_path": outputs.get("SsmPath") and outputs["SsmPath"] + "/"}
     return [f"{key} = {value!r}" for key, value in settings.items() if value]
+
+
+def access_lines(outputs: dict[str, str]) -> list[str]:
+    """How operators and CI reach the hosts, from the stack's outputs."""
+    lines = []
+    if outputs.get("InstanceConnectEndpointId"):
+        lines.append(f"SSH goes through EC2 Instance Connect Endpoint {outputs['InstanceConnectEndpointId']} "
+                     "(aws ec2-instance-connect open-tunnel, AWS CLI v2)")
+    if outputs.get("DeployAccessPolicyArn"):
+        lines += ["attach to your operator user/role and the CI deploy role:",
+                  f"  {outputs['DeployAccessPolicyArn']}"]
+    return lines
 
 
 # --- AWS ---------------------------------------------------------------------------
@@ -180,6 +226,55 @@ def default_vpc(ec2) -> str:
     if not vpcs:
         raise CommandFailed("this region has no default VPC: pass --parameter VpcId=vpc-...")
     return vpcs[0]["VpcId"]
+
+
+def is_default_vpc(ec2, vpc_id: str) -> bool:
+    [vpc] = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    return bool(vpc.get("IsDefault"))
+
+
+def given_subnet(ec2, subnet_id: str) -> dict:
+    from botocore.exceptions import ClientError
+    try:
+        return ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"][0]
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "InvalidSubnetID.NotFound":
+            raise CommandFailed(f"subnet {subnet_id} does not exist in {ec2.meta.region_name}: "
+                                "check --parameter SubnetId and --region") from None
+        raise
+
+
+def default_subnet(ec2, vpc_id: str, zone: str) -> str:
+    subnets = ec2.describe_subnets(**default_subnet_request(vpc_id, zone))["Subnets"]
+    if not subnets:
+        raise CommandFailed(f"the default VPC {vpc_id} has no default subnet in {zone}: create one "
+                            f"(aws ec2 create-default-subnet --availability-zone {zone}) or give "
+                            "--parameter SubnetId=subnet-...")
+    return subnets[0]["SubnetId"]
+
+
+def network_parameters(ec2, given: dict[str, str], previous: dict[str, str]) -> dict[str, str]:
+    """VpcId, AvailabilityZone and SubnetId for the stack: given ones are checked, missing ones
+    picked (a given subnet decides the VPC and zone nobody gave; otherwise the default VPC,
+    a zone that offers t3.micro and that zone's default subnet)."""
+    vpc_id = given.get("VpcId") or previous.get("VpcId")
+    zone = given.get("AvailabilityZone") or previous.get("AvailabilityZone")
+    subnet_id = given.get("SubnetId") or previous.get("SubnetId")
+    if subnet_id:
+        subnet = given_subnet(ec2, subnet_id)
+        vpc_id, zone = vpc_id or subnet["VpcId"], zone or subnet["AvailabilityZone"]
+        problem = subnet_problem(subnet, vpc_id, zone)
+        if problem:
+            raise CommandFailed(problem)
+        return {"VpcId": vpc_id, "AvailabilityZone": zone, "SubnetId": subnet_id}
+    if not vpc_id:
+        vpc_id = default_vpc(ec2)
+    elif not is_default_vpc(ec2, vpc_id):
+        raise CommandFailed(f"{vpc_id} is not the default VPC, and only the default VPC has default subnets to "
+                            f"pick from: give --parameter SubnetId=subnet-... too, a subnet of {vpc_id}"
+                            + (f" in {zone}" if zone else ""))
+    zone = zone or zone_offering(ec2)
+    return {"VpcId": vpc_id, "AvailabilityZone": zone, "SubnetId": default_subnet(ec2, vpc_id, zone)}
 
 
 def zone_offering(ec2, instance_type: str = "t3.micro") -> str:
@@ -241,14 +336,15 @@ def deploy_stack(cfn, ec2, name: str, given: dict[str, str], *, tags: dict[str, 
                             "executed; execute or delete it, or `onehost stack delete` the empty stack")
     creating = stack is None
     given = dict(given)
+    previous = previous_values(stack)
     if creating:
-        if "AdminCidr" not in given:
-            raise CommandFailed(f"stack {name} does not exist yet: give --admin-cidr (your address/32)")
-        given.setdefault("VpcId", default_vpc(ec2))
+        given.update(network_parameters(ec2, given, previous))
         # The role may read the app's secrets under /<project>/<environment>/ (ssm_path).
         given.setdefault("SsmPath", f"/{given.get('Project', 'onehost')}/{given.get('Environment', 'production')}")
-        if "AvailabilityZone" not in given:
-            given["AvailabilityZone"] = zone_offering(ec2)
+    elif "SubnetId" not in previous or given.keys() & {"VpcId", "AvailabilityZone", "SubnetId"}:
+        # A stack made before SubnetId existed gets its zone's subnet; a changed network is checked.
+        network = network_parameters(ec2, given, previous)
+        given.update({key: value for key, value in network.items() if key in given or key not in previous})
     since = datetime.now(timezone.utc)
     if creating:
         return create(cfn, name, given, tags=tags, dry=dry, since=since, say=say,
@@ -360,7 +456,7 @@ def run(args) -> int:
     if args.stack_command == "deploy":
         given = dict(args.parameter or [])
         given.update({"Project": args.project, "Environment": args.environment})
-        if args.admin_cidr:
+        if args.admin_cidr is not None:
             given["AdminCidr"] = args.admin_cidr
         if args.alarm_email is not None:
             given["AlarmEmail"] = args.alarm_email
@@ -371,6 +467,11 @@ def run(args) -> int:
             print("\nfor the deploy's group_data (or --data):")
             for line in group_data_lines(outputs, cfn.meta.region_name):
                 print("  " + line)
+            access = access_lines(outputs)
+            if access:
+                print("\nreaching the hosts:")
+                for line in access:
+                    print("  " + line)
     elif args.stack_command == "status":
         print("\n".join(aws_errors(lambda: status_lines(cfn, name))))
     elif args.stack_command == "delete":
@@ -392,7 +493,8 @@ def register(subparsers) -> None:
     common.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the stack (default 1800)")
     deploying = commands.add_parser("deploy", parents=[common], help="create or update the stack through a change set")
     deploying.add_argument("--admin-cidr", type=admin_cidr,
-                           help="the network SSH is open to, e.g. 203.0.113.4/32 (required to create)")
+                           help="also open SSH directly to this network, e.g. 203.0.113.4/32 ('' removes it; "
+                                "the default is none: SSH goes through the Instance Connect Endpoint)")
     deploying.add_argument("--alarm-email", help="an address that gets the alarms ('' for none)")
     deploying.add_argument("--parameter", type=parameter_pair, action="append", metavar="KEY=VALUE",
                            help="any other template parameter (deploy/aws/stack.yaml), repeatable")

@@ -1,5 +1,6 @@
-"""onehost stack: the pure parts, and the states moto cannot reach (it never rolls back and
-does not describe replacements), with botocore's Stubber in place of AWS."""
+"""onehost stack: the pure parts, the states moto cannot reach (it never rolls back and does not
+describe replacements), and the network it picks (VPC, zone, subnet) as exact EC2 requests, with
+botocore's Stubber in place of AWS."""
 
 import argparse
 from datetime import datetime, timedelta, timezone
@@ -32,6 +33,12 @@ def resource_change(logical_id, action="Modify", replacement="False"):
                                            ("10.1.2.3/16", "10.1.0.0/16")])
 def test_admin_cidr_is_canonical(text, network):
     assert stack.admin_cidr(text) == network
+
+
+def test_an_empty_admin_cidr_means_no_direct_ssh():
+    assert stack.admin_cidr("") == ""
+    assert build_parser().parse_args(["stack", "deploy", "--admin-cidr", ""]).admin_cidr == ""
+    assert stack.parameter_pair("AdminCidr=") == ("AdminCidr", "")
 
 
 @pytest.mark.parametrize("text, message", [("0.0.0.0/0", "whole internet"), ("me", "not an IPv4 network"),
@@ -88,16 +95,24 @@ def test_settled_states_take_a_change_set(status):
 
 @pytest.fixture
 def stubbed():
+    """CloudFormation's stubber; EC2's (every answer given, every request exact) as cfn.ec2_stubber."""
     cfn = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
     ec2 = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
-    with Stubber(cfn) as stubber:
+    with Stubber(cfn) as stubber, Stubber(ec2) as ec2_stubber:
+        stubber.ec2 = ec2_stubber
         yield cfn, ec2, stubber
         stubber.assert_no_pending_responses()
+        ec2_stubber.assert_no_pending_responses()
 
 
-def stack_description(status):
+PREVIOUS_NETWORK = {"VpcId": "vpc-default", "AvailabilityZone": "eu-west-1a", "SubnetId": "subnet-a"}
+
+
+def stack_description(status, network=PREVIOUS_NETWORK):
+    parameters = {"AdminCidr": "203.0.113.4/32", **network}
     return {"Stacks": [{"StackName": "tw-prod", "StackStatus": status, "CreationTime": NOW,
-                        "Parameters": [{"ParameterKey": "AdminCidr", "ParameterValue": "203.0.113.4/32"}]}]}
+                        "Parameters": [{"ParameterKey": key, "ParameterValue": value}
+                                       for key, value in parameters.items()]}]}
 
 
 def test_a_stack_stuck_in_rollback_complete_is_refused_with_its_reason(stubbed):
@@ -116,6 +131,8 @@ def test_a_stack_stuck_in_rollback_complete_is_refused_with_its_reason(stubbed):
 def test_a_change_set_that_replaces_the_data_volume_is_deleted_unexecuted(stubbed):
     cfn, ec2, stubber = stubbed
     stubber.add_response("describe_stacks", stack_description("UPDATE_COMPLETE"), {"StackName": "tw-prod"})
+    stubber.ec2.add_response("describe_subnets", {"Subnets": [subnet("subnet-b", zone="eu-west-1b")]},
+                             {"SubnetIds": ["subnet-b"]})
     stubber.add_response("create_change_set", {"Id": "arn:cs", "StackId": "arn:stack"},
                          {"StackName": "tw-prod", "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "TemplateBody": ANY,
                           "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"], "Tags": []})
@@ -127,7 +144,8 @@ def test_a_change_set_that_replaces_the_data_volume_is_deleted_unexecuted(stubbe
     lines = []
     with pytest.raises(CommandFailed, match=r"refused: DataVolume \(the data volume\) would be replaced, and would "
                                             r"start empty. Nothing changed."):
-        stack.deploy_stack(cfn, ec2, "tw-prod", {"AvailabilityZone": "eu-west-1b"}, tags={}, say=lines.append)
+        stack.deploy_stack(cfn, ec2, "tw-prod", {"AvailabilityZone": "eu-west-1b", "SubnetId": "subnet-b"},
+                           tags={}, say=lines.append)
     assert any("DataVolume" in line and "replaced" in line for line in lines)
 
 
@@ -173,3 +191,125 @@ def test_the_whole_internet_is_refused_by_flag_and_by_parameter(argument, capsys
 
 def test_a_parameter_admin_cidr_is_made_canonical():
     assert stack.parameter_pair("AdminCidr=203.0.113.9/24") == ("AdminCidr", "203.0.113.0/24")
+
+
+def subnet(subnet_id, vpc_id="vpc-default", zone="eu-west-1a"):
+    return {"SubnetId": subnet_id, "VpcId": vpc_id, "AvailabilityZone": zone}
+
+
+def test_the_default_subnet_is_asked_for_by_vpc_zone_and_default_for_az():
+    assert stack.default_subnet_request("vpc-default", "eu-west-1b") == {"Filters": [
+        {"Name": "vpc-id", "Values": ["vpc-default"]}, {"Name": "availability-zone", "Values": ["eu-west-1b"]},
+        {"Name": "default-for-az", "Values": ["true"]}]}
+
+
+def test_creating_in_the_default_vpc_picks_the_default_subnet_of_the_chosen_zone(stubbed):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-default", "IsDefault": True}]},
+                             {"Filters": [{"Name": "isDefault", "Values": ["true"]}]})
+    stubber.ec2.add_response("describe_availability_zones",
+                             {"AvailabilityZones": [{"ZoneName": "eu-west-1a"}, {"ZoneName": "eu-west-1b"}]},
+                             {"Filters": [{"Name": "state", "Values": ["available"]}]})
+    stubber.ec2.add_response("describe_instance_type_offerings", {"InstanceTypeOfferings": [
+        {"InstanceType": "t3.micro", "LocationType": "availability-zone", "Location": "eu-west-1b"}]},
+        {"LocationType": "availability-zone", "Filters": [{"Name": "instance-type", "Values": ["t3.micro"]}]})
+    stubber.ec2.add_response("describe_subnets", {"Subnets": [subnet("subnet-b", zone="eu-west-1b")]},
+                             stack.default_subnet_request("vpc-default", "eu-west-1b"))
+    assert stack.network_parameters(ec2, {}, {}) == {
+        "VpcId": "vpc-default", "AvailabilityZone": "eu-west-1b", "SubnetId": "subnet-b"}
+
+
+def test_another_vpc_needs_a_subnet_named_too(stubbed):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-own", "IsDefault": False}]},
+                             {"VpcIds": ["vpc-own"]})
+    with pytest.raises(CommandFailed, match=r"^vpc-own is not the default VPC, .*: give --parameter "
+                                            r"SubnetId=subnet-\.\.\. too, a subnet of vpc-own in eu-west-1c$"):
+        stack.network_parameters(ec2, {"VpcId": "vpc-own", "AvailabilityZone": "eu-west-1c"}, {})
+
+
+def test_a_given_subnet_decides_the_vpc_and_zone_nobody_gave(stubbed):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_response("describe_subnets", {"Subnets": [subnet("subnet-own", "vpc-own", "eu-west-1c")]},
+                             {"SubnetIds": ["subnet-own"]})
+    assert stack.network_parameters(ec2, {"SubnetId": "subnet-own"}, {}) == {
+        "VpcId": "vpc-own", "AvailabilityZone": "eu-west-1c", "SubnetId": "subnet-own"}
+
+
+@pytest.mark.parametrize("given, found, message", [
+    ({"SubnetId": "subnet-b", "AvailabilityZone": "eu-west-1a"}, subnet("subnet-b", zone="eu-west-1b"),
+     "subnet subnet-b is in eu-west-1b, not in the stack's zone eu-west-1a (where the data volume is): "
+     "give --parameter SubnetId= a subnet of vpc-default in eu-west-1a"),
+    ({"SubnetId": "subnet-own", "VpcId": "vpc-default"}, subnet("subnet-own", vpc_id="vpc-own"),
+     "subnet subnet-own is in vpc-own, not in the stack's VPC vpc-default: give --parameter SubnetId= a subnet "
+     "of vpc-default, or --parameter VpcId=vpc-own"),
+])
+def test_a_subnet_outside_the_stacks_zone_or_vpc_is_refused(stubbed, given, found, message):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_response("describe_subnets", {"Subnets": [found]}, {"SubnetIds": [given["SubnetId"]]})
+    with pytest.raises(CommandFailed) as refused:
+        stack.network_parameters(ec2, given, {})
+    assert str(refused.value) == message
+
+
+def test_an_unknown_subnet_is_named(stubbed):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_client_error("describe_subnets", service_error_code="InvalidSubnetID.NotFound",
+                                 expected_params={"SubnetIds": ["subnet-gone"]})
+    with pytest.raises(CommandFailed, match="subnet subnet-gone does not exist in eu-west-1"):
+        stack.network_parameters(ec2, {"SubnetId": "subnet-gone"}, {})
+
+
+def test_a_default_vpc_without_a_default_subnet_in_the_zone_says_how_to_make_one(stubbed):
+    _, ec2, stubber = stubbed
+    stubber.ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-default", "IsDefault": True}]},
+                             {"VpcIds": ["vpc-default"]})
+    stubber.ec2.add_response("describe_subnets", {"Subnets": []},
+                             stack.default_subnet_request("vpc-default", "eu-west-1a"))
+    with pytest.raises(CommandFailed, match=r"aws ec2 create-default-subnet --availability-zone eu-west-1a"):
+        stack.network_parameters(ec2, {}, {"VpcId": "vpc-default", "AvailabilityZone": "eu-west-1a"})
+
+
+def expect_dry_change_set(stubber, parameters):
+    stubber.add_response("create_change_set", {"Id": "arn:cs", "StackId": "arn:stack"},
+                         {"StackName": "tw-prod", "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "TemplateBody": ANY,
+                          "Parameters": parameters, "Capabilities": ["CAPABILITY_IAM"], "Tags": []})
+    described = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "ChangeSetName": "cs",
+                 "StackName": "tw-prod", "Changes": [resource_change("HostSecurityGroup")]}
+    stubber.add_response("describe_change_set", described, {"StackName": "tw-prod", "ChangeSetName": ANY})
+    stubber.add_response("describe_change_set", described, {"StackName": "tw-prod", "ChangeSetName": ANY})
+    stubber.add_response("delete_change_set", {}, {"StackName": "tw-prod", "ChangeSetName": ANY})
+
+
+def test_a_stack_made_before_subnets_were_a_parameter_gets_its_zones_default_subnet(stubbed):
+    cfn, ec2, stubber = stubbed
+    stubber.add_response("describe_stacks", stack_description(
+        "UPDATE_COMPLETE", network={"VpcId": "vpc-default", "AvailabilityZone": "eu-west-1a"}), {"StackName": "tw-prod"})
+    stubber.ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-default", "IsDefault": True}]},
+                             {"VpcIds": ["vpc-default"]})
+    stubber.ec2.add_response("describe_subnets", {"Subnets": [subnet("subnet-a")]},
+                             stack.default_subnet_request("vpc-default", "eu-west-1a"))
+    expect_dry_change_set(stubber, [{"ParameterKey": "SubnetId", "ParameterValue": "subnet-a"},
+                                    {"ParameterKey": "AdminCidr", "UsePreviousValue": True},
+                                    {"ParameterKey": "AvailabilityZone", "UsePreviousValue": True},
+                                    {"ParameterKey": "VpcId", "UsePreviousValue": True}])
+    stack.deploy_stack(cfn, ec2, "tw-prod", {}, tags={}, dry=True, say=lambda line: None)
+
+
+def test_dropping_direct_ssh_keeps_the_network_and_asks_ec2_nothing(stubbed):
+    cfn, ec2, stubber = stubbed
+    stubber.add_response("describe_stacks", stack_description("UPDATE_COMPLETE"), {"StackName": "tw-prod"})
+    expect_dry_change_set(stubber, [{"ParameterKey": "AdminCidr", "ParameterValue": ""},
+                                    {"ParameterKey": "AvailabilityZone", "UsePreviousValue": True},
+                                    {"ParameterKey": "SubnetId", "UsePreviousValue": True},
+                                    {"ParameterKey": "VpcId", "UsePreviousValue": True}])
+    stack.deploy_stack(cfn, ec2, "tw-prod", {"AdminCidr": ""}, tags={}, dry=True, say=lambda line: None)
+
+
+def test_the_access_lines_name_the_endpoint_and_the_policy_to_attach():
+    assert stack.access_lines({"InstanceConnectEndpointId": "eice-0123",
+                               "DeployAccessPolicyArn": "arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"}) == [
+        "SSH goes through EC2 Instance Connect Endpoint eice-0123 (aws ec2-instance-connect open-tunnel, AWS CLI v2)",
+        "attach to your operator user/role and the CI deploy role:",
+        "  arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"]
+    assert stack.access_lines({}) == []

@@ -1,7 +1,9 @@
-"""The stack's template: what it declares (moto skips alarms, metric filters and bucket policies,
-and ignores lifecycle, encryption and public access blocks, so these are checked here),
-cfn-lint and checkov clean, and in step with the host's settings."""
+"""The stack's template: what it declares (moto skips alarms, metric filters, bucket policies and
+the Instance Connect Endpoint, and ignores lifecycle, encryption and public access blocks, so
+these are checked here), cfn-lint and checkov clean, and in step with the host's settings. Who
+reaches the host is evaluated in tests/unit/test_stack_reachability.py."""
 
+import re
 import runpy
 import subprocess
 import sys
@@ -43,11 +45,40 @@ def test_checkov_is_clean_and_every_skip_says_why(template):
     assert skips and all(len(skip["comment"]) > 20 for skip in skips)
 
 
-def test_security_group_opens_ssh_to_the_admin_network_only(template):
-    group = template["Resources"]["HostSecurityGroup"]["Properties"]
-    ingress = {(rule["FromPort"], rule["ToPort"]): rule["CidrIp"] for rule in group["SecurityGroupIngress"]}
-    assert ingress == {(22, 22): {"Ref": "AdminCidr"}, (80, 80): "0.0.0.0/0", (443, 443): "0.0.0.0/0"}
-    assert {(rule["FromPort"], rule["ToPort"]) for rule in group["SecurityGroupEgress"]} == {(80, 80), (443, 443)}
+def test_the_admin_network_is_optional_and_never_the_whole_internet(template):
+    parameter = template["Parameters"]["AdminCidr"]
+    assert parameter["Default"] == ""
+    matches = {text: bool(re.fullmatch(parameter["AllowedPattern"], text))
+               for text in ["", "198.51.100.7/32", "10.0.0.0/8", "0.0.0.0/0", "198.51.100.7", "me"]}
+    assert matches == {"": True, "198.51.100.7/32": True, "10.0.0.0/8": True, "0.0.0.0/0": False,
+                       "198.51.100.7": False, "me": False}
+    assert template["Resources"]["HostSshFromAdminNetwork"]["Condition"] == "HasAdminCidr"
+
+
+def test_the_endpoint_is_in_the_stacks_subnet_and_shows_its_interface_as_the_source(template):
+    endpoint = template["Resources"]["InstanceConnectEndpoint"]["Properties"]
+    assert endpoint["SubnetId"] == {"Ref": "SubnetId"}
+    assert endpoint["SecurityGroupIds"] == [{"Fn::GetAtt": ["EndpointSecurityGroup", "GroupId"]}]
+    assert endpoint["PreserveClientIp"] is False
+    assert template["Parameters"]["SubnetId"]["Type"] == "AWS::EC2::Subnet::Id"
+    outputs = template["Outputs"]
+    assert outputs["SubnetId"]["Value"] == {"Ref": "SubnetId"}
+    assert outputs["InstanceConnectEndpointId"]["Value"] == {"Ref": "InstanceConnectEndpoint"}
+    assert outputs["DeployAccessPolicyArn"]["Value"] == {"Ref": "DeployAccessPolicy"}
+
+
+def test_the_deploy_access_policy_opens_ssh_tunnels_through_this_endpoint_and_nothing_more(template):
+    policy = template["Resources"]["DeployAccessPolicy"]
+    assert policy["Type"] == "AWS::IAM::ManagedPolicy"
+    assert not {"Roles", "Users", "Groups", "ManagedPolicyName"} & set(policy["Properties"])  # attached by hand
+    tunnel, find = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert (tunnel["Effect"], tunnel["Action"]) == ("Allow", "ec2-instance-connect:OpenTunnel")
+    assert tunnel["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
+                                             "instance-connect-endpoint/${InstanceConnectEndpoint}"}
+    assert tunnel["Condition"] == {"NumericEquals": {"ec2-instance-connect:remotePort": "22"},
+                                   "NumericLessThanEquals": {"ec2-instance-connect:maxTunnelDuration": "3600"}}
+    assert find == {"Sid": "FindTheInstanceAndEndpoint", "Effect": "Allow", "Resource": "*",
+                    "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceConnectEndpoints"]}
 
 
 def test_what_holds_data_or_the_address_outlives_the_stack(template):
