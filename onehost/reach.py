@@ -68,10 +68,17 @@ def pinned_keys(tags: dict[str, str]) -> dict[str, str]:
             if key.startswith(HOST_KEY_TAG) and key[len(HOST_KEY_TAG):] in PINNED_KEY_TYPES}
 
 
+MAX_TUNNEL_SECONDS = 3600  # the endpoint's own limit per connection
+
+
 def tunnel_command(instance_id: str, region: str) -> list[str]:
     """The AWS CLI v2 command that carries one SSH connection through the VPC's Instance
-    Connect Endpoint (the CLI finds the endpoint of the instance's VPC itself)."""
-    return ["aws", "ec2-instance-connect", "open-tunnel", "--instance-id", instance_id, "--region", region]
+    Connect Endpoint (the CLI finds the endpoint of the instance's VPC itself). The duration is
+    sent so that the stack's policy, which allows OpenTunnel only with
+    ec2-instance-connect:maxTunnelDuration <= 3600, has the key to compare (a condition on a
+    key the request lacks does not match)."""
+    return ["aws", "ec2-instance-connect", "open-tunnel", "--instance-id", instance_id, "--region", region,
+            "--max-tunnel-duration", str(MAX_TUNNEL_SECONDS)]
 
 
 def instance_address(instance: dict, mode: str) -> str | None:

@@ -70,7 +70,7 @@ class RecordingHosts:
 @pytest.fixture
 def env(aws):
     outputs = stack.deploy_stack(aws.client("cloudformation"), aws.client("ec2"), f"{PROJECT}-{ENVIRONMENT}",
-                                 {"Project": PROJECT, "Environment": ENVIRONMENT, "AdminCidr": "203.0.113.4/32"},
+                                 {"Project": PROJECT, "Environment": ENVIRONMENT},
                                  tags={"project": PROJECT, "environment": ENVIRONMENT}, say=lambda line: None,
                                  poll_seconds=0.2, timeout_seconds=60)
     return hosts.environment_from(PROJECT, ENVIRONMENT, outputs)
@@ -287,7 +287,8 @@ def test_a_launch_pins_the_host_keys_from_the_console_and_the_inventory_trusts_o
             f"{name} ecdsa-sha2-nistp256 {tags['onehost:ssh-host-key:ecdsa-sha2-nistp256']}\n"
             f"{name} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey\n")
     with open(data["ssh_config_file"]) as config:
-        assert (f"ProxyCommand aws ec2-instance-connect open-tunnel --instance-id {name} --region eu-west-1"
+        assert (f"ProxyCommand aws ec2-instance-connect open-tunnel --instance-id {name} --region eu-west-1 "
+                f"--max-tunnel-duration 3600"
                 in config.read())
 
 

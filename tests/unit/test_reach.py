@@ -58,7 +58,8 @@ def test_keys_round_trip_through_tags_within_the_tag_value_limit():
 
 def test_the_tunnel_is_the_aws_clis_open_tunnel():
     assert reach.tunnel_command("i-0abc", "eu-west-1") == [
-        "aws", "ec2-instance-connect", "open-tunnel", "--instance-id", "i-0abc", "--region", "eu-west-1"]
+        "aws", "ec2-instance-connect", "open-tunnel", "--instance-id", "i-0abc", "--region", "eu-west-1",
+        "--max-tunnel-duration", "3600"]
 
 
 INSTANCE = {"InstanceId": "i-0abc", "PublicIpAddress": "203.0.113.10", "PrivateIpAddress": "10.0.1.5",
@@ -75,7 +76,7 @@ def test_through_the_tunnel_the_host_is_its_instance_id(tmp_path):
     assert (tmp_path / "known_hosts").read_text() == f"i-0abc ssh-ed25519 {ED25519}\n"
     assert (tmp_path / "ssh_config").read_text() == (
         "Host i-0abc\n"
-        "  ProxyCommand aws ec2-instance-connect open-tunnel --instance-id i-0abc --region eu-west-1\n"
+        "  ProxyCommand aws ec2-instance-connect open-tunnel --instance-id i-0abc --region eu-west-1 --max-tunnel-duration 3600\n"
         "  User admin\n"
         f"  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
         "  StrictHostKeyChecking yes\n"
