@@ -6,15 +6,23 @@
 #                   candidate and tags the image only when it passes).
 # Inputs: variables.pkr.hcl. Valid for Packer 1.6.6 (Debian bookworm's) and current Packer.
 #
-# What a newer Packer adds (Packer >= 1.7 with the amazon plugin >= 1.1, declared in a
-# block in plugins/plugins.pkr.hcl, which 1.6.6 does not read), left out because 1.6.6 rejects it:
-#   - on the source: metadata_options { http_endpoint = "enabled", http_tokens = "required",
-#     http_put_response_hop_limit = 1 } (IMDSv2 on the builder) and imds_support = "v2.0"
-#     (instances launched from the AMI default to IMDSv2 only);
-#   - deprecate_at = timeadd(timestamp(), "2160h") (the AMI marked deprecated after 90 days);
-#   - a `data "amazon-ami"` source in place of source_ami_filter;
-#   - skip_create_ami = var.skip_create_ami (1.6.6: the last provisioner stops the build instead).
-# Until then the host's launch settings must require IMDSv2 (HttpTokens=required).
+# What a newer Packer adds, left out because 1.6.6 rejects it (current Packer reads the plugin
+# versions from plugins/plugins.pkr.hcl, a folder 1.6.6 does not read; amazon ~> 1.8 has all):
+#   - IMDSv2 on the builder: metadata_options { http_endpoint = "enabled", http_tokens =
+#     "required", http_put_response_hop_limit = 1 } (Packer 1.7.0, CHANGELOG "Add IMDSv2
+#     support for AWS EBS builder", GH-10546; the amazon plugin defaults http_tokens to
+#     "optional", builder/common/run_config.go);
+#   - imds_support = "v2.0": instances launched from the AMI default to IMDSv2 only (amazon
+#     plugin 1.2.2 for amazon-ebs, builder/common/ami_config.go);
+#   - deprecate_at = timeadd(timestamp(), "2160h"): the AMI marked deprecated after 90 days
+#     (amazon plugin 1.0.1);
+#   - a `data "amazon-ami"` source in place of source_ami_filter (Packer 1.7.0);
+#   - skip_create_ami = var.skip_create_ami (Packer 1.7.0; 1.6.6: the last provisioner stops
+#     the build instead);
+#   - temporary_security_group_source_public_ip = true: the builder's SSH open to the address
+#     Packer itself is seen from (amazon plugin 1.1.4), in place of ssh_source_cidrs.
+# Until then the builder runs with IMDSv1 allowed, and the hosts' launch settings must require
+# IMDSv2 (HttpTokens=required; `onehost hosts launch` does).
 
 locals {
   # The official images, by owner account and name; most_recent picks the latest patched one.
@@ -27,6 +35,14 @@ locals {
     }
   }
   base = local.bases[var.base_os]
+
+  # Packer 1.6.6 opens the builder's SSH to 0.0.0.0/0 when temporary_security_group_source_cidrs
+  # is empty (builder/amazon/common/run_config.go, v1.6.6), and `packer validate` prepares
+  # every source, so the refusal cannot be a config error without breaking validation of the
+  # docker source. Instead the base image filter then matches nothing and names the fix: the
+  # build stops at the first lookup, before any key pair, group or instance exists.
+  ssh_sources_missing = length(var.ssh_source_cidrs) == 0
+  base_image_name     = local.ssh_sources_missing ? "ssh_source_cidrs is empty: pass -var 'ssh_source_cidrs=[\"<your address>/32\"]'" : local.base.name
 
   now        = timestamp()
   build_date = formatdate("YYYY-MM-DD'T'hh:mm:ssZ", local.now)
@@ -86,7 +102,7 @@ source "amazon-ebs" "aws" {
 
   source_ami_filter {
     filters = {
-      name                = local.base.name
+      name                = local.base_image_name
       architecture        = "x86_64"
       virtualization-type = "hvm"
       root-device-type    = "ebs"
@@ -101,7 +117,7 @@ source "amazon-ebs" "aws" {
   ssh_port             = var.ssh_port
   ssh_keypair_name     = var.ssh_keypair_name
   ssh_private_key_file = var.ssh_private_key_file
-  # Newer amazon plugins: temporary_security_group_source_public_ip = true.
+  # Never empty here: see local.ssh_sources_missing.
   temporary_security_group_source_cidrs = var.ssh_source_cidrs
 
   # The builder's root volume; the AMI's root snapshot is taken from it, so the AMI

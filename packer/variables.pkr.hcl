@@ -1,5 +1,6 @@
 # The template's inputs. Logic lives in onehost.pkr.hcl; every value here has a default,
-# so `packer build -only=docker.local packer/` and `-only=amazon-ebs.aws` need no -var.
+# so `packer build -only=docker.local packer/` needs no -var; `-only=amazon-ebs.aws` needs
+# ssh_source_cidrs (who may reach the builder's SSH port).
 
 # --- both sources -------------------------------------------------------------
 
@@ -112,10 +113,17 @@ variable "manifest_path" {
   default     = ""
 }
 
+# No default address: Packer 1.6.6 opens an empty list to 0.0.0.0/0, so the template refuses
+# to start an AMI build without one (onehost.pkr.hcl, local.ssh_sources_missing).
 variable "ssh_source_cidrs" {
   type        = list(string)
-  description = "Who may reach the builder's SSH port (the temporary security group); CI passes its own address."
-  default     = ["0.0.0.0/0"]
+  description = "Who may reach the builder's SSH port (the temporary security group), e.g. [\"203.0.113.7/32\"]; required for the AMI, CI passes its own address."
+  default     = []
+
+  validation {
+    condition     = length([for cidr in var.ssh_source_cidrs : cidr if try(parseint(split("/", cidr)[1], 10), -1) == 0]) == 0
+    error_message = "The ssh_source_cidrs value must not open the builder's SSH to everyone (/0): give your own address, e.g. [\"203.0.113.7/32\"]."
+  }
 }
 
 variable "ssh_host" {

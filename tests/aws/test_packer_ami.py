@@ -65,6 +65,7 @@ def bake(moto_endpoint, tmp_path, builder_key, sshd, image_suite_exit: int = 0):
             "-var", "ssh_host=127.0.0.1", "-var", f"ssh_port={sshd.port}", "-var", "ssh_timeout=30s",
             "-var", "ssh_username=packer", "-var", "ssh_keypair_name=onehost-bake-test",
             "-var", f"ssh_private_key_file={builder_key[1]}",
+            "-var", 'ssh_source_cidrs=["203.0.113.7/32"]',
             "-var", "git_commit=0123abc", "-var", "version=2026.11.25-0123abc",
             "-var", f"pyinfra={recorder(tmp_path, 'pyinfra')}",
             "-var", f"python={recorder(tmp_path, 'python', image_suite_exit)}",

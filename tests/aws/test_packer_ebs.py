@@ -21,6 +21,7 @@ from tests.tools import installed_tool
 DEADLINE_SECONDS = 120
 BUILDER = [{"Name": "tag:onehost:role", "Values": ["builder"]},
            {"Name": "instance-state-name", "Values": ["running"]}]
+SSH_SOURCES = '["203.0.113.7/32"]'  # a documentation address (RFC 5737)
 
 
 @dataclass
@@ -35,13 +36,15 @@ class Launch:
 
 
 def packer_build(endpoint: str, scratch, ssh_port: int, **variables) -> subprocess.Popen:
+    """`packer build` of the AMI source against moto; a variable given as None is left out."""
     # SSH goes to a closed port here, refused at once; 8 s is long enough to look at the builder.
     args = [installed_tool("packer"), "build", "-only=amazon-ebs.aws", "-color=false",
             "-var", f"custom_endpoint_ec2={endpoint}", "-var", "region=eu-west-1",
             "-var", "ssh_timeout=8s", "-var", "ssh_host=127.0.0.1",
             "-var", f"ssh_port={ssh_port}", "-var", "git_commit=0123abc"]
-    for name, value in variables.items():
-        args += ["-var", f"{name}={value}"]
+    for name, value in {"ssh_source_cidrs": SSH_SOURCES, **variables}.items():
+        if value is not None:
+            args += ["-var", f"{name}={value}"]
     return subprocess.Popen([*args, "packer/"], cwd=REPO_ROOT, env=packer_environment(scratch),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -84,7 +87,7 @@ def packer_made(security_groups: list) -> list:
 
 @pytest.fixture
 def debian_launch(aws, moto_endpoint, tmp_path):
-    return launch(aws, moto_endpoint, tmp_path, ssh_source_cidrs='["203.0.113.7/32"]')
+    return launch(aws, moto_endpoint, tmp_path, ssh_source_cidrs=SSH_SOURCES)
 
 
 def test_the_filter_picks_the_newest_debian_13(debian_launch):
@@ -132,3 +135,16 @@ def test_the_root_volume_size_is_a_variable(aws, moto_endpoint, tmp_path):
     mapping, = built.instance["BlockDeviceMappings"]
     assert mapping["DeviceName"] == "/dev/xvda"
     assert (built.root_volume["Size"], built.root_volume["Encrypted"]) == (12, True)
+
+
+def test_without_ssh_sources_nothing_is_created(aws, moto_endpoint, tmp_path):
+    """Packer 1.6.6 would open the builder's SSH to 0.0.0.0/0 for an empty list; the template
+    stops at the base image lookup instead, and says which variable to set."""
+    process = packer_build(moto_endpoint, tmp_path, free_port(), ssh_source_cidrs=None)
+    output, _ = process.communicate(timeout=DEADLINE_SECONDS)
+    assert process.returncode != 0
+    assert "ssh_source_cidrs is empty: pass -var" in output
+    ec2 = aws.client("ec2")
+    assert ec2.describe_instances(Filters=[{"Name": "tag:onehost:role", "Values": ["builder"]}])["Reservations"] == []
+    assert ec2.describe_key_pairs()["KeyPairs"] == []
+    assert packer_made(ec2.describe_security_groups()["SecurityGroups"]) == []
