@@ -4,11 +4,14 @@ It runs systemd as PID 1, sshd and its own dockerd; /data is a Docker volume, as
 data volume is an EBS volume on AWS. SSH, HTTP and HTTPS are published on 127.0.0.1.
 """
 
+import io
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
+import tarfile
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +24,11 @@ from onehost.shell import CommandFailed, output, progress, run
 
 IMAGE = "onehost/instance:latest"
 ADMIN_USER = "admin"
+# Where cloud-init's NoCloud datasource reads a seed from the instance's own disk
+# (https://docs.cloud-init.io/en/latest/reference/datasources/nocloud.html).
+SEED_DIR = "var/lib/cloud/seed/nocloud"
+# How long a boot may take, from start to cloud-init's final stage (about 2 s here).
+CLOUD_INIT_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -84,10 +92,14 @@ def ssh_key() -> Path:
     return key
 
 
-def run_command(config: InstanceConfig) -> list[str]:
-    """`docker run` for a systemd container with its own dockerd, without --privileged."""
+def container_options(config: InstanceConfig) -> list[str]:
+    """The options and command of a systemd container with its own dockerd, without --privileged.
+
+    `--tty` gives it a console: Docker makes the terminal the container's /dev/console, where
+    systemd and cloud-init write what a host writes to its serial console, and `docker logs`
+    replays it (console_output)."""
     return [
-        "docker", "run", "--detach", "--name", config.name, "--hostname", config.name,
+        "--name", config.name, "--hostname", config.name, "--tty",
         "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
         "--security-opt", "seccomp=unconfined", "--security-opt", "systempaths=unconfined",
         "--cgroupns=host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
@@ -101,6 +113,75 @@ def run_command(config: InstanceConfig) -> list[str]:
         "--label", "org.onehost.role=local-instance",
         config.image, "/sbin/init",
     ]
+
+
+def run_command(config: InstanceConfig) -> list[str]:
+    """`docker run`: the image booted as it is, without a seed (cloud-init finds no datasource)."""
+    return ["docker", "run", "--detach", *container_options(config)]
+
+
+def create_command(config: InstanceConfig) -> list[str]:
+    """`docker create`: the container exists, unstarted, so its seed can be copied in first."""
+    return ["docker", "create", *container_options(config)]
+
+
+def new_instance_id() -> str:
+    """A new id for each container, shaped like EC2's (i- and 17 hex digits): cloud-init runs its
+    per-instance modules (login, host keys, console) once for each id."""
+    return "i-" + secrets.token_hex(9)[:17]
+
+
+def seed_files(instance_id: str, hostname: str, public_keys: list[str]) -> dict[str, str]:
+    """The NoCloud seed, file name -> text: meta-data as EC2's metadata service gives it,
+    user-data as `onehost hosts` gives an EC2 instance, and a network-config that leaves the
+    container's network to Docker. Without it cloud-init renders a DHCP fallback for eth0 (a
+    systemd-networkd file) on a network with no DHCP server; a datasource may disable network
+    config (https://docs.cloud-init.io/en/latest/reference/network-config.html, "Disabling
+    network configuration"; cloudinit/stages.py `_find_networking_config`). Values are JSON
+    strings, which YAML reads as strings whatever the name."""
+    from onehost.hosts import user_data  # imported here: hosts imports this module's ADMIN_USER
+    return {
+        "meta-data": f"instance-id: {json.dumps(instance_id)}\nlocal-hostname: {json.dumps(hostname)}\n",
+        "user-data": user_data(list(public_keys)),
+        "network-config": "network:\n  config: disabled\n",
+    }
+
+
+def seed_archive(files: dict[str, str], mtime: float) -> bytes:
+    """A tar of the seed for `docker cp - NAME:/`, which makes the missing directories too.
+    The files are root's alone: user-data may carry secrets."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        parts = SEED_DIR.split("/")
+        for depth in range(3, len(parts) + 1):  # var/lib exists; cloud/seed/nocloud may not
+            entry = tarfile.TarInfo("/".join(parts[:depth]))
+            entry.type, entry.mode, entry.mtime = tarfile.DIRTYPE, 0o755, mtime
+            archive.addfile(entry)
+        for name, text in files.items():
+            data = text.encode()
+            entry = tarfile.TarInfo(f"{SEED_DIR}/{name}")
+            entry.size, entry.mode, entry.mtime = len(data), 0o600, mtime
+            archive.addfile(entry, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def cloud_init_problem(report: dict) -> str | None:
+    """What went wrong with a local instance's boot, from `cloud-init status --format json`;
+    None when cloud-init finished from the NoCloud seed."""
+    status = report.get("status")
+    if status == "disabled":
+        return (f"did not run ({report.get('boot_status_code')}): it found no datasource, "
+                "so the instance has no NoCloud seed")
+    if status != "done" or report.get("errors"):
+        return f"ended {status}: " + "; ".join(report.get("errors") or ["no errors listed"])
+    if report.get("datasource") != "nocloud":
+        return f"booted from the {report.get('datasource')} datasource, not the NoCloud seed"
+    return None
+
+
+def console_text(raw: bytes) -> str:
+    """A terminal's output as text: its line ends (\\r\\n, \\r\\r\\n) made \\n."""
+    return re.sub(r"\r+\n", "\n", raw.decode(errors="replace"))
 
 
 def ssh_options(config: InstanceConfig) -> list[str]:
@@ -153,15 +234,62 @@ def _ssh_ready(config: InstanceConfig) -> bool:
                           capture_output=True).returncode == 0
 
 
-def _authorize_key(config: InstanceConfig) -> None:
-    """What cloud-init does on EC2: put the operator's public key in admin's authorized_keys."""
-    public_key = Path(f"{ssh_key()}.pub").read_bytes()
-    home = f"/home/{ADMIN_USER}"
-    script = (f"install -d -m 700 -o {ADMIN_USER} -g {ADMIN_USER} {home}/.ssh && "
-              f"cat > {home}/.ssh/authorized_keys && "
-              f"chown {ADMIN_USER}:{ADMIN_USER} {home}/.ssh/authorized_keys && "
-              f"chmod 600 {home}/.ssh/authorized_keys")
-    run(["docker", "exec", "-i", config.name, "sh", "-c", script], input=public_key)
+def _cloud_init_status_long(config: InstanceConfig) -> str:
+    result = subprocess.run(["docker", "exec", config.name, "cloud-init", "status", "--long"],
+                            capture_output=True, text=True)
+    return (result.stdout + result.stderr).strip()
+
+
+def _wait_for_cloud_init(config: InstanceConfig) -> None:
+    """Wait for cloud-init's last stage; CommandFailed with `cloud-init status --long` when it
+    failed, or did not boot from the seed (the login would be missing)."""
+    try:
+        result = subprocess.run(["docker", "exec", config.name, "cloud-init", "status", "--wait",
+                                 "--format", "json"], capture_output=True, text=True,
+                                timeout=CLOUD_INIT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise CommandFailed(f"cloud-init on {config.name} did not finish within {CLOUD_INIT_TIMEOUT} s:\n"
+                            f"{_cloud_init_status_long(config)}") from None
+    try:
+        report = json.loads(result.stdout)
+    except ValueError:
+        raise CommandFailed(f"no cloud-init status from {config.name} ({result.stderr.strip()}): an "
+                            "image without cloud-init? `onehost bake`, then `onehost instance reset "
+                            "--yes` and up again") from None
+    problem = cloud_init_problem(report)
+    if problem:
+        raise CommandFailed(f"cloud-init on {config.name} {problem}:\n{_cloud_init_status_long(config)}")
+    if report.get("recoverable_errors"):
+        progress(f"warning: cloud-init on {config.name} logged recoverable errors:\n"
+                 f"{_cloud_init_status_long(config)}")
+
+
+def copy_seed(container: str, files: dict[str, str]) -> None:
+    """Put a NoCloud seed (seed_files) into a created, not yet started, container."""
+    run(["docker", "cp", "-", f"{container}:/"], input=seed_archive(files, time.time()), capture=True)
+
+
+def create(config: InstanceConfig, public_key: str) -> None:
+    """Create the container, copy its NoCloud seed in, start it: it boots as EC2 boots an AMI."""
+    run(create_command(config), capture=True)
+    try:
+        copy_seed(config.name, seed_files(new_instance_id(), config.name, [public_key]))
+        run(["docker", "start", config.name], capture=True)
+    except CommandFailed:
+        # An unseeded container would boot without a login: none is better.
+        subprocess.run(["docker", "rm", "--force", config.name], capture_output=True)
+        raise
+
+
+def console_output(config: InstanceConfig) -> str:
+    """The instance's console, as EC2's GetConsoleOutput returns a host's serial console: every
+    boot's systemd and cloud-init lines, and the host keys cloud-init printed at first boot
+    between -----BEGIN SSH HOST KEY KEYS----- and -----END SSH HOST KEY KEYS-----."""
+    result = subprocess.run(["docker", "logs", config.name], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        raise CommandFailed(f"no console for {config.name}: {console_text(result.stdout).strip()}")
+    return console_text(result.stdout)
 
 
 def up(config: InstanceConfig) -> None:
@@ -172,12 +300,12 @@ def up(config: InstanceConfig) -> None:
             raise CommandFailed(f"no instance image {config.image}: bake it with `onehost bake`")
         progress(f"starting {config.name} from {config.image}")
         config.known_hosts.unlink(missing_ok=True)  # a new container has new host keys
-        run(run_command(config), capture=True)
+        create(config, Path(f"{ssh_key()}.pub").read_text().strip())
     elif state != "running":
         progress(f"starting the stopped {config.name}")
         run(["docker", "start", config.name], capture=True)
     wait_until(lambda: _systemd_settled(config), f"systemd on {config.name}", timeout=90)
-    _authorize_key(config)
+    _wait_for_cloud_init(config)  # admin's login comes from cloud-init, as on EC2
     config.ssh_config.write_text(ssh_config_text(config))
     write_app_env(config.app_env)
     wait_until(lambda: _ssh_ready(config), f"SSH on 127.0.0.1:{config.ssh_port}", timeout=60)
@@ -245,6 +373,8 @@ def register(subparsers) -> None:
         func=lambda args: down(InstanceConfig.from_environment()))
     actions.add_parser("status", help="say what runs and how to reach it").set_defaults(
         func=lambda args: status(InstanceConfig.from_environment()))
+    actions.add_parser("console", help="print its console (as EC2's get-console-output)").set_defaults(
+        func=lambda args: print(console_output(InstanceConfig.from_environment()), end=""))
     reset_parser = actions.add_parser("reset", help="remove it and its volumes (all data on it)")
     reset_parser.add_argument("--yes", action="store_true", required=True,
                               help="confirm that the instance's data may be destroyed")

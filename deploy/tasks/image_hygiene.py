@@ -6,6 +6,11 @@ from pyinfra.operations import files, server
 
 @deploy("Image hygiene")
 def clean_image():
+    # The builder's cloud-init state (its instance, its seed, the once-per-image semaphores in
+    # /var/lib/cloud/sem) and logs: a host starts with none, so its first boot is cloud-init's
+    # first boot (https://docs.cloud-init.io/en/latest/reference/cli.html#clean).
+    server.shell(name="Remove cloud-init's instance state, seed and logs",
+                 commands=["cloud-init clean --logs --seed"])
     server.shell(
         name="Remove SSH host keys, machine identity, builder keys, caches and logs",
         commands=[
@@ -13,7 +18,6 @@ def clean_image():
             "truncate -s 0 /etc/machine-id",
             "rm -f /var/lib/dbus/machine-id",
             "rm -f /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys",
-            "if command -v cloud-init >/dev/null; then cloud-init clean --logs --seed; fi",
             "apt-get clean",
             # Each host makes its own swap file on first boot (a builder made one at the bake).
             "if [ -f /swapfile ]; then swapoff /swapfile 2>/dev/null || true; rm -f /swapfile; fi",

@@ -35,7 +35,8 @@ def configure_ssh_access():
     sshd_config = rootfs.put("/etc/ssh/sshd_config.d/10-onehost.conf")
     server.shell(name="Check sshd configuration", commands=["mkdir -p /run/sshd && sshd -t"],
                  _if=sshd_config.did_change)
-    # The image carries no host keys; every host makes its own on first boot.
+    # The image carries no host keys. cloud-init makes each host's own (deploy/tasks/cloud_init.py);
+    # this unit makes them on a boot where cloud-init found no datasource and stood aside.
     rootfs.put("/etc/systemd/system/onehost-ssh-hostkeys.service")
     for unit in ("onehost-ssh-hostkeys.service", "ssh.service"):
         enable_at_boot(unit)

@@ -1,9 +1,11 @@
 """What the bake ships besides Python: shell scripts shellcheck-clean, units that systemd reads."""
 
+import runpy
 import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from deploy.tasks.boot_stacks import fstab_line
 from deploy.tasks.cloudwatch import wants_package
@@ -49,6 +51,17 @@ def test_cloudwatch_package_on_aws_targets_only():
     assert not wants_package({"bake_target": "local"})
     assert wants_package({"bake_target": "aws"})
     assert wants_package({"bake_target": "local", "cloudwatch_agent_package": True})
+
+
+def test_cloud_init_config_names_the_bakes_admin_and_datasources_ds_identify_can_read():
+    text = (REPO_ROOT / "deploy/rootfs/etc/cloud/cloud.cfg.d/99_onehost.cfg").read_text()
+    config = yaml.safe_load(text)
+    group_data = runpy.run_path(str(REPO_ROOT / "deploy/group_data/all.py"))
+    assert config["system_info"]["default_user"]["name"] == group_data["admin_user"]
+    # ds-identify, a shell script, reads datasource_list only as a one-line list (the note in
+    # Debian's /etc/cloud/cloud.cfg); NoCloud first, so a local seed wins.
+    assert "datasource_list: [NoCloud, Ec2]" in text.splitlines()
+    assert config["datasource_list"] == ["NoCloud", "Ec2"]
 
 
 def test_tier_is_the_nearest_tier_folder():

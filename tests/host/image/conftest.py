@@ -19,7 +19,8 @@ from onehost.paths import REPO_ROOT
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 # What every host has installed, from the bake's own package lists.
 BAKED_PACKAGES = (GROUP_DATA["docker_packages"] + GROUP_DATA["hardening_packages"]
-                  + GROUP_DATA["backup_packages"] + ["openssh-server", "sudo"])
+                  + GROUP_DATA["cloud_init_packages"] + GROUP_DATA["backup_packages"]
+                  + ["openssh-server", "sudo"])
 CHECK_IMAGE = "onehost-image-check:latest"
 
 

@@ -33,3 +33,9 @@ def test_no_apt_lists_logs_or_swap_file(image_shell):
     assert image_shell("find /var/lib/apt/lists -type f ! -name lock") == ""
     assert image_shell("find /var/log -type f -size +0") == ""
     assert image_shell("ls /swapfile 2>/dev/null || true") == ""
+
+
+def test_no_cloud_init_instance_state_seed_or_logs(image_shell):
+    # `cloud-init clean --logs --seed` ran: each host's first boot is cloud-init's first boot.
+    assert image_shell("find /var/lib/cloud -mindepth 1 2>/dev/null || true") == ""
+    assert image_shell("find /var/log -maxdepth 1 -name 'cloud-init*'") == ""
