@@ -125,7 +125,9 @@ def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str 
             f"blkid -p -o value -s TYPE \"$dev\" >/dev/null; found=$?; "
             f"if [ $found -eq 2 ]; then mkfs -t {fstype} -q -L {label} \"$dev\"; "
             f"elif [ $found -ne 0 ]; then echo \"cannot read $dev (blkid exit $found): not formatting it\" >&2; exit 1; fi; "
-            f"udevadm settle; mount {mount_point}; mountpoint -q {mount_point}; }}")
+            # udev makes the by-label link; a container runs no udev (and has no udevadm).
+            f"{{ ! command -v udevadm >/dev/null || udevadm settle; }}; "
+            f"mount {mount_point}; mountpoint -q {mount_point}; }}")
 
 
 def unmount_data_script(mount_point: str = DATA_DIR) -> str:

@@ -12,6 +12,11 @@ timezone = "Etc/UTC"
 # The data volume (EBS on AWS) is mounted at data_dir by this label, with nofail.
 data_volume_label = "onehost-data"
 data_volume_fstype = "ext4"
+# What a swap uses to give a blank data volume its file system (Debian's cloud images have it;
+# the local image's minimal base does not).
+data_volume_packages = ["e2fsprogs"]
+# cloud-init boots each host from its datasource (EC2's, or the local instance's NoCloud seed).
+cloud_init_packages = ["cloud-init"]
 # Hardening: security updates installed daily by unattended-upgrades; time from timesyncd.
 hardening_packages = ["unattended-upgrades", "systemd-timesyncd", "tzdata", "rsyslog", "logrotate"]
 # Backups: the PostgreSQL client of the server's major version (postgres_image below).

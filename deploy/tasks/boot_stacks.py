@@ -2,7 +2,7 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import files
+from pyinfra.operations import apt, files
 
 from deploy.tasks import rootfs
 from deploy.tasks.units import enable_at_boot
@@ -17,6 +17,8 @@ def fstab_line(label: str, mount_point: str, fstype: str) -> str:
 @deploy("Stacks at boot")
 def start_stacks_at_boot():
     data_dir = host.data.data_dir
+    apt.packages(name="Install the data volume's file system tools", packages=host.data.data_volume_packages,
+                 no_recommends=True)
     files.directory(name=f"Create the mount point {data_dir}", path=data_dir, mode="755")
     files.line(name="Mount the data volume by its label", path="/etc/fstab",
                line=fstab_line(host.data.data_volume_label, data_dir, host.data.data_volume_fstype),

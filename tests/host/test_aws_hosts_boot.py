@@ -1,0 +1,169 @@
+"""`onehost hosts` launch, swap and rollback end to end: the EC2 API is moto's, and each instance
+it launches boots for real from the baked image (tests/ec2_standin.py): cloud-init reads the
+NoCloud seed made from the RunInstances user-data, gives admin the operator's key and prints the
+host keys to the console; the tool pins them from there, reaches the host through a stand-in of
+`aws ec2-instance-connect open-tunnel`, and the data volume is a loop device that moves between
+instances as EBS volumes do."""
+
+import os
+import subprocess
+
+import pytest
+
+from onehost import hosts, instance, reach, stack
+from onehost.aws import tag_dict
+from onehost.deploys import pyinfra_executable
+from onehost.paths import REPO_ROOT
+from onehost.shell import CommandFailed
+from tests.aws.conftest import BASE_IMAGES
+from tests.ec2_standin import Ec2StandIn
+from tests.moto_server import FAKE_CREDENTIALS, moto_server
+
+PROJECT, ENVIRONMENT, REGION = "timewarp", "production", "eu-west-1"
+TAGS = f"project={PROJECT},environment={ENVIRONMENT},role=app"
+
+
+@pytest.fixture(scope="module")
+def aws_environ(tmp_path_factory, base_image_names):
+    """moto, fake credentials, and `aws` on PATH being the tunnel's stand-in, for this module."""
+    import json
+    amis = tmp_path_factory.mktemp("moto") / "amis.json"
+    amis.write_text(json.dumps(BASE_IMAGES))
+    saved = dict(os.environ)
+    with moto_server({"MOTO_AMIS_PATH": str(amis)}) as endpoint:
+        os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": endpoint,
+                           "ONEHOST_STATE_DIR": str(tmp_path_factory.mktemp("state"))})
+        for key in ("AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+            os.environ.pop(key, None)
+        try:
+            yield endpoint
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def ec2(aws_environ):
+    import boto3
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture(scope="module")
+def standin(ec2, tmp_path_factory):
+    with Ec2StandIn(ec2, instance.IMAGE, tmp_path_factory.mktemp("ec2")) as backing:
+        os.environ.update(backing.environ())
+        yield backing
+        assert backing.errors == []
+
+
+@pytest.fixture(scope="module")
+def env(ec2, standin):
+    import boto3
+    outputs = stack.deploy_stack(boto3.client("cloudformation", region_name=REGION), ec2, f"{PROJECT}-{ENVIRONMENT}",
+                                 {"Project": PROJECT, "Environment": ENVIRONMENT},
+                                 tags={"project": PROJECT, "environment": ENVIRONMENT}, say=lambda line: None,
+                                 poll_seconds=0.2, timeout_seconds=60)
+    return hosts.environment_from(PROJECT, ENVIRONMENT, outputs)
+
+
+def register_ami(ec2, version: str) -> str:
+    image = ec2.register_image(Name=f"onehost-{version}", RootDeviceName="/dev/xvda", Architecture="x86_64",
+                               VirtualizationType="hvm")["ImageId"]
+    ec2.create_tags(Resources=[image], Tags=[{"Key": "onehost:version", "Value": version}])
+    return image
+
+
+@pytest.fixture(scope="module")
+def amis(ec2):
+    """Two AMIs, both the baked image here: what differs on AWS (the OS's patches) does not matter."""
+    return {"v1": register_ami(ec2, "v1"), "v2": register_ami(ec2, "v2")}
+
+
+@pytest.fixture(scope="module")
+def ssh_hosts(standin):
+    files = reach.SshFiles(standin.workdir / "ssh", instance.ADMIN_USER, str(instance.ssh_key()))
+    return hosts.SshHosts(server_name="localhost", tls=False, ready_timeout=40,
+                          connection=hosts.instance_connection(files, "tunnel", REGION))
+
+
+def public_key() -> str:
+    return (instance.ssh_key().parent / f"{instance.ssh_key().name}.pub").read_text().strip()
+
+
+def swap(ec2, ssh_hosts, env, standin, image, **options):
+    options.setdefault("public_keys", (public_key(),))
+    return hosts.swap(ec2, ssh_hosts, env, image, check_health=False, say=lambda line: None,
+                      read_console=standin.console_output, console_timeout=180, **options)
+
+
+def on(standin, instance_id: str, *command: str) -> str:
+    result = standin.inner(instance_id, *command)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def launched(ec2, ssh_hosts, env, standin, amis):
+    return swap(ec2, ssh_hosts, env, standin, amis["v1"]).new_instance
+
+
+def test_a_launched_host_has_its_key_from_cloud_init_its_host_keys_pinned_and_the_volume_mounted(
+        ec2, env, standin, launched):
+    tags = tag_dict(hosts.instance(ec2, launched)["Tags"])
+    served = on(standin, launched, "cat", "/etc/ssh/ssh_host_ed25519_key.pub").split()[1]
+    assert tags["onehost:ssh-host-key:ssh-ed25519"] == served
+    assert public_key() in on(standin, launched, "cat", "/home/admin/.ssh/authorized_keys")
+    # A blank volume got its file system and is mounted where the stacks expect it.
+    assert on(standin, launched, "findmnt", "--noheadings", "--output", "FSTYPE,LABEL", "/data").split() == [
+        "ext4", "onehost-data"]
+    [address] = ec2.describe_addresses(AllocationIds=[env.allocation_id])["Addresses"]
+    assert address["InstanceId"] == launched
+
+
+def test_pyinfra_reaches_the_host_through_the_tunnel_by_its_tags(launched):
+    result = subprocess.run([pyinfra_executable(), "--yes", "deploy/inventory.py", "exec", "--",
+                             "findmnt", "--noheadings", "--output", "TARGET", "/data"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ONEHOST_TAGS": TAGS, "AWS_REGION": REGION, "ONEHOST_SSH_KEY": str(instance.ssh_key())})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert f"[{launched}] /data" in result.stdout + result.stderr  # pyinfra logs command output on stderr
+
+
+def test_a_host_key_other_than_the_pinned_one_is_refused(ec2, ssh_hosts, standin, launched):
+    """What a connection intercepted on the way would show: another host's key."""
+    pinned = [{"Key": f"{reach.HOST_KEY_TAG}{key_type}"} for key_type in reach.PINNED_KEY_TYPES]
+    other_host = on(standin, launched, "sh", "-c", "ssh-keygen -q -t ed25519 -N '' -f /tmp/other && "
+                                                   "cat /tmp/other.pub && rm /tmp/other /tmp/other.pub").split()[1]
+    ec2.delete_tags(Resources=[launched], Tags=pinned)
+    ec2.create_tags(Resources=[launched], Tags=[{"Key": f"{reach.HOST_KEY_TAG}ssh-ed25519", "Value": other_host}])
+    try:
+        with pytest.raises(CommandFailed, match="Host key verification failed"):
+            ssh_hosts.run(hosts.instance(ec2, launched), "true", timeout=60)
+    finally:
+        ec2.delete_tags(Resources=[launched], Tags=pinned)
+        hosts.pin_host_keys(ec2, hosts.instance(ec2, launched), read_console=standin.console_output, timeout=10)
+    ssh_hosts.run(hosts.instance(ec2, launched), "true", timeout=60)
+
+
+def test_a_new_host_without_a_login_is_terminated_and_nothing_moves(ec2, ssh_hosts, env, standin, amis, launched):
+    ec2.create_key_pair(KeyName="nobody")
+    with pytest.raises(CommandFailed, match=r"(?s)never became ready: .*Permission denied \(publickey\)"
+                                            r".*Nothing was moved; it was terminated"):
+        swap(ec2, ssh_hosts, env, standin, amis["v2"], public_keys=(), key_name="nobody")
+    assert hosts.serving_instance(ec2, env)["InstanceId"] == launched
+    assert hosts.volume_holder(ec2, env.data_volume_id) == launched
+    assert on(standin, launched, "findmnt", "--noheadings", "--output", "TARGET", "/data") == "/data"
+
+
+def test_swap_and_rollback_move_the_data_and_lose_nothing(ec2, ssh_hosts, env, standin, amis, launched):
+    on(standin, launched, "sh", "-c", "echo before > /data/marker")
+    report = swap(ec2, ssh_hosts, env, standin, amis["v2"])
+    new = report.new_instance
+    assert on(standin, new, "cat", "/data/marker") == "before"
+    assert hosts.instance(ec2, launched)["State"]["Name"] == "stopped"
+    on(standin, new, "sh", "-c", "echo after >> /data/marker")
+
+    back = swap(ec2, ssh_hosts, env, standin, amis["v1"], reuse_standby=True)
+    assert back.new_instance == launched
+    assert on(standin, launched, "cat", "/data/marker").split() == ["before", "after"]
+    assert hosts.serving_instance(ec2, env)["InstanceId"] == launched
