@@ -16,6 +16,7 @@ from onehost.deploys import pyinfra_executable
 from onehost.paths import REPO_ROOT
 from onehost.shell import CommandFailed
 from tests.aws.conftest import BASE_IMAGES
+from tests.aws.test_hosts import register_ami
 from tests.ec2_standin import Ec2StandIn
 from tests.moto_server import FAKE_CREDENTIALS, moto_server
 
@@ -64,13 +65,6 @@ def env(ec2, standin):
                                  tags={"project": PROJECT, "environment": ENVIRONMENT}, say=lambda line: None,
                                  poll_seconds=0.2, timeout_seconds=60)
     return hosts.environment_from(PROJECT, ENVIRONMENT, outputs)
-
-
-def register_ami(ec2, version: str) -> str:
-    image = ec2.register_image(Name=f"onehost-{version}", RootDeviceName="/dev/xvda", Architecture="x86_64",
-                               VirtualizationType="hvm")["ImageId"]
-    ec2.create_tags(Resources=[image], Tags=[{"Key": "onehost:version", "Value": version}])
-    return image
 
 
 @pytest.fixture(scope="module")
