@@ -16,9 +16,12 @@ import re
 
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import app_config, docker_cli, reach
+from onehost import app_config, docker_cli, reach, ssh_proxy
 from onehost.instance import ADMIN_USER, InstanceConfig, ssh_key
 from onehost.paths import state_dir
+
+# EC2 hosts are reached through a ProxyCommand, which must not lose bytes under pyinfra's gevent.
+ssh_proxy.install()
 
 HOST_SPEC = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 # Debian-built stand-ins for the official images, made by `onehost base-images`.
