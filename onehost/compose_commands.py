@@ -46,9 +46,9 @@ def edge_health_check(server_name: str, tls: bool, attempts: int) -> list[str]:
 
 
 def load_image(archive: str, image_id: str, pinned: str) -> list[str]:
+    """Load and tag; the archive stays (on the data volume), for a host that replaces this one."""
     return ["sh", "-c", f"docker load --quiet --input {shlex.quote(archive)} && "
-                        f"docker tag {shlex.quote(image_id)} {shlex.quote(pinned)} && "
-                        f"rm -f {shlex.quote(archive)}"]
+                        f"docker tag {shlex.quote(image_id)} {shlex.quote(pinned)}"]
 
 
 def copy_from_image(image: str, source_dir: str, dest_dir: str) -> list[str]:

@@ -70,6 +70,13 @@ def pinned_reference(reference: str, image_id: str) -> str:
     return f"{image_repository(reference)}:id-{image_id.removeprefix('sha256:')[:12]}"
 
 
+def shipped_archive(pinned: str) -> str | None:
+    """The file name under <data_dir>/images of a shipped image's archive, from its pinned tag
+    (onehost-stacks finds it by the same rule); None for an image that came from a registry."""
+    _, separator, short_id = pinned.rpartition(":id-")
+    return f"{short_id}.tar" if separator and re.fullmatch(r"[0-9a-f]{12}", short_id) else None
+
+
 def release_id(reference: str, image_id: str, *contents: str) -> str:
     """'<tag>-<hash>': readable, and the same inputs always name the same release."""
     sha = hashlib.sha256(image_id.encode())

@@ -12,11 +12,10 @@ from pyinfra.operations import docker, files, python, server
 from deploy.facts import DockerImageId
 from deploy.tasks.release_plan import HostImage, ReleasePlan
 from onehost import compose_commands as commands
-from onehost import registry
+from onehost import registry, release
 from onehost.paths import state_dir
 from onehost.shell import run
 
-STAGING_DIR = "/var/tmp/onehost-images"
 
 
 def save_archive(image_id: str) -> Path:
@@ -54,8 +53,11 @@ def ship_image(image: HostImage):
         return
     logger.info(f"Shipping {reference} ({image_id[:19]}) to {host.name}")
     archive = save_archive(image_id)
-    remote = f"{STAGING_DIR}/{archive.name}"
-    files.directory(name="Create the image staging directory", path=STAGING_DIR, mode="700")
+    # On the data volume: a host that takes it over (an AMI swap) has none of this host's
+    # images, and onehost-stacks loads them from here at its boot.
+    archives = f"{host.data.data_dir}/images"
+    remote = f"{archives}/{release.shipped_archive(pinned)}"
+    files.directory(name="Create the image archive directory", path=archives, mode="700")
     files.put(name=f"Upload {reference}", src=str(archive), dest=remote, mode="600")
     server.shell(name=f"Load {reference} as {pinned}",
                  commands=[commands.shell(commands.load_image(remote, image_id, pinned))])

@@ -8,7 +8,7 @@ from pyinfra.operations import docker, files
 
 from deploy.facts import ReleaseDirectories
 from deploy.tasks.switch import link_target
-from onehost.release import releases_to_prune
+from onehost.release import releases_to_prune, shipped_archive
 from onehost.switch import SwitchPlan
 
 
@@ -32,3 +32,6 @@ def prune_releases(plan: SwitchPlan):
                         present=False)
     for image in images:
         docker.image(name=f"Remove image {image}", image=image, present=False)
+        if archive := shipped_archive(image):
+            files.file(name=f"Remove the archive of {image}", path=f"{host.data.data_dir}/images/{archive}",
+                       present=False)

@@ -3,21 +3,25 @@ it launches boots for real from the baked image (tests/ec2_standin.py): cloud-in
 NoCloud seed made from the RunInstances user-data, gives admin the operator's key and prints the
 host keys to the console; the tool pins them from there, reaches the host through a stand-in of
 `aws ec2-instance-connect open-tunnel`, and the data volume is a loop device that moves between
-instances as EBS volumes do."""
+instances as EBS volumes do. The example app is deployed to it by its tags, as the delivery
+workflow does, and keeps serving its rows across a swap and a rollback."""
 
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from onehost import hosts, instance, reach, stack
+from onehost import app_image, hosts, instance, reach, stack
 from onehost.aws import tag_dict
-from onehost.deploys import pyinfra_executable
+from onehost.deploys import pyinfra_command, pyinfra_executable
+from onehost.inventory import LOCAL_IMAGES
 from onehost.paths import REPO_ROOT
 from onehost.shell import CommandFailed
 from tests.aws.conftest import BASE_IMAGES
 from tests.aws.test_hosts import register_ami
 from tests.ec2_standin import Ec2StandIn
+from tests.host.conftest import APP_IMAGE
 from tests.moto_server import FAKE_CREDENTIALS, moto_server
 
 PROJECT, ENVIRONMENT, REGION = "timewarp", "production", "eu-west-1"
@@ -84,9 +88,14 @@ def public_key() -> str:
     return (instance.ssh_key().parent / f"{instance.ssh_key().name}.pub").read_text().strip()
 
 
+def tag_environ() -> dict:
+    return {**os.environ, "ONEHOST_TAGS": TAGS, "AWS_REGION": REGION, "ONEHOST_SSH_KEY": str(instance.ssh_key())}
+
+
 def swap(ec2, ssh_hosts, env, standin, image, **options):
     options.setdefault("public_keys", (public_key(),))
-    return hosts.swap(ec2, ssh_hosts, env, image, check_health=False, say=lambda line: None,
+    options.setdefault("check_health", False)
+    return hosts.swap(ec2, ssh_hosts, env, image, say=lambda line: None,
                       read_console=standin.console_output, console_timeout=180, **options)
 
 
@@ -117,8 +126,7 @@ def test_a_launched_host_has_its_key_from_cloud_init_its_host_keys_pinned_and_th
 def test_pyinfra_reaches_the_host_through_the_tunnel_by_its_tags(launched):
     result = subprocess.run([pyinfra_executable(), "--yes", "deploy/inventory.py", "exec", "--",
                              "findmnt", "--noheadings", "--output", "TARGET", "/data"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "ONEHOST_TAGS": TAGS, "AWS_REGION": REGION, "ONEHOST_SSH_KEY": str(instance.ssh_key())})
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=tag_environ())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"[{launched}] /data" in result.stdout + result.stderr  # pyinfra logs command output on stderr
 
@@ -149,15 +157,43 @@ def test_a_new_host_without_a_login_is_terminated_and_nothing_moves(ec2, ssh_hos
     assert on(standin, launched, "findmnt", "--noheadings", "--output", "TARGET", "/data") == "/data"
 
 
-def test_swap_and_rollback_move_the_data_and_lose_nothing(ec2, ssh_hosts, env, standin, amis, launched):
-    on(standin, launched, "sh", "-c", "echo before > /data/marker")
-    report = swap(ec2, ssh_hosts, env, standin, amis["v2"])
-    new = report.new_instance
-    assert on(standin, new, "cat", "/data/marker") == "before"
-    assert hosts.instance(ec2, launched)["State"]["Name"] == "stopped"
-    on(standin, new, "sh", "-c", "echo after >> /data/marker")
+@pytest.fixture(scope="module")
+def deployed(launched, standin, base_image_names, tmp_path_factory):
+    """The example app, shipped from this machine (no registry), deployed to the hosts by tags."""
+    app_image.build(REPO_ROOT / "example", APP_IMAGE, base_image=base_image_names["python"])
+    env_file = tmp_path_factory.mktemp("app") / "app.env"
+    instance.write_app_env(env_file)
+    result = subprocess.run(pyinfra_command("deploy.py", {"image": APP_IMAGE, "env_file": str(env_file),
+                                                          "tls": "off", **LOCAL_IMAGES}),
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=900, env=tag_environ())
+    tunnels_log = Path(os.environ["ONEHOST_STANDIN_TUNNELS"] + ".log")
+    sshd_log = standin.inner(launched, "journalctl", "--unit", "ssh", "--no-pager", "--lines", "20").stdout
+    assert result.returncode == 0, (result.stdout[-3000:] + result.stderr[-3000:] + sshd_log
+                                    + (tunnels_log.read_text()[-2000:] if tunnels_log.exists() else ""))
+    return launched
 
-    back = swap(ec2, ssh_hosts, env, standin, amis["v1"], reuse_standby=True)
-    assert back.new_instance == launched
-    assert on(standin, launched, "cat", "/data/marker").split() == ["before", "after"]
-    assert hosts.serving_instance(ec2, env)["InstanceId"] == launched
+
+def api(standin, instance_id: str, *curl: str) -> str:
+    """The API through the host's own nginx, as /health/ is checked in a swap."""
+    return on(standin, instance_id, "curl", "--fail", "--silent", "--show-error", "--header", "Host: localhost",
+              "--header", "Content-Type: application/json", *curl)
+
+
+def test_a_deployed_app_keeps_its_rows_across_a_swap_and_a_rollback(ec2, ssh_hosts, env, standin, amis, deployed):
+    """The new host has none of the old one's images: it loads the shipped ones from /data."""
+    created = api(standin, deployed, "--data", '{"title": "Before the swap", "happened_at": "2026-12-01T12:00:00Z"}',
+                  "http://127.0.0.1/api/events/")
+    assert "Before the swap" in created
+
+    report = swap(ec2, ssh_hosts, env, standin, amis["v2"], check_health=True)
+    new = report.new_instance
+    assert "Before the swap" in api(standin, new, "http://127.0.0.1/api/events/")
+    assert hosts.instance(ec2, deployed)["State"]["Name"] == "stopped"
+    api(standin, new, "--data", '{"title": "On the new host", "happened_at": "2026-12-02T12:00:00Z"}',
+        "http://127.0.0.1/api/events/")
+
+    back = swap(ec2, ssh_hosts, env, standin, amis["v1"], reuse_standby=True, check_health=True)
+    assert back.new_instance == deployed
+    listed = api(standin, deployed, "http://127.0.0.1/api/events/")
+    assert "Before the swap" in listed and "On the new host" in listed
+    assert hosts.serving_instance(ec2, env)["InstanceId"] == deployed

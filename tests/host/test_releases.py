@@ -12,6 +12,7 @@ import subprocess
 
 import pytest
 
+from onehost import release
 from onehost.deploys import pyinfra_command
 from onehost.instance import wait_until
 from onehost.loadgen import LoadGenerator
@@ -259,6 +260,11 @@ def test_pruning_keeps_the_newest_and_never_current_or_previous(deployer, test_i
     images = test_instance.inner("docker", "images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     assert host_image(APP_IMAGE) in images and host_image(V2) in images
     assert host_image(UNHEALTHY) not in images and host_image(BAD_MIGRATION) not in images
+    # The archives kept on /data for a host that takes it over go with their images.
+    archives = test_instance.inner("ls", "/data/images").stdout.split()
+    assert release.shipped_archive(host_image(APP_IMAGE)) in archives
+    assert release.shipped_archive(host_image(V2)) in archives
+    assert release.shipped_archive(host_image(UNHEALTHY)) not in archives
     # A re-run with the same inputs changes nothing.
     again = deployer.run({"image": APP_IMAGE, **keep_one})
     assert changes_reported(output_of(again)) == 0, output_of(again)[-3000:]

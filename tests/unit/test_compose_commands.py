@@ -27,10 +27,9 @@ def test_health_check_retries_every_second():
         "http://127.0.0.1/health/"]
 
 
-def test_load_image_tags_by_id_and_removes_the_archive():
-    assert commands.load_image("/var/tmp/x.tar", "sha256:ab", "timewarp:id-ab") == [
-        "sh", "-c", "docker load --quiet --input /var/tmp/x.tar && "
-                    "docker tag sha256:ab timewarp:id-ab && rm -f /var/tmp/x.tar"]
+def test_load_image_tags_by_id_and_keeps_the_archive():
+    assert commands.load_image("/data/images/ab.tar", "sha256:ab", "timewarp:id-ab") == [
+        "sh", "-c", "docker load --quiet --input /data/images/ab.tar && docker tag sha256:ab timewarp:id-ab"]
 
 
 def test_shell_quotes_arguments():

@@ -77,3 +77,15 @@ def test_pruning_keeps_the_newest_and_the_protected_releases():
 
 def test_pruning_nothing_when_under_the_limit():
     assert release.releases_to_prune([(1, "r1", "a"), (2, "r2", "b")], keep=5, protected=set()) == ([], [])
+
+
+@pytest.mark.parametrize("pinned, archive", [
+    ("timewarp:id-0123456789ab", "0123456789ab.tar"),
+    ("registry.example.com:5000/team/timewarp:id-0123456789ab", "0123456789ab.tar"),
+    ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/timewarp@sha256:" + "a" * 64, None),
+    ("postgres:17", None),
+    ("timewarp:id-nothex", None),
+])
+def test_a_shipped_image_keeps_its_archive_under_its_short_id(pinned, archive):
+    """onehost-stacks looks the archive up by the same rule (`${image##*:id-}.tar`)."""
+    assert release.shipped_archive(pinned) == archive
