@@ -35,3 +35,51 @@ def test_a_readme_command_parses(command):
         build_parser().parse_args(words)
     except SystemExit as stop:
         assert stop.code == 0, f"the README's `{command}` does not parse"
+
+
+REPO = README.parent
+SHELL_LINES = [line.split(" #")[0].strip() for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```",
+                                                                     README.read_text(), flags=re.S)
+               for line in block.replace("\\\n", " ").splitlines()]
+TOP_DIRS = ("packer/", "deploy/", "compose/", "nginx/", "backup/", "tests/", "onehost/", "example/",
+            "bench/", "scripts/", ".github/", "images/")
+
+
+def words_of(line: str) -> list[str]:
+    return shlex.split(re.sub(r"\$\([^)]*\)", "x", line.replace('\\"', "")))
+
+
+def test_every_repository_path_the_readme_names_exists():
+    named = set(re.findall(r"`((?:%s)[^`\s<>*]*)`" % "|".join(map(re.escape, TOP_DIRS)), README.read_text()))
+    named |= {word for line in SHELL_LINES for word in words_of(line) if word.startswith(TOP_DIRS)}
+    missing = sorted(path for path in named if not (REPO / path.split("::")[0]).exists())
+    assert len(named) > 30 and not missing, missing
+
+
+def test_every_onehost_variable_the_readme_names_is_read_by_the_code():
+    named = set(re.findall(r"\bONEHOST_[A-Z_]*[A-Z]\b", README.read_text()))
+    code = "".join(path.read_text(errors="replace") for folder in ("onehost", "deploy", "scripts", ".github", "tests")
+                   for path in (REPO / folder).rglob("*") if path.is_file() and path.suffix in (".py", ".sh", ".yml", ""))
+    unread = sorted(name for name in named if name not in code)
+    assert named and not unread, unread
+
+
+PACKER_VARIABLES = set(re.findall(r'^variable "(\w+)"', (REPO / "packer" / "variables.pkr.hcl").read_text(), re.M))
+PACKER_SOURCES = {f"{kind}.{name}" for kind, name in
+                  re.findall(r'^source "([\w-]+)" "(\w+)"', (REPO / "packer" / "onehost.pkr.hcl").read_text(), re.M)}
+
+
+@pytest.mark.parametrize("line", [line for line in SHELL_LINES if re.match(r"(\.venv/bin/)?packer (build|validate)", line)])
+def test_a_readme_packer_command_names_what_the_template_has(line):
+    words = words_of(line)
+    variables = [words[index + 1].split("=")[0] for index, word in enumerate(words) if word == "-var"]
+    sources = [word.split("=", 1)[1] for word in words if word.startswith("-only=")]
+    assert set(variables) <= PACKER_VARIABLES, set(variables) - PACKER_VARIABLES
+    assert set(sources) <= PACKER_SOURCES, set(sources) - PACKER_SOURCES
+
+
+def test_every_virtualenv_program_the_readme_runs_is_installed_there():
+    """`make bootstrap` makes .venv; Packer and the AWS CLI are not in it."""
+    programs = set(re.findall(r"\.venv/bin/([\w-]+)", README.read_text()))
+    missing = sorted(name for name in programs if not (REPO / ".venv" / "bin" / name).exists())
+    assert programs >= {"onehost", "pyinfra"} and not missing, missing
