@@ -329,13 +329,14 @@ def console_text(ec2, instance_id: str) -> str:
         return ec2.get_console_output(InstanceId=instance_id).get("Output") or ""
 
 
-def pin_host_keys(ec2, item: dict, read_console=console_text, timeout: float = 600, interval: float = 5,
+def pin_host_keys(ec2, item: dict, read_console=None, timeout: float = 600, interval: float = 5,
                   clock=time.monotonic, sleep=time.sleep) -> dict:
     """The instance with its SSH host keys in its tags: kept when it has them, else read from
     the keys cloud-init prints to the console at first boot (polled until `timeout`)."""
     if reach.pinned_keys(tag_dict(item.get("Tags"))):
         return item
     instance_id = item["InstanceId"]
+    read_console = read_console or console_text  # looked up now: the tests' EC2 stand-in replaces it
     deadline = clock() + timeout
     while not (keys := reach.console_host_keys(read_console(ec2, instance_id))):
         if clock() > deadline:
@@ -398,7 +399,7 @@ def standby_instance(ec2, env: Environment, image_id: str) -> dict | None:
 def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t3.micro",
          key_name: str | None = None, public_keys: tuple[str, ...] = (), cpu_credits: str = "standard",
          keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print,
-         read_console=console_text, console_timeout: float = 600,
+         read_console=None, console_timeout: float = 600,
          clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
@@ -523,7 +524,7 @@ def previous_image(ec2, env: Environment) -> str:
 
 
 def pin_environment_keys(ec2, env: Environment, instance_id: str | None = None, timeout: float = 30,
-                         say=print, read_console=console_text) -> list[str]:
+                         say=print, read_console=None) -> list[str]:
     """Pin the host keys of running instances launched without them (or by other means)."""
     running = environment_instances(ec2, env, states=("running",))
     if instance_id:

@@ -43,8 +43,10 @@ def create_command(name: str, image: str) -> list[str]:
 
 
 class Ec2StandIn:
-    def __init__(self, ec2, image: str, workdir: Path, prefix: str = "onehost-ec2"):
-        self.ec2, self.image, self.workdir, self.prefix = ec2, image, workdir, prefix
+    def __init__(self, ec2, image: str, workdir: Path, prefix: str | None = None):
+        # Two test runs on one machine keep to their own containers.
+        self.ec2, self.image, self.workdir = ec2, image, workdir
+        self.prefix = prefix or f"onehost-ec2-{os.getpid()}"
         self.tunnels = workdir / "tunnels.json"
         self.errors: list[str] = []
         self.ports: dict[str, int] = {}

@@ -14,6 +14,7 @@ import pytest
 
 from onehost import app_image, hosts, instance, reach, stack
 from onehost.aws import tag_dict
+from onehost.cli import main
 from onehost.deploys import pyinfra_command, pyinfra_executable
 from onehost.inventory import LOCAL_IMAGES
 from onehost.paths import REPO_ROOT
@@ -55,8 +56,11 @@ def ec2(aws_environ):
 
 @pytest.fixture(scope="module")
 def standin(ec2, tmp_path_factory):
-    with Ec2StandIn(ec2, instance.IMAGE, tmp_path_factory.mktemp("ec2")) as backing:
+    """The hypervisor, and GetConsoleOutput answered from it (moto's is one fixed text)."""
+    with Ec2StandIn(ec2, instance.IMAGE, tmp_path_factory.mktemp("ec2")) as backing, \
+            pytest.MonkeyPatch.context() as patch:
         os.environ.update(backing.environ())
+        patch.setattr(hosts, "console_text", backing.console_output)
         yield backing
         assert backing.errors == []
 
@@ -92,11 +96,22 @@ def tag_environ() -> dict:
     return {**os.environ, "ONEHOST_TAGS": TAGS, "AWS_REGION": REGION, "ONEHOST_SSH_KEY": str(instance.ssh_key())}
 
 
-def swap(ec2, ssh_hosts, env, standin, image, **options):
+def onehost_hosts(action: str, *arguments: str) -> str:
+    """`onehost hosts ACTION` as an operator runs it; what it printed."""
+    import contextlib
+    import io
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["hosts", action, "--project", PROJECT, "--environment", ENVIRONMENT, "--region", REGION,
+                     "--ssh-key", str(instance.ssh_key()), *arguments])
+    assert code == 0, printed.getvalue()
+    return printed.getvalue()
+
+
+def swap(ec2, ssh_hosts, env, image, **options):
+    """hosts.swap with a short wait for SSH (the command waits 10 minutes)."""
     options.setdefault("public_keys", (public_key(),))
-    options.setdefault("check_health", False)
-    return hosts.swap(ec2, ssh_hosts, env, image, say=lambda line: None,
-                      read_console=standin.console_output, console_timeout=180, **options)
+    return hosts.swap(ec2, ssh_hosts, env, image, say=lambda line: None, check_health=False, **options)
 
 
 def on(standin, instance_id: str, *command: str) -> str:
@@ -106,8 +121,10 @@ def on(standin, instance_id: str, *command: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def launched(ec2, ssh_hosts, env, standin, amis):
-    return swap(ec2, ssh_hosts, env, standin, amis["v1"]).new_instance
+def launched(ec2, env, standin, amis):
+    printed = onehost_hosts("launch", "--ami", amis["v1"])
+    assert "no --server-name: /health/ was not checked" in printed
+    return hosts.serving_instance(ec2, env)["InstanceId"]
 
 
 def test_a_launched_host_has_its_key_from_cloud_init_its_host_keys_pinned_and_the_volume_mounted(
@@ -126,7 +143,7 @@ def test_a_launched_host_has_its_key_from_cloud_init_its_host_keys_pinned_and_th
 def test_pyinfra_reaches_the_host_through_the_tunnel_by_its_tags(launched):
     result = subprocess.run([pyinfra_executable(), "--yes", "deploy/inventory.py", "exec", "--",
                              "findmnt", "--noheadings", "--output", "TARGET", "/data"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=tag_environ())
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, env=tag_environ())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"[{launched}] /data" in result.stdout + result.stderr  # pyinfra logs command output on stderr
 
@@ -151,7 +168,7 @@ def test_a_new_host_without_a_login_is_terminated_and_nothing_moves(ec2, ssh_hos
     ec2.create_key_pair(KeyName="nobody")
     with pytest.raises(CommandFailed, match=r"(?s)never became ready: .*Permission denied \(publickey\)"
                                             r".*Nothing was moved; it was terminated"):
-        swap(ec2, ssh_hosts, env, standin, amis["v2"], public_keys=(), key_name="nobody")
+        swap(ec2, ssh_hosts, env, amis["v2"], public_keys=(), key_name="nobody")
     assert hosts.serving_instance(ec2, env)["InstanceId"] == launched
     assert hosts.volume_holder(ec2, env.data_volume_id) == launched
     assert on(standin, launched, "findmnt", "--noheadings", "--output", "TARGET", "/data") == "/data"
@@ -179,21 +196,22 @@ def api(standin, instance_id: str, *curl: str) -> str:
               "--header", "Content-Type: application/json", *curl)
 
 
-def test_a_deployed_app_keeps_its_rows_across_a_swap_and_a_rollback(ec2, ssh_hosts, env, standin, amis, deployed):
+def test_a_deployed_app_keeps_its_rows_across_a_swap_and_a_rollback(ec2, env, standin, amis, deployed):
     """The new host has none of the old one's images: it loads the shipped ones from /data."""
     created = api(standin, deployed, "--data", '{"title": "Before the swap", "happened_at": "2026-12-01T12:00:00Z"}',
                   "http://127.0.0.1/api/events/")
     assert "Before the swap" in created
 
-    report = swap(ec2, ssh_hosts, env, standin, amis["v2"], check_health=True)
-    new = report.new_instance
+    printed = onehost_hosts("swap", "--ami", amis["v2"], "--server-name", "localhost", "--no-tls")
+    assert "downtime:" in printed
+    new = hosts.serving_instance(ec2, env)["InstanceId"]
+    assert new != deployed
     assert "Before the swap" in api(standin, new, "http://127.0.0.1/api/events/")
     assert hosts.instance(ec2, deployed)["State"]["Name"] == "stopped"
     api(standin, new, "--data", '{"title": "On the new host", "happened_at": "2026-12-02T12:00:00Z"}',
         "http://127.0.0.1/api/events/")
 
-    back = swap(ec2, ssh_hosts, env, standin, amis["v1"], reuse_standby=True, check_health=True)
-    assert back.new_instance == deployed
+    onehost_hosts("rollback", "--server-name", "localhost", "--no-tls")
     listed = api(standin, deployed, "http://127.0.0.1/api/events/")
     assert "Before the swap" in listed and "On the new host" in listed
     assert hosts.serving_instance(ec2, env)["InstanceId"] == deployed

@@ -19,8 +19,13 @@ def test_stacks_come_back_after_a_restart_with_their_rows(test_instance, deploye
     status, fetched = test_instance.get(f"/api/events/{created['id']}/")
     assert status == 200 and fetched["title"] == "Host restarted"
     assert test_instance.live_container() == live
-    stacks = test_instance.inner("systemctl", "is-active", "onehost-stacks.service", check=False)
-    assert stacks.stdout.strip() == "active", test_instance.inner(
+    # The containers come back by Docker's restart policy, so /health/ can answer before the
+    # unit has finished going through every stack: wait for it to settle.
+    def settled():
+        state = test_instance.inner("systemctl", "is-active", "onehost-stacks.service", check=False).stdout.strip()
+        return state if state != "activating" else None
+    state = wait_until(settled, "onehost-stacks.service to finish", 120)
+    assert state == "active", test_instance.inner(
         "journalctl", "--unit", "onehost-stacks", "--no-pager", check=False).stdout
     # The unit found the stacks on the volume and brought each one up (nothing skipped).
     # (Its run since the restart: a container shares its host's boot id, so --boot cannot tell.)
