@@ -2,8 +2,10 @@
 
 The AMIs are the ones this account owns with the tag onehost:role=host (Packer's amazon-ebs
 source tags them). An AMI is in use while any instance that is not terminated (running or
-stopped) was launched from it. `prune` keeps the newest N by creation date plus every AMI in
-use, deregisters the others and deletes their snapshots.
+stopped) was launched from it. An AMI is a rollback target while such an instance names it in
+its onehost:previous-image tag (`onehost hosts rollback` launches from it when the kept instance
+has been retired). `prune` keeps the newest N by creation date plus every AMI in use or a
+rollback target, deregisters the others and deletes their snapshots.
 
 Selection is pure (unit-tested); each AWS call is a small function over a boto3 EC2 client.
 """
@@ -14,9 +16,10 @@ import argparse
 from dataclasses import dataclass
 from datetime import datetime
 
-from onehost.aws import aws_errors, client, table
+from onehost.aws import aws_errors, client, table, tag_dict
 
 ROLE_TAG = ("onehost:role", "host")
+PREVIOUS_IMAGE_TAG = "onehost:previous-image"  # set by `onehost hosts` on the instance it launches
 # Instances in these states hold on to their AMI (a stopped one may be started again).
 LIVE_STATES = ["pending", "running", "stopping", "stopped"]
 COLUMNS = ["AMI", "NAME", "VERSION", "GIT COMMIT", "BUILT", "BASE AMI", "CREATED", "IN USE"]
@@ -56,16 +59,19 @@ def newest_first(images: list[Image]) -> list[Image]:
     return sorted(images, key=lambda image: (image.created, image.image_id), reverse=True)
 
 
-def prune_plan(images: list[Image], in_use: set[str], keep: int) -> PrunePlan:
-    """Keep the newest `keep` images and every image in use; delete the rest (newest first)."""
+def prune_plan(images: list[Image], in_use: set[str], keep: int,
+               rollback_targets: frozenset[str] | set[str] = frozenset()) -> PrunePlan:
+    """Keep the newest `keep` images, every image in use and every rollback target; delete the
+    rest (newest first)."""
     if keep < 1:
         raise ValueError("keep at least one image")
     kept, deleted = [], []
     for rank, image in enumerate(newest_first(images)):
-        if rank < keep:
-            kept.append((image, f"newest {keep}" + (", in use" if image.image_id in in_use else "")))
-        elif image.image_id in in_use:
-            kept.append((image, "in use"))
+        reasons = ([f"newest {keep}"] if rank < keep else []) + \
+                  (["in use"] if image.image_id in in_use else []) + \
+                  (["rollback target"] if image.image_id in rollback_targets else [])
+        if reasons:
+            kept.append((image, ", ".join(reasons)))
         else:
             deleted.append(image)
     return PrunePlan(keep=kept, delete=deleted)
@@ -91,11 +97,20 @@ def project_images(ec2) -> list[Image]:
     return [image_from_description(description) for description in found]
 
 
-def images_in_use(ec2) -> set[str]:
+def live_instances(ec2) -> list[dict]:
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[{"Name": "instance-state-name", "Values": LIVE_STATES}])
-    return {instance["ImageId"] for page in pages for reservation in page["Reservations"]
-            for instance in reservation["Instances"]}
+    return [instance for page in pages for reservation in page["Reservations"]
+            for instance in reservation["Instances"]]
+
+
+def images_in_use(ec2) -> set[str]:
+    return {instance["ImageId"] for instance in live_instances(ec2)}
+
+
+def rollback_targets(ec2) -> set[str]:
+    """The AMIs `onehost hosts rollback` would go back to from a live instance."""
+    return {tag_dict(instance.get("Tags")).get(PREVIOUS_IMAGE_TAG) for instance in live_instances(ec2)} - {None}
 
 
 def delete_image(ec2, image: Image) -> None:
@@ -115,7 +130,7 @@ def list_images(ec2) -> str:
 
 
 def prune(ec2, keep: int, dry: bool, say=print) -> PrunePlan:
-    plan = prune_plan(project_images(ec2), images_in_use(ec2), keep)
+    plan = prune_plan(project_images(ec2), images_in_use(ec2), keep, rollback_targets(ec2))
     for image, reason in plan.keep:
         say(f"keep    {image.image_id}  {image.name}  ({reason})")
     for image in plan.delete:

@@ -40,6 +40,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from onehost import reach
+from onehost.amis import PREVIOUS_IMAGE_TAG
 from onehost.aws import aws_errors, client, table, tag_dict, tag_list
 from onehost.compose_commands import edge_health_check
 from onehost.history import ssh_command
@@ -52,7 +53,6 @@ DEVICE = "/dev/sdf"
 DATA_DIR = "/data"
 DATA_LABEL = "onehost-data"
 RETIRE_TAG = "onehost:retire-after"
-PREVIOUS_IMAGE_TAG = "onehost:previous-image"
 STACK_OUTPUTS = ("SecurityGroupId", "InstanceProfileArn", "DataVolumeId", "ElasticIpAllocationId",
                  "AvailabilityZone", "ElasticIp")
 

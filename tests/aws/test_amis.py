@@ -113,3 +113,16 @@ def test_aws_errors_are_one_line(aws, capsys, monkeypatch):
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     assert main(["amis", "list", "--region", "eu-west-1"]) == 1
     assert capsys.readouterr().err.startswith("error: AWS call failed: Could not connect")
+
+
+def test_prune_keeps_the_rollback_target_of_a_serving_instance(account, capsys):
+    """`onehost hosts rollback` launches from the AMI in onehost:previous-image once the kept
+    instance is retired: that AMI must outlive the prune."""
+    target = account.images[1]
+    serving = account.ec2.run_instances(ImageId=account.images[3], MinCount=1, MaxCount=1, InstanceType="t3.micro",
+                                        TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                            {"Key": "onehost:previous-image", "Value": target}]}])
+    assert serving["Instances"]
+    assert main(["amis", "prune", "--keep", "1", "--region", "eu-west-1"]) == 0
+    assert target in image_ids(account.ec2)
+    assert f"keep    {target}  onehost-debian-13-2  (rollback target)" in capsys.readouterr().out

@@ -97,3 +97,11 @@ def test_cli_defaults_and_refuses_keep_zero(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["amis", "prune", "--keep", "0"])
     assert "keep at least 1 AMI" in capsys.readouterr().err
+
+
+def test_prune_keeps_the_ami_a_rollback_would_launch_from():
+    """The serving instance names its previous AMI; its kept instance may have been retired."""
+    plan = amis.prune_plan(IMAGES, in_use={"ami-5"}, keep=1, rollback_targets={"ami-2"})
+    assert [(kept.image_id, reason) for kept, reason in plan.keep] == [
+        ("ami-5", "newest 1, in use"), ("ami-2", "rollback target")]
+    assert [deleted.image_id for deleted in plan.delete] == ["ami-4", "ami-3", "ami-1"]
