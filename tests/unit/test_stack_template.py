@@ -67,11 +67,11 @@ def test_the_endpoint_is_in_the_stacks_subnet_and_shows_its_interface_as_the_sou
     assert outputs["DeployAccessPolicyArn"]["Value"] == {"Ref": "DeployAccessPolicy"}
 
 
-def test_the_deploy_access_policy_opens_ssh_tunnels_through_this_endpoint_and_nothing_more(template):
+def test_the_deploy_access_policy_opens_ssh_tunnels_through_this_endpoint_and_reads_the_app_secrets(template):
     policy = template["Resources"]["DeployAccessPolicy"]
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
     assert not {"Roles", "Users", "Groups", "ManagedPolicyName"} & set(policy["Properties"])  # attached by hand
-    tunnel, find = policy["Properties"]["PolicyDocument"]["Statement"]
+    tunnel, find, read, decrypt = policy["Properties"]["PolicyDocument"]["Statement"]
     assert (tunnel["Effect"], tunnel["Action"]) == ("Allow", "ec2-instance-connect:OpenTunnel")
     assert tunnel["Resource"] == {"Fn::Sub": "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:"
                                              "instance-connect-endpoint/${InstanceConnectEndpoint}"}
@@ -79,6 +79,13 @@ def test_the_deploy_access_policy_opens_ssh_tunnels_through_this_endpoint_and_no
                                    "NumericLessThanEquals": {"ec2-instance-connect:maxTunnelDuration": "3600"}}
     assert find == {"Sid": "FindTheInstanceAndEndpoint", "Effect": "Allow", "Resource": "*",
                     "Action": ["ec2:DescribeInstances", "ec2:DescribeInstanceConnectEndpoints"]}
+    # The deploy reads the secrets on the deploying machine (--data ssm_path): under SsmPath only,
+    # decrypted only through SSM.
+    assert read["Action"] == ["ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"]
+    assert [item["Fn::Sub"].rsplit(":", 1)[1] for item in read["Resource"]] == [
+        "parameter${SsmPath}", "parameter${SsmPath}/*"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"] == {"StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}}
 
 
 def test_what_holds_data_or_the_address_outlives_the_stack(template):
@@ -143,7 +150,11 @@ def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_r
     # The ECR policy exists only with an EcrRepository.
     assert ecr["Condition"] == "HasEcrRepository" and ecr["Properties"]["Roles"] == [{"Ref": "HostRole"}]
     policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"] for policy in [*declared, ecr["Properties"]]}
-    assert set(policies) == {"backups", "cloudwatch-agent", "secrets", "ecr-pull"}
+    assert set(policies) == {"backups", "cloudwatch-agent", "ecr-pull"}
+    # The host never reads the app's secrets (the deploy writes them into app.env): no SSM, no KMS.
+    actions = [action for statements in policies.values() for statement in statements
+               for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])]
+    assert not [action for action in actions if action.startswith(("ssm:", "kms:"))], actions
     assert "ManagedPolicyArns" not in template["Resources"]["HostRole"]["Properties"]
     unrestrictable = {"cloudwatch:PutMetricData", "ecr:GetAuthorizationToken"}
     for statements in policies.values():
