@@ -23,9 +23,9 @@ from tests.host.conftest import Deployer, Instance
 
 SHOP_INSTANCE_ENV = {
     "ONEHOST_INSTANCE": "onehost-shop-test",
-    "ONEHOST_SSH_PORT": "42222",
-    "ONEHOST_HTTP_PORT": "48080",
-    "ONEHOST_HTTPS_PORT": "48443",
+    "ONEHOST_SSH_PORT": "24222",
+    "ONEHOST_HTTP_PORT": "24080",
+    "ONEHOST_HTTPS_PORT": "24443",
 }
 IMAGE_TAG = "test-v1"
 DJANGO_ADMIN = str(Path(sys.executable).with_name("django-admin"))

@@ -28,9 +28,9 @@ from tests.host.test_edge import UPSTREAM, Response, assert_security_headers, po
 
 TLS_INSTANCE_ENV = {
     "ONEHOST_INSTANCE": "onehost-tls-test",
-    "ONEHOST_SSH_PORT": "32222",
-    "ONEHOST_HTTP_PORT": "38080",
-    "ONEHOST_HTTPS_PORT": "38443",
+    "ONEHOST_SSH_PORT": "23222",
+    "ONEHOST_HTTP_PORT": "23080",
+    "ONEHOST_HTTPS_PORT": "23443",
 }
 DOMAIN = "timewarp.test"
 LIVE_CERTIFICATE = f"/data/letsencrypt/live/{DOMAIN}/fullchain.pem"
