@@ -30,8 +30,9 @@ from pathlib import Path
 
 REACH_MODES = ("tunnel", "public", "private")
 HOST_KEY_TAG = "onehost:ssh-host-key:"
-# The types whose public key fits in an EC2 tag value (at most 256 characters): an ed25519 key
-# is 68 characters of base64, a nistp256 one 140; an RSA key is too long and is not pinned.
+# The types whose public key fits in an EC2 tag value (at most 256 characters: EC2 User Guide,
+# "Tag restrictions"): an ed25519 key is 68 characters of base64, a nistp256 one 140; an RSA key
+# is too long and is not pinned.
 PINNED_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256")
 BEGIN_KEYS, END_KEYS = "-----BEGIN SSH HOST KEY KEYS-----", "-----END SSH HOST KEY KEYS-----"
 # One key per line, after whatever prefix the console adds (`ec2:`, a syslog header).
@@ -73,10 +74,11 @@ MAX_TUNNEL_SECONDS = 3600  # the endpoint's own limit per connection
 
 def tunnel_command(instance_id: str, region: str) -> list[str]:
     """The AWS CLI v2 command that carries one SSH connection through the VPC's Instance
-    Connect Endpoint (the CLI finds the endpoint of the instance's VPC itself). The duration is
-    sent so that the stack's policy, which allows OpenTunnel only with
-    ec2-instance-connect:maxTunnelDuration <= 3600, has the key to compare (a condition on a
-    key the request lacks does not match)."""
+    Connect Endpoint (the CLI finds the endpoint of the instance's VPC itself). The duration
+    (AWS CLI reference, `ec2-instance-connect open-tunnel --max-tunnel-duration`) is sent so that
+    the stack's policy, which allows OpenTunnel only with ec2-instance-connect:maxTunnelDuration
+    <= 3600, has the key to compare: a condition on a key missing from the request does not
+    match (IAM User Guide, "IAM JSON policy elements: Condition operators")."""
     return ["aws", "ec2-instance-connect", "open-tunnel", "--instance-id", instance_id, "--region", region,
             "--max-tunnel-duration", str(MAX_TUNNEL_SECONDS)]
 

@@ -339,7 +339,7 @@ def deploy_stack(cfn, ec2, name: str, given: dict[str, str], *, tags: dict[str, 
     previous = previous_values(stack)
     if creating:
         given.update(network_parameters(ec2, given, previous))
-        # The role may read the app's secrets under /<project>/<environment>/ (ssm_path).
+        # The deploy access policy may read the app's secrets under /<project>/<environment>/ (ssm_path).
         given.setdefault("SsmPath", f"/{given.get('Project', 'onehost')}/{given.get('Environment', 'production')}")
     elif "SubnetId" not in previous or given.keys() & {"VpcId", "AvailabilityZone", "SubnetId"}:
         # A stack made before SubnetId existed gets its zone's subnet; a changed network is checked.

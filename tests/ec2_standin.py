@@ -21,7 +21,6 @@ import json
 import os
 import subprocess
 import threading
-import time
 from pathlib import Path
 
 from onehost import instance as local_instance
@@ -86,7 +85,7 @@ class Ec2StandIn:
         self._stop.set()
         self._thread.join(timeout=30)
         for name in self._containers():
-            subprocess.run(["docker", "rm", "--force", "--volumes", name], capture_output=True)
+            self._remove(name)
         for loop in self.loops.values():
             subprocess.run(["losetup", "--detach", loop], capture_output=True)
 
@@ -129,8 +128,16 @@ class Ec2StandIn:
             subprocess.run(["docker", "stop", "--time", "30", name], check=True, capture_output=True)
             self._forget_devices(instance_id)
         elif state in ("shutting-down", "terminated") and running is not None:
-            subprocess.run(["docker", "rm", "--force", "--volumes", name], check=True, capture_output=True)
+            self._remove(name)
             self._forget_devices(instance_id)
+
+    @staticmethod
+    def _remove(name: str) -> None:
+        """The container and its root disk: the named volume of its Docker engine goes too, as an
+        instance's root EBS volume goes with it (DeleteOnTermination)."""
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        subprocess.run(["docker", "volume", "rm", "--force",
+                        local_instance.InstanceConfig(name=name).docker_volume], capture_output=True)
 
     def _create(self, instance_id: str) -> None:
         """A new instance: its container, and the NoCloud seed of what RunInstances was given."""
@@ -187,11 +194,3 @@ class Ec2StandIn:
         for volume_id in [volume for volume, holder in self.attached.items() if holder == instance_id]:
             del self.attached[volume_id]
 
-
-def wait_for(check, what: str, timeout: float):
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.5)
-    return result

@@ -83,3 +83,21 @@ def test_every_virtualenv_program_the_readme_runs_is_installed_there():
     programs = set(re.findall(r"\.venv/bin/([\w-]+)", README.read_text()))
     missing = sorted(name for name in programs if not (REPO / ".venv" / "bin" / name).exists())
     assert programs >= {"onehost", "pyinfra"} and not missing, missing
+
+
+INLINE_COMMANDS = sorted(set(re.findall(r"`(?:\.venv/bin/)?onehost ([^`]*)`", README.read_text())))
+
+
+@pytest.mark.parametrize("command", INLINE_COMMANDS)
+def test_an_inline_readme_command_names_a_real_command_and_its_flags(command, capsys):
+    """Prose names commands in code spans with placeholders (`--host <name>`, `...`): their
+    subcommand must exist and each flag must be one of its options."""
+    words = command.split()
+    path = [word for word in words[:next((i for i, word in enumerate(words) if not re.fullmatch(r"[a-z-]+", word)),
+                                         len(words))] if not word.startswith("-")]
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args([*path, "--help"])
+    assert stop.value.code == 0, f"`onehost {command}`: no such command"
+    options = capsys.readouterr().out
+    flags = [word.strip("[]") for word in words if word.strip("[]").startswith("--")]
+    assert all(re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", options) for flag in flags), (command, flags)
