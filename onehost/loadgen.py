@@ -23,6 +23,7 @@ Latencies are measured from the moment a request was scheduled, so a stalled ser
 client held up behind a slow request shows in p99 instead of silently lowering the rate.
 """
 
+import bisect
 import errno
 import http.client
 import json
@@ -68,7 +69,7 @@ class LoadResult:
     retried: int = 0                  # persistent clients: retried once under the retry contract
     statuses: dict[int, int] = field(default_factory=dict)   # every HTTP response, by status
     errors: dict[str, int] = field(default_factory=dict)     # every failure, by kind ("HTTP 502", "ConnectionRefusedError")
-    versions: list[str] = field(default_factory=list)        # "version" of 2xx JSON bodies as they arrived, consecutive duplicates collapsed
+    versions: list[str] = field(default_factory=list)        # "version" of 2xx JSON bodies in the order their requests were sent, consecutive duplicates collapsed
     latencies_ms: list[float] = field(default_factory=list)  # every sent request, from its scheduled time
     seconds: float = 0.0
     # sent/ok/failed/retried per client kind: {"fresh": {...}, "persistent": {...}}
@@ -119,6 +120,7 @@ class _Outcome:
     latency_ms: float
     version: str | None
     retried: bool
+    sent_at: float = 0.0  # when the answered attempt went out (a retry's, when retried)
 
 
 class _Collector:
@@ -127,6 +129,7 @@ class _Collector:
     def __init__(self):
         self.lock = threading.Lock()
         self.result = LoadResult()
+        self._answers: list[tuple[float, str]] = []  # (sent_at, version), in sending order
 
     def add(self, outcome: _Outcome) -> None:
         arrived = time.monotonic()
@@ -149,8 +152,11 @@ class _Collector:
                 result.statuses[outcome.status] = result.statuses.get(outcome.status, 0) + 1
             result.latencies_ms.append(outcome.latency_ms)
             if outcome.version is not None:
-                if not result.versions or result.versions[-1] != outcome.version:
-                    result.versions.append(outcome.version)
+                # By sending order, not arrival: an old nginx worker finishes a request sent before
+                # the switch after a new worker has answered one sent after it.
+                bisect.insort(self._answers, (outcome.sent_at, outcome.version))
+                result.versions = [version for index, (_, version) in enumerate(self._answers)
+                                   if index == 0 or self._answers[index - 1][1] != version]
                 first, _ = result.version_seen.get(outcome.version, (arrived, arrived))
                 result.version_seen[outcome.version] = (first, arrived)
 
@@ -354,15 +360,15 @@ class LoadGenerator:
         response = connection.getresponse()
         return response.status, response.read()
 
-    def _outcome(self, kind: str, scheduled: float, status: int | None, body: bytes,
+    def _outcome(self, kind: str, scheduled: float, sent_at: float, status: int | None, body: bytes,
                  error: BaseException | None, retried: bool) -> _Outcome:
         latency = (time.monotonic() - scheduled) * 1000
         if error is not None:
-            return _Outcome(kind, False, None, _error_kind(error), latency, None, retried)
+            return _Outcome(kind, False, None, _error_kind(error), latency, None, retried, sent_at)
         ok = 200 <= status < 300
         # Only answers that served count for versions: a 503 of a new release is not "v2 live".
         return _Outcome(kind, ok, status, None if ok else f"HTTP {status}", latency,
-                        _version_of(body) if ok else None, retried)
+                        _version_of(body) if ok else None, retried, sent_at)
 
     def _fresh_worker(self) -> None:
         headers = {**self.headers, "Connection": "close"}
@@ -370,13 +376,14 @@ class LoadGenerator:
             while (scheduled := self._next_job(self._fresh_queue)) is not None:
                 connection = self._connection()
                 status, body, error = None, b"", None
+                sent_at = time.monotonic()
                 try:
                     status, body = self._exchange(connection, headers)
                 except (OSError, http.client.HTTPException) as failure:
                     error = failure
                 finally:
                     connection.close()
-                self._collector.add(self._outcome("fresh", scheduled, status, body, error, False))
+                self._collector.add(self._outcome("fresh", scheduled, sent_at, status, body, error, False))
         finally:
             self._finish_worker()
 
@@ -386,12 +393,14 @@ class LoadGenerator:
             while (scheduled := self._next_job(jobs)) is not None:
                 status, body, error, retried = None, b"", None, False
                 reused = connection.sock is not None
+                sent_at = time.monotonic()
                 try:
                     status, body = self._exchange(connection, self.headers)
                 except (OSError, http.client.HTTPException) as failure:
                     connection.close()
                     if reused and _closed_before_response(failure):
                         retried = True
+                        sent_at = time.monotonic()
                         try:
                             status, body = self._exchange(connection, self.headers)
                         except (OSError, http.client.HTTPException) as second:
@@ -399,7 +408,7 @@ class LoadGenerator:
                             error = second
                     else:
                         error = failure
-                self._collector.add(self._outcome("persistent", scheduled, status, body, error, retried))
+                self._collector.add(self._outcome("persistent", scheduled, sent_at, status, body, error, retried))
         finally:
             connection.close()
             self._finish_worker()

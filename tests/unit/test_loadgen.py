@@ -306,3 +306,16 @@ def test_cli_prints_the_summary_and_exits_1_on_failures(server, capsys):
     server.status = 500
     assert _cli([server.url, "--rate", "100", "--seconds", "0.1", "--host-header", "example.test"]) == 1
     assert "HTTP 500 x10" in capsys.readouterr().out
+
+
+def test_versions_follow_the_order_requests_were_sent_not_answered():
+    """An old nginx worker finishes a request sent before the switch after a new worker has
+    answered one sent after it: that is no switch back."""
+    from onehost.loadgen import _Collector, _Outcome
+    collector = _Collector()
+    answers = [(1.0, "test-v1"), (3.0, "test-v2"), (2.0, "test-v1"), (4.0, "test-v2")]  # as they arrived
+    for sent_at, version in answers:
+        collector.add(_Outcome("persistent", True, 200, None, 5.0, version, False, sent_at))
+    assert collector.result.versions == ["test-v1", "test-v2"]
+    collector.add(_Outcome("fresh", True, 200, None, 5.0, "test-v1", False, 5.0))  # a real switch back
+    assert collector.result.versions == ["test-v1", "test-v2", "test-v1"]
