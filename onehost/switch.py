@@ -175,6 +175,9 @@ def image_digest(image: str) -> list[str]:
 
 # --- running them ---------------------------------------------------------------------
 
+RUNTIME_CREATE_FAILED = "OCI runtime create failed"
+
+
 class CommandError(Exception):
     """A host command failed; the message is the end of its output."""
 
@@ -312,7 +315,7 @@ class Switch:
     # -- steps -------------------------------------------------------------------------
     def start_idle(self) -> None:
         colour, timeout = self.plan.idle_colour, self.plan.health_timeout_seconds
-        self.run(start_colour(colour, self.plan.release_dir))
+        self.create_idle(colour)
         status = ""
 
         def healthy() -> bool:
@@ -325,6 +328,23 @@ class Switch:
         if not self.poll(healthy, timeout=timeout, interval=0.5):
             raise CommandError(health_status(colour), f"{container(colour)} not healthy within "
                                                       f"{timeout} s (Docker says: {status or 'nothing'})")
+
+    def create_idle(self, colour: str) -> None:
+        """`compose up` for the idle colour, once more if the runtime failed to create its process.
+
+        runc's "read init-p: connection reset by peer" means its init process died before the
+        app ran (a transient the runtime reports as "OCI runtime create failed": opencontainers/runc
+        #2662, concourse/concourse#6180). Nothing of the release has run and the live colour still
+        serves, so a second `up` is safe; an error from the app itself is not retried.
+        """
+        try:
+            self.run(start_colour(colour, self.plan.release_dir))
+        except CommandError as failure:
+            if RUNTIME_CREATE_FAILED not in failure.output:
+                raise
+            self.say(f"the container runtime failed to create {container(colour)} ({failure}); "
+                     "trying once more")
+            self.run(start_colour(colour, self.plan.release_dir))
 
     def check_direct(self) -> None:
         layout = self.plan.layout

@@ -143,6 +143,56 @@ def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step
     assert host.ran("grep -qs tok")
 
 
+RUNC_RESET = ("Container app-green-app-1  Starting\nError response from daemon: failed to create task for "
+              "container: failed to create shim task: OCI runtime create failed: runc create failed: unable "
+              "to start container process: waiting for init preliminary setup: read init-p: connection "
+              "reset by peer: unknown")
+
+
+def host_whose_up_fails(times: int, output: str):
+    """A healthy host whose first `times` `compose up` calls fail with `output`."""
+    host = FakeHost()
+    failures = iter(range(times))
+    original = host.__call__
+
+    def run(command):
+        if "up" in command and "--detach" in command and next(failures, None) is not None:
+            host.commands.append(command)
+            return False, output
+        return original(command)
+
+    return host, run
+
+
+def ups(host) -> int:
+    return sum(1 for command in host.commands if "up" in command and "--detach" in command)
+
+
+def test_a_runtime_that_fails_to_create_the_container_once_is_asked_again():
+    host, run = host_whose_up_fails(1, RUNC_RESET)
+    runner, said = run_switch(make_plan(), host, run)
+    runner.execute()
+    assert ups(host) == 2
+    assert any("failed to create app-green-app-1" in line and "trying once more" in line for line in said)
+    assert host.history()["result"] == "ok"
+
+
+def test_a_runtime_that_fails_twice_leaves_the_old_colour_serving():
+    host, run = host_whose_up_fails(2, RUNC_RESET)
+    runner, _ = run_switch(make_plan(), host, run)
+    with pytest.raises(SwitchFailed, match=r"failed at 'start green.*read init-p.*v1-def \(blue\) is still serving"):
+        runner.execute()
+    assert ups(host) == 2
+
+
+def test_a_container_that_fails_for_its_own_reasons_is_not_started_twice():
+    host, run = host_whose_up_fails(1, "Error response from daemon: pull access denied for timewarp")
+    runner, _ = run_switch(make_plan(), host, run)
+    with pytest.raises(SwitchFailed, match="pull access denied"):
+        runner.execute()
+    assert ups(host) == 1
+
+
 def test_a_failed_migration_names_the_dump_taken_before_it():
     host = FakeHost(fail=["migrate --noinput"], pending=["events.0002_fails"])
     runner, _ = run_switch(make_plan(), host)
