@@ -10,6 +10,7 @@ unless --force is given; with --dry nothing is written.
 
 import argparse
 import ast
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -48,6 +49,11 @@ PRODUCTION_NAMES = ("production", "prod")
 BASE_NAMES = ("base", "common")
 # The module init writes in a settings package that has production settings of its own.
 OWN_MODULE = "onehost"
+# .dockerignore leaves uploads (MEDIA_ROOT) out at any depth; a Python package of that name is a
+# Django app, kept by an exception naming its path (templates/init/dockerignore.j2).
+UPLOADS_DIR = "media"
+# Directories never searched for such packages: .dockerignore leaves them out anyway.
+NOT_SEARCHED = frozenset({"node_modules", "venv", "__pycache__", "staticfiles"})
 # In the docstring of the production settings init writes (templates/init/production.py.j2).
 WRITTEN_BY_INIT = "Written by `onehost init`"
 
@@ -178,6 +184,18 @@ def inspect_project(root: Path) -> Project:
                    requirements=requirements_of(root))
 
 
+def packages_named(root: Path, name: str) -> list[str]:
+    """The importable packages called name under root, as /-separated paths from root. Every part
+    of such a path is an identifier, so it is also a .dockerignore pattern that matches itself."""
+    found = []
+    for directory, subdirectories, files in os.walk(root):
+        subdirectories[:] = sorted(sub for sub in subdirectories if sub.isidentifier() and sub not in NOT_SEARCHED)
+        here = Path(directory)
+        if here != root and here.name == name and "__init__.py" in files:
+            found.append(here.relative_to(root).as_posix())
+    return found
+
+
 def deploy_pins(requirements_txt: Path = EXAMPLE / "requirements.txt") -> list[str]:
     """The example's pins of DEPLOY_PACKAGES, so every init'd project gets tested versions."""
     pins = []
@@ -212,7 +230,7 @@ def planned_files(project: Project, app_name: str, server_names: list[str], imag
     root, package_dir = project.root, project.root / project.package
     files = {
         root / "Dockerfile": render("Dockerfile.j2", **values),
-        root / ".dockerignore": render("dockerignore.j2"),
+        root / ".dockerignore": render("dockerignore.j2", media_packages=packages_named(root, UPLOADS_DIR)),
         root / DEPLOY_REQUIREMENTS: render("requirements-onehost.txt.j2", pins=deploy_pins()),
         root / "gunicorn.conf.py": GUNICORN_CONFIG.read_text(),
         project.production_path: render("production.py.j2", **values),
