@@ -4,7 +4,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from onehost import lock, switch, tls
+from onehost import compose_commands, lock, switch, tls
 
 
 class DockerImageId(FactBase):
@@ -134,10 +134,10 @@ class ReleaseDirectories(FactBase):
 class PendingMigrations(FactBase):
     """Migrations an image would apply, asked of a throwaway container (--dry plans only)."""
 
-    def command(self, image, network, env_file):
-        return shlex.join([
-            "docker", "run", "--rm", "--network", network, "--env-file", env_file, image,
-            "python", "manage.py", "shell", "--command", switch.MIGRATION_STATE]) + " 2>/dev/null || true"
+    def command(self, image, release_dir):
+        return shlex.join(compose_commands.app_one_off(
+            release_dir, image, "python", "manage.py", "shell", "--command", switch.MIGRATION_STATE)
+        ) + " 2>/dev/null || true"
 
     def process(self, output):
         state = switch.parse_migration_state("\n".join(output))

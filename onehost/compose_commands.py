@@ -22,6 +22,24 @@ def run_once(project: str, compose_file: str, env_file: str | None, service: str
     return compose(project, compose_file, env_file) + ["run", "--rm", "--no-deps", service, *command]
 
 
+# The project one-off app containers run under: apart from the colours' projects.
+ONE_OFF_PROJECT = "app-oneoff"
+
+
+def app_one_off(release_dir: str, image: str, *command: str, environment: dict[str, str] | None = None,
+                volumes: tuple[str, ...] = ()) -> list[str]:
+    """A throwaway container of a release's app service, running `image` (APP_IMAGE from the shell
+    wins over release.env: https://docs.docker.com/compose/how-tos/environment-variables/envvars-precedence/).
+    Compose reads the release's app.env with the parser the app's own containers get; `docker run
+    --env-file` would not, it takes quotes and backslashes as part of the value
+    (https://docs.docker.com/reference/cli/docker/container/run/#env)."""
+    flags = [flag for key, value in (environment or {}).items() for flag in ("--env", f"{key}={value}")]
+    flags += [flag for volume in volumes for flag in ("--volume", volume)]
+    return ["env", f"APP_IMAGE={image}",
+            *compose(ONE_OFF_PROJECT, f"{release_dir}/compose.yaml", f"{release_dir}/release.env"),
+            "run", "--rm", "--no-deps", "-T", *flags, "app", *command]
+
+
 def reload_nginx(project: str, compose_file: str, env_file: str | None) -> list[str]:
     """Check the configuration, then reload it without dropping connections."""
     return compose(project, compose_file, env_file) + [

@@ -16,7 +16,6 @@ import base64
 import json
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +35,6 @@ TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 PASSWORD_ENV = "ONEHOST_REGISTRY_PASSWORD"
 HOW_TO_GIVE_A_PASSWORD = (f"put the password in the environment variable {PASSWORD_ENV}, or in a "
                           "file on this machine named by --data registry_password_file=PATH")
-THROWAWAY_CONFIG_PREFIX = "/run/onehost-pull-"
 
 
 class RegistryError(ValueError):
@@ -287,17 +285,6 @@ def missing_message(reference: ImageReference) -> str:
 
 # --- pulling on the host (argument lists) ----------------------------------------------------
 
-def throwaway_config_dir() -> str:
-    """A fresh name under /run (tmpfs): credentials never touch the host's disks."""
-    return f"{THROWAWAY_CONFIG_PREFIX}{secrets.token_hex(8)}"
-
-
-def make_config_dir(directory: str) -> list[str]:
-    """Mode 0700, owned by the SSH user so the upload (made as that user) can land in it."""
-    return ["sh", "-c", 'install -d -m 700 -o "${SUDO_USER:-$(id -un)}" "$1"', "make-config-dir",
-            directory]
-
-
 def protect_config(directory: str) -> list[str]:
     return ["chmod", "600", f"{directory}/config.json"]
 
@@ -308,7 +295,3 @@ def pull(reference: str, config_dir: str | None = None) -> list[str]:
     return ["docker", *config, "pull", "--quiet", reference]
 
 
-def remove_config_dir(directory: str) -> list[str]:
-    if not directory.startswith(THROWAWAY_CONFIG_PREFIX):
-        raise ValueError(f"{directory} is not a throwaway Docker config directory")
-    return ["rm", "-rf", "--", directory]

@@ -5,11 +5,20 @@ before anything on the host changes.
 """
 
 import hashlib
+import io
 import json
 import re
 
+from dotenv.parser import parse_stream
+
 REQUIRED_APP_SECRETS = ("SECRET_KEY", "DB_PASSWORD")
-ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+# Written as they are: Compose reads these unquoted without change (no `$`, `#`, quote, space or
+# backslash, which its parser treats specially).
+PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")
+# Inside double quotes Compose's parser (compose-go dotenv/parser.go: extractVarValue, then
+# expandEscapes, then interpolation) turns `\\` into `\`, `\"` into `"`, `\$` into a literal `$`
+# (through `$$`), and `\n`/`\r` into newline and carriage return.
+COMPOSE_ESCAPES = {"\\": "\\\\", '"': '\\"', "$": "\\$", "\n": "\\n", "\r": "\\r"}
 
 
 class ReleaseError(ValueError):
@@ -17,19 +26,21 @@ class ReleaseError(ValueError):
 
 
 def parse_env_file(text: str, source: str) -> dict[str, str]:
-    """KEY=VALUE lines (Docker's env-file format); blank lines and # comments skipped."""
+    """An env file as python-dotenv reads it (https://github.com/theskumar/python-dotenv#file-format):
+    quotes, escapes in double quotes, `export`, comments, values over several lines in quotes.
+    `${VAR}` is not expanded: a secret holding `$` arrives as written."""
     values = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        if binding.error:
+            got = (binding.original.string.strip().splitlines() or [""])[0][:40]
+            raise ReleaseError(f"{source}:{line}: expected KEY=VALUE, got {got!r}")
+        if binding.key is None:
             continue
-        match = ENV_LINE.match(stripped)
-        if not match:
-            raise ReleaseError(f"{source}:{number}: expected KEY=VALUE, got {stripped[:40]!r}")
-        key, value = match.groups()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
+        if binding.value is None:
+            raise ReleaseError(f"{source}:{line}: {binding.key} has no '=': write {binding.key}=value "
+                               f"(or {binding.key}= for an empty value)")
+        values[binding.key] = binding.value
     return values
 
 
@@ -43,12 +54,20 @@ def check_app_env(env: dict[str, str], source: str) -> None:
     if env.get("DEBUG", "").lower() in ("1", "true", "yes", "on"):
         raise ReleaseError(f"DEBUG is on in {source}: a production release must not run with DEBUG")
     for key, value in env.items():
-        if "\n" in value:
-            raise ReleaseError(f"{key} in {source} holds a newline, which an env file cannot carry")
+        if "\0" in value:
+            raise ReleaseError(f"{key} in {source} holds a NUL byte, which no process environment can carry")
+
+
+def compose_env_value(value: str) -> str:
+    """One value as Compose's env-file parser gives it back byte for byte."""
+    if PLAIN_VALUE.match(value):
+        return value
+    return '"' + "".join(COMPOSE_ESCAPES.get(char, char) for char in value) + '"'
 
 
 def render_env(env: dict[str, str]) -> str:
-    return "".join(f"{key}={value}\n" for key, value in sorted(env.items()))
+    """An env file for Compose (`env_file:` and `--env-file`), sorted so its text is stable."""
+    return "".join(f"{key}={compose_env_value(value)}\n" for key, value in sorted(env.items()))
 
 
 def image_tag(reference: str) -> str:

@@ -93,10 +93,6 @@ class ImportPlan:
     lock_ttl_seconds: int = 900
     break_lock: bool = False
 
-    @property
-    def app_env(self) -> str:
-        return f"{self.release_dir}/app.env"
-
 
 # --- command builders -----------------------------------------------------------------------
 
@@ -120,12 +116,11 @@ def hand_over(staging_dir: str, uid: int, gid: int) -> list[str]:
 
 
 def in_container(plan: ImportPlan, *arguments: str) -> list[str]:
-    """The in-container script in a one-off container of the release's image, as the image's
-    user, on the shared network (PostgreSQL publishes no port) with the release's app.env."""
-    return ["docker", "run", "--rm", "--network", plan.layout.network, "--env-file", plan.app_env,
-            "--env", f"ONEHOST_SQLITE_FILE={CONTAINER_DIR}/{SQLITE_NAME}",
-            "--volume", f"{plan.staging_dir}:{CONTAINER_DIR}",
-            plan.image, "python", f"{CONTAINER_DIR}/{SCRIPT_NAME}", *arguments]
+    """The in-container script in a one-off container of the release's app service: its image
+    (as the image's user), the shared network (PostgreSQL publishes no port), its app.env."""
+    return commands.app_one_off(plan.release_dir, plan.image, "python", f"{CONTAINER_DIR}/{SCRIPT_NAME}",
+                                *arguments, environment={"ONEHOST_SQLITE_FILE": f"{CONTAINER_DIR}/{SQLITE_NAME}"},
+                                volumes=(f"{plan.staging_dir}:{CONTAINER_DIR}",))
 
 
 def pre_import_dump_path(backups_dir: str, when: datetime) -> str:

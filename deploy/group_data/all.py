@@ -134,3 +134,4 @@ backup_time = "*-*-* 03:00:00 UTC"
 # --- database ----------------------------------------------------------------------
 db_name = "timewarp"
 db_user = "timewarp"
+backups = "on"

@@ -6,6 +6,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files
 
 from deploy.tasks import stacks
+from deploy.tasks.private_upload import private_file
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
 
 
@@ -17,7 +18,7 @@ def write_release(plan: ReleasePlan):
                     f"{plan.directory}/compose.yaml")
     stacks.put_text("Write the release variables (image)", plan.release_env,
                     f"{plan.directory}/release.env")
-    stacks.put_text("Write the app environment", plan.app_env, f"{plan.directory}/app.env", mode="600")
+    private_file(name="Write the app environment", content=plan.app_env, dest=f"{plan.directory}/app.env")
     # release.json says when the release was first made; a re-run keeps it as it was.
     if not host.get_fact(File, path=f"{plan.directory}/release.json"):
         stacks.put_text("Write release.json", plan.record, f"{plan.directory}/release.json")

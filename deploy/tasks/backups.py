@@ -1,7 +1,9 @@
 """The nightly backup's settings on the host: bucket, region, database, schedule.
 
 The image carries onehost-backup and its timers (deploy/tasks/backup_tooling.py); the deploy
-tells them where to put the dumps. Without `backup_bucket` the timer skips itself.
+tells them where to put the dumps. The settings stay on the host until a deploy gives new ones
+or `backups=off` removes them: a deploy that names no bucket (a CI deploy) changes nothing.
+Without settings the timer skips itself.
 """
 
 import json
@@ -9,12 +11,13 @@ import re
 from io import StringIO
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
-from deploy.tasks import stacks
+from deploy.tasks.private_upload import private_file
 
 TIMER_DROP_IN = "/etc/systemd/system/onehost-backup.timer.d/schedule.conf"
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -23,6 +26,13 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 def check_backup_inputs(data) -> None:
     """Checked with the rest of the plan, before the host is touched."""
     bucket = data.get("backup_bucket")
+    switch = str(data.get("backups") or "on")
+    if switch not in ("on", "off"):
+        raise DeployError(f"backups is {switch!r}: give backups=off to switch this host's backups off "
+                          "(without it a deploy keeps the host's backup settings)")
+    if switch == "off" and bucket:
+        raise DeployError(f"backups=off and backup_bucket={bucket} contradict each other: give "
+                          "backup_bucket to back up there, or backups=off to stop backing up")
     if not bucket:
         return
     if not isinstance(bucket, str) or not BUCKET_NAME.match(bucket) or ".." in bucket:
@@ -69,15 +79,27 @@ def configure_backups():
     files.directory(name="Create the backups directory", path=backup_dir, mode="700")
     config = f"{backup_dir}/config.json"
     credentials = f"{backup_dir}/aws-credentials"
-    if not host.data.get("backup_bucket"):
-        files.file(name="No backup bucket: no backup settings", path=config, present=False)
+    if str(host.data.get("backups") or "on") == "off":
+        host.log_styled(f"backups=off: this host's backup settings are removed and the nightly backup "
+                        f"stops; the dumps already in S3 and in {backup_dir} stay. A deploy with "
+                        "--data backup_bucket=... switches backups on again.", fg="yellow",
+                        log_func=logger.warning)
+        files.file(name="backups=off: remove the backup settings", path=config, present=False)
+        files.file(name="backups=off: remove the backups' AWS credentials", path=credentials, present=False)
         return
-    stacks.put_text("Write the backup settings",
-                    json.dumps(backup_settings(host.data, host.name), indent=2) + "\n", config, mode="600")
+    if not host.data.get("backup_bucket"):
+        if host.get_fact(File, path=config):
+            host.log("backups: the host keeps its backup settings (no backup_bucket given; "
+                     "backups=off removes them)")
+        else:
+            host.log_styled("backups: none on this host: give --data backup_bucket=<the stack's "
+                            "BackupBucketName> to back up nightly", fg="yellow", log_func=logger.warning)
+        return
+    private_file(name="Write the backup settings",
+                 content=json.dumps(backup_settings(host.data, host.name), indent=2) + "\n", dest=config)
     if host.data.get("backup_aws_credentials"):
-        files.put(name="Install the AWS credentials for backups", mode="600",
-                  src=StringIO(Path(host.data.backup_aws_credentials).expanduser().read_text()),
-                  dest=credentials)
+        private_file(name="Install the AWS credentials for backups",
+                     content=Path(host.data.backup_aws_credentials).expanduser(), dest=credentials)
     else:
         files.file(name="No AWS credentials file (an instance role)", path=credentials, present=False)
     files.directory(name="Create the backup timer's drop-in directory", path=str(Path(TIMER_DROP_IN).parent))

@@ -5,6 +5,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploy.tasks import stacks
+from deploy.tasks.private_upload import private_file
 from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.switch import host_layout
 from onehost import switch
@@ -25,8 +26,8 @@ def deploy_data_stack(plan: ReleasePlan):
                                     "NETWORK_NAME": host.data.network_name,
                                     "DATA_DIR": host.data.data_dir}),
                         f"{stack_dir}/stack.env"),
-        stacks.put_text("Write the PostgreSQL credentials", plan.postgres_env,
-                        f"{stack_dir}/postgres.env", mode="600"),
+        private_file(name="Write the PostgreSQL credentials", content=plan.postgres_env,
+                     dest=f"{stack_dir}/postgres.env"),
     ]
     return [stacks.converge(PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
                             ("postgres",), changes)]

@@ -12,7 +12,7 @@ from pyinfra.operations import docker, files, python, server
 from deploy.facts import DockerImageId
 from deploy.tasks.release_plan import HostImage, ReleasePlan
 from onehost import compose_commands as commands
-from onehost import registry, release
+from onehost import private_files, registry, release
 from onehost.paths import state_dir
 from onehost.shell import run
 
@@ -93,9 +93,9 @@ def pull_by_digest(image: HostImage) -> None:
         run_command(registry.pull(image.compose_reference), pull_step)
         return
     parsed = registry.parse_reference(image.reference)
-    directory = registry.throwaway_config_dir()
+    directory = private_files.staging_dir()
     try:
-        run_command(registry.make_config_dir(directory), f"making {directory}")
+        run_command(private_files.make_staging_dir(directory), f"making {directory}")
         # The SSH user uploads into the 0700 directory, then root copies it into place.
         if not host.put_file(StringIO(registry.docker_config(parsed, image.credentials)),
                              f"{directory}/config.json", remote_temp_filename=f"{directory}/upload",
@@ -104,4 +104,4 @@ def pull_by_digest(image: HostImage) -> None:
         run_command(registry.protect_config(directory), "protecting the credentials")
         run_command(registry.pull(image.compose_reference, directory), pull_step)
     finally:
-        host.run_shell_command(shlex.join(registry.remove_config_dir(directory)), _sudo=sudo)
+        host.run_shell_command(shlex.join(private_files.remove_staging_dir(directory)), _sudo=sudo)

@@ -185,8 +185,7 @@ def _pending_migrations(plan: SwitchPlan) -> str:
         return "all (first release)"
     if host.get_fact(DockerImageId, reference=plan.host_image) is None:
         return "not known until the image is on the host"
-    pending = host.get_fact(PendingMigrations, image=plan.host_image, network=plan.layout.network,
-                            env_file=f"{plan.replaces}/app.env")
+    pending = host.get_fact(PendingMigrations, image=plan.host_image, release_dir=plan.replaces)
     if pending is None:
         return "could not be checked"
     return ", ".join(pending) + " (the database is dumped first)" if pending else "none"

@@ -16,6 +16,7 @@ from pyinfra.operations import files, python
 
 from deploy.facts import DockerImageId, TextFile
 from deploy.tasks import switch as switch_tasks
+from deploy.tasks.private_upload import private_file
 from onehost import lock as deploy_lock
 from onehost import sqlite_import
 from onehost.release import ReleaseError, parse_env_file
@@ -81,8 +82,8 @@ def plan_import() -> tuple[ImportPlan, Path]:
 def import_sqlite(plan: ImportPlan, sqlite_file: Path):
     files.directory(name="Create the imports directory", path=plan.staging_dir.rsplit("/", 1)[0], mode="700")
     files.directory(name=f"Create {plan.staging_dir}", path=plan.staging_dir, mode="700")
-    files.put(name="Upload the SQLite file (the user's data: mode 0600)", src=str(sqlite_file),
-              dest=f"{plan.staging_dir}/{sqlite_import.SQLITE_NAME}", mode="600")
+    private_file(name="Upload the SQLite file (the user's data: mode 0600)", content=sqlite_file,
+                 dest=f"{plan.staging_dir}/{sqlite_import.SQLITE_NAME}")
     for name in sqlite_import.CONTAINER_FILES:
         files.put(name=f"Upload {name}", src=str(sqlite_import.DJANGO_SIDE / name),
                   dest=f"{plan.staging_dir}/{name}", mode="644")

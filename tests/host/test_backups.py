@@ -32,6 +32,7 @@ class BackupHost:
     port: str
     s3: object
     cloudwatch: object
+    credentials: object = None
     tunnel: subprocess.Popen | None = None
 
     def backup(self, *args: str) -> subprocess.CompletedProcess:
@@ -62,7 +63,7 @@ def backups(test_instance, deployed, deployer, tmp_path_factory):
                                         region_name=FAKE_CREDENTIALS["AWS_DEFAULT_REGION"])
         host = BackupHost(test_instance, endpoint, endpoint.rsplit(":", 1)[1],
                           session.client("s3", endpoint_url=endpoint),
-                          session.client("cloudwatch", endpoint_url=endpoint))
+                          session.client("cloudwatch", endpoint_url=endpoint), credentials)
         host.s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         host.open_tunnel()
         deployer.run({"image": APP_IMAGE, "backup_bucket": BUCKET, "aws_endpoint_url": endpoint,
@@ -72,7 +73,7 @@ def backups(test_instance, deployed, deployer, tmp_path_factory):
         finally:
             host.close_tunnel()
             # Back to the session's deployment (no backup settings) for the modules after this one.
-            deployer.run({"image": APP_IMAGE})
+            deployer.run({"image": APP_IMAGE, "backups": "off"})
 
 
 def create_events(instance, count: int) -> list[int]:
@@ -271,3 +272,31 @@ def test_the_console_lists_each_hosts_backups(backups, instance_environ):
     assert result.returncode == 0, result.stderr
     newest = backups.objects()[-1].removeprefix("backups/")
     assert f"{backups.instance.config.name}:" in result.stdout and newest in result.stdout
+
+
+def test_a_deploy_that_names_no_bucket_keeps_the_hosts_backups(backups, deployer):
+    """A CI deploy passes the image and the env file; the nightly backup must go on."""
+    result = deployer.run({"image": APP_IMAGE})
+    assert "the host keeps its backup settings" in result.stdout + result.stderr
+    before = backups.objects()
+    run = backups.backup("run")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert len(backups.objects()) == len(before) + 1
+
+
+def test_backups_off_stops_the_nightly_backup_with_a_warning_and_keeps_every_dump(backups, deployer):
+    in_s3, local = backups.objects(), backups.instance.inner("ls", BACKUP_DIR).stdout.split()
+    try:
+        result = deployer.run({"image": APP_IMAGE, "backups": "off"})
+        assert "backups=off: this host's backup settings are removed" in result.stdout + result.stderr
+        # What the timer starts now skips itself (ConditionPathExists= on the settings).
+        backups.instance.inner("systemctl", "start", "onehost-backup.service")
+        condition = backups.instance.inner("systemctl", "show", "--property", "ConditionResult",
+                                           "onehost-backup.service").stdout.strip()
+        assert condition == "ConditionResult=no"
+        assert backups.objects() == in_s3
+        remaining = backups.instance.inner("ls", BACKUP_DIR).stdout.split()
+        assert set(local) - {"config.json", "aws-credentials"} <= set(remaining)
+    finally:
+        deployer.run({"image": APP_IMAGE, "backup_bucket": BUCKET, "aws_endpoint_url": backups.endpoint,
+                      "backup_aws_credentials": str(backups.credentials)})

@@ -117,21 +117,7 @@ def test_pull_commands_are_exact_argument_lists():
     assert registry.pull(pinned) == ["docker", "pull", "--quiet", pinned]
     assert registry.pull(pinned, "/run/onehost-pull-0a1b") == [
         "docker", "--config", "/run/onehost-pull-0a1b", "pull", "--quiet", pinned]
-    assert registry.make_config_dir("/run/onehost-pull-0a1b") == [
-        "sh", "-c", 'install -d -m 700 -o "${SUDO_USER:-$(id -un)}" "$1"', "make-config-dir",
-        "/run/onehost-pull-0a1b"]
-    assert registry.protect_config("/run/onehost-pull-0a1b") == ["chmod", "600", "/run/onehost-pull-0a1b/config.json"]
-    assert registry.remove_config_dir("/run/onehost-pull-0a1b") == ["rm", "-rf", "--", "/run/onehost-pull-0a1b"]
-
-
-def test_only_throwaway_directories_are_removed():
-    with pytest.raises(ValueError):
-        registry.remove_config_dir("/root/.docker")
-
-
-def test_throwaway_directories_are_fresh_names_under_run():
-    first, second = registry.throwaway_config_dir(), registry.throwaway_config_dir()
-    assert first.startswith("/run/onehost-pull-") and first != second
+    assert registry.protect_config("/run/onehost-upload-0a1b") == ["chmod", "600", "/run/onehost-upload-0a1b/config.json"]
 
 
 class FakeDocker:

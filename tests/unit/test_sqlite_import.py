@@ -82,12 +82,14 @@ def test_the_staging_name_is_the_stem_and_the_content_hash_made_safe(tmp_path):
 
 # --- command lines ------------------------------------------------------------------------
 
-def test_the_script_runs_in_the_release_image_on_the_shared_network_with_its_env():
+def test_the_script_runs_as_the_release_app_service_so_compose_reads_its_env():
     assert sqlite_import.in_container(PLAN, "import", "--flush") == [
-        "docker", "run", "--rm", "--network", "onehost", "--env-file", "/data/releases/r1/app.env",
+        "env", "APP_IMAGE=timewarp:pinned-abc",
+        "docker", "compose", "--project-name", "app-oneoff", "--file", "/data/releases/r1/compose.yaml",
+        "--env-file", "/data/releases/r1/release.env", "run", "--rm", "--no-deps", "-T",
         "--env", "ONEHOST_SQLITE_FILE=/onehost-import/data.sqlite3",
         "--volume", "/data/imports/db-0123456789ab:/onehost-import",
-        "timewarp:pinned-abc", "python", "/onehost-import/sqlite_import.py", "import", "--flush"]
+        "app", "python", "/onehost-import/sqlite_import.py", "import", "--flush"]
 
 
 def test_the_staging_directory_goes_to_the_image_user():
@@ -203,10 +205,11 @@ class FakeHost:
 
     @staticmethod
     def kind(command):
-        if command[:2] == ["docker", "run"] and "python" in command:
-            if "-c" in command:
-                return "uid"
-            return command[command.index(f"{sqlite_import.CONTAINER_DIR}/{sqlite_import.SCRIPT_NAME}") + 1]
+        if command[:2] == ["docker", "run"] and "-c" in command:
+            return "uid"
+        script = f"{sqlite_import.CONTAINER_DIR}/{sqlite_import.SCRIPT_NAME}"
+        if "compose" in command and script in command:
+            return command[command.index(script) + 1]
         if command[0] == "sh":
             return command[3] if len(command) > 3 else ("pg_dump" if "pg_dump" in command[2] else
                                                          "inspect-lock" if "stat -c" in command[2] else

@@ -365,3 +365,31 @@ def test_the_plugins_file_declares_every_builder_the_template_uses():
     declared = set(re.findall(r'source\s*=\s*"github.com/hashicorp/([a-z]+)"', plugins))
     assert builders == {"amazon", "docker"}
     assert builders <= declared
+
+
+def deploy_step() -> dict:
+    [step] = [step for step in steps_of(load(".github/workflows/deploy.yml")) if step.get("name") == "Deploy"]
+    return step
+
+
+@pytest.mark.parametrize(("bucket", "passed"), [
+    ("timewarp-backups-1a2b", ["--data", "backup_bucket=timewarp-backups-1a2b", "--data", "aws_region=eu-west-1"]),
+    ("", []),
+])
+def test_the_deploy_step_passes_the_backup_bucket_when_it_is_set(bucket, passed, tmp_path):
+    """Run as the runner runs it, with pyinfra replaced by a stub that prints its arguments."""
+    pyinfra = tmp_path / ".venv" / "bin" / "pyinfra"
+    pyinfra.parent.mkdir(parents=True)
+    pyinfra.write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    pyinfra.chmod(0o755)
+    environ = {"PATH": "/usr/bin:/bin", "DOMAIN": "api.example.com", "LETSENCRYPT_EMAIL": "ops@example.com",
+               "IMAGE": "123.dkr.ecr.eu-west-1.amazonaws.com/timewarp:c0ffee", "RUNNER_TEMP": "/tmp/runner",
+               "BACKUP_BUCKET": bucket, "AWS_REGION": "eu-west-1"}
+    assert {"DOMAIN", "LETSENCRYPT_EMAIL", "IMAGE", "BACKUP_BUCKET", "AWS_REGION"} <= set(deploy_step()["env"])
+    result = subprocess.run(["/bin/bash", "-e", "-c", deploy_step()["run"]], cwd=tmp_path, env=environ,
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    arguments = [line for line in result.stdout.splitlines() if not line.startswith("::")]
+    assert arguments[:3] == ["--yes", "deploy/inventory.py", "deploy/deploy.py"]
+    assert arguments[-len(passed):] == passed if passed else "backup_bucket" not in result.stdout
+    assert ("ONEHOST_BACKUP_BUCKET is not set" in result.stdout) is not bool(bucket)
