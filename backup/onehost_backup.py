@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """onehost-backup: the database's backups on the host: dump, verify, upload, restore, drill.
 
-    onehost-backup run                    dump, verify, upload to S3, keep N local copies, heartbeat
+    onehost-backup run                    dump, verify, upload to S3 (a new object, never over
+                                          one), keep N local copies, heartbeat
     onehost-backup list                   the backups in S3, newest first, with age and size
     onehost-backup restore [NAME|latest]  download, verify, restore into a scratch database and
                                           compare row counts; --replace-live then swaps it in
@@ -227,8 +228,33 @@ def current_release(settings: Settings) -> str | None:
     return current.resolve().name if current.is_symlink() else None
 
 
+def only_new_objects(params: dict, **_) -> None:
+    """botocore's before-parameter-build hook for PutObject and CompleteMultipartUpload: S3 writes
+    the object only if its key does not exist yet, and answers 412 PreconditionFailed otherwise
+    (S3 API Reference, PutObject and CompleteMultipartUpload, If-None-Match). The stack's host
+    role allows no other upload, so a dump can never replace one already in the bucket.
+    s3transfer's upload_file does not pass IfNoneMatch itself (not in its ALLOWED_UPLOAD_ARGS,
+    s3transfer 0.11 to 0.19), hence the hook on the client it uses."""
+    params["IfNoneMatch"] = "*"
+
+
+def refuse_overwrites(s3) -> None:
+    for operation in ("PutObject", "CompleteMultipartUpload"):
+        s3.meta.events.register(f"before-parameter-build.s3.{operation}", only_new_objects,
+                                unique_id=f"onehost-only-new-objects-{operation}")
+
+
+def matches_upload(head: dict, path: Path, checksum: str) -> bool:
+    return head["ContentLength"] == path.stat().st_size and head["Metadata"].get("sha256") == checksum
+
+
 def upload(settings: Settings, s3, path: Path) -> str:
-    """To S3 with SSE, a SHA-256 checksum and tags; retried with backoff; confirmed by HEAD."""
+    """To S3 with SSE, a SHA-256 checksum and tags, never over an existing object; retried with
+    backoff; confirmed by HEAD.
+
+    The checksum is also what a bucket with an Object Lock default retention demands of every
+    upload (Content-MD5 or x-amz-sdk-checksum-algorithm: S3 API Reference, PutObject), whatever
+    the SDK would add of its own (botocore before 1.36 adds none)."""
     from boto3.s3.transfer import TransferConfig
     from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
@@ -237,12 +263,23 @@ def upload(settings: Settings, s3, path: Path) -> str:
     extra = {"ServerSideEncryption": "AES256", "ChecksumAlgorithm": "SHA256",
              "Metadata": {"sha256": checksum}, "Tagging": object_tags(settings, current_release(settings))}
     transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD)
+    refuse_overwrites(s3)
     delay = 1.0
     for attempt in range(1, settings.upload_attempts + 1):
         try:
-            s3.upload_file(str(path), settings.bucket, key, ExtraArgs=extra, Config=transfer)
+            try:
+                s3.upload_file(str(path), settings.bucket, key, ExtraArgs=extra, Config=transfer)
+            except (ClientError, S3UploadFailedError) as error:
+                if "PreconditionFailed" not in str(error):
+                    raise
+                # The key exists: an earlier attempt that landed although its answer was lost,
+                # or another dump of the same second. Only the first is this upload.
+                if not matches_upload(s3.head_object(Bucket=settings.bucket, Key=key), path, checksum):
+                    raise BackupError(f"s3://{settings.bucket}/{key} already exists with other content "
+                                      f"and is not overwritten: {path} is kept") from None
+                say(f"s3://{settings.bucket}/{key} is already there with this content")
             head = s3.head_object(Bucket=settings.bucket, Key=key)
-            if head["ContentLength"] != path.stat().st_size or head["Metadata"].get("sha256") != checksum:
+            if not matches_upload(head, path, checksum):
                 raise BackupError(f"s3://{settings.bucket}/{key} does not match {path} after upload")
             say(f"uploaded to s3://{settings.bucket}/{key} (sha256 {checksum[:12]}…)")
             return key
@@ -272,12 +309,11 @@ def prune_local(settings: Settings) -> list[str]:
     return removed
 
 
-def heartbeat(settings: Settings, cloudwatch, metric: str, size: int | None = None) -> None:
-    """The alarm watches this: no data point for a day means backups stopped."""
+def heartbeat(settings: Settings, cloudwatch, metric: str) -> None:
+    """The alarm watches this: no data point for a day means backups stopped. One metric only:
+    the host's custom metrics stay within CloudWatch's free ten (README, "Cost")."""
     dimensions = [{"Name": "Host", "Value": settings.host}]
     data = [{"MetricName": metric, "Value": 1, "Unit": "Count", "Dimensions": dimensions}]
-    if size is not None:
-        data.append({"MetricName": "BackupSizeBytes", "Value": size, "Unit": "Bytes", "Dimensions": dimensions})
     cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data)
     say(f"heartbeat {metric} published to CloudWatch ({settings.namespace})")
 
@@ -290,7 +326,7 @@ def run_backup(settings: Settings) -> int:
         s3, cloudwatch = clients.result()
     upload(settings, s3, path)
     prune_local(settings)
-    heartbeat(settings, cloudwatch, "BackupSucceeded", path.stat().st_size)
+    heartbeat(settings, cloudwatch, "BackupSucceeded")
     return 0
 
 

@@ -14,12 +14,17 @@ stack's DeployAccessPolicy; nothing is open to SSH from the internet unless --ad
 network. `deploy` picks the network: the default VPC, a zone that offers t3.micro, and that zone's
 default subnet (the endpoint's, and the one hosts launch into). In another VPC, give
 --parameter VpcId=... and --parameter SubnetId=... (a subnet of that VPC in the stack's zone).
+
+With --parameter EcrRepository=<name> (a repository made elsewhere), `deploy` then sets that
+repository's lifecycle policy: the newest EcrKeepImages (default 30) images stay, older ones
+expire. CloudFormation can only do that for a repository it owns, so boto3 does it here.
 """
 
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -195,6 +200,18 @@ def access_lines(outputs: dict[str, str]) -> list[str]:
         lines += ["attach to your operator user/role and the CI deploy role:",
                   f"  {outputs['DeployAccessPolicyArn']}"]
     return lines
+
+
+def ecr_lifecycle_policy(keep: int) -> str:
+    """The lifecycle policy text that keeps the newest `keep` images of a repository, tagged or
+    not, and expires the others (Amazon ECR User Guide, "Examples of lifecycle policies":
+    imageCountMoreThan counts images by push time, newest first)."""
+    return json.dumps({"rules": [{
+        "rulePriority": 1,
+        "description": f"keep the newest {keep} images (onehost stack EcrKeepImages)",
+        "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep},
+        "action": {"type": "expire"},
+    }]}, separators=(",", ":"))
 
 
 # --- AWS ---------------------------------------------------------------------------
@@ -416,6 +433,37 @@ def wait_for_change_set(cfn, name: str, change_set: str) -> dict | None:
     return cfn.describe_change_set(StackName=name, ChangeSetName=change_set)
 
 
+def apply_ecr_lifecycle(ecr, outputs: dict[str, str], say=print) -> str | None:
+    """The stack's EcrRepository keeps its newest EcrKeepImages images: put the lifecycle policy
+    unless the repository already has exactly that one. The repository's name, or None when the
+    stack names none."""
+    from botocore.exceptions import ClientError
+    repository = outputs.get("EcrRepository")
+    if not repository:
+        return None
+    keep = int(outputs.get("EcrKeepImages") or 30)
+    wanted = ecr_lifecycle_policy(keep)
+    try:
+        try:
+            current = ecr.get_lifecycle_policy(repositoryName=repository)["lifecyclePolicyText"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "LifecyclePolicyNotFoundException":
+                raise
+            current = None
+        if current is not None and json.loads(current) == json.loads(wanted):
+            say(f"ECR repository {repository}: keeps the newest {keep} images (unchanged)")
+            return repository
+        ecr.put_lifecycle_policy(repositoryName=repository, lifecyclePolicyText=wanted)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "RepositoryNotFoundException":
+            raise CommandFailed(f"ECR repository {repository} does not exist in {ecr.meta.region_name}: create it "
+                                f"(aws ecr create-repository --repository-name {repository}) or fix "
+                                "--parameter EcrRepository, then deploy the stack again") from None
+        raise
+    say(f"ECR repository {repository}: keeps the newest {keep} images; older ones expire (lifecycle policy set)")
+    return repository
+
+
 def delete_stack(cfn, name: str, say=print, poll_seconds: float = 5, timeout_seconds: float = 1800) -> None:
     stack = describe(cfn, name)
     if stack is None:
@@ -464,6 +512,7 @@ def run(args) -> int:
             cfn, ec2, name, given, tags={"project": args.project, "environment": args.environment},
             dry=args.dry, allow_replacement=args.allow_replacement, timeout_seconds=args.timeout))
         if outputs and not args.dry:
+            aws_errors(lambda: apply_ecr_lifecycle(client("ecr", args.region), outputs))
             print("\nfor the deploy's group_data (or --data):")
             for line in group_data_lines(outputs, cfn.meta.region_name):
                 print("  " + line)

@@ -19,6 +19,9 @@ def install_certbot():
     files.link(name="Mask Debian's certbot.timer", path="/etc/systemd/system/certbot.timer",
                target="/dev/null")
     rootfs.put("/usr/local/sbin/onehost-certbot-renew", mode="755")
+    # Run by the renewal after each attempt. Python (the suffix keeps the shell linters off it):
+    # python3-cryptography comes with certbot's packages, python3-boto3 with the backup tooling.
+    rootfs.put("/usr/local/sbin/onehost-certificate-expiry.py", mode="755")
     rootfs.put("/usr/local/sbin/onehost-reload-edge", mode="755")
     rootfs.put("/etc/systemd/system/onehost-certbot-renew.service")
     rootfs.put("/etc/systemd/system/onehost-certbot-renew.timer")

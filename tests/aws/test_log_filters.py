@@ -1,6 +1,7 @@
-"""The stack's database alarm counts what the app really logs: lines the example app wrote, wrapped
-the way Docker's json-file log stores them (which is what the CloudWatch agent ships), put in a
-log group and searched with the template's own filter pattern."""
+"""The stack's log alarms count what the host really logs: lines the example app wrote, wrapped
+the way Docker's json-file log stores them, and the lines the certificate renewal writes, as
+rsyslog puts them in /var/log/syslog (both are what the CloudWatch agent ships), put in a log
+group and searched with the template's own filter patterns."""
 
 import json
 import os
@@ -10,7 +11,8 @@ import time
 from datetime import datetime, timezone
 
 from onehost.paths import REPO_ROOT
-from tests.tools import database_filter_pattern
+from tests.certificates import RENEW_SCRIPT
+from tests.tools import database_filter_pattern, stack_template
 
 # In the example app: one ordinary request, then a health check that cannot reach PostgreSQL
 # (psycopg's words for a stopped server).
@@ -78,3 +80,38 @@ def test_the_database_filter_finds_the_apps_failure_line_and_nothing_else(aws):
     # The ordinary request's line, the same request's other lines, and Django's own 503 line:
     # none of them counts.
     assert all("database_connection_failed" not in line for line in lines if line != failure)
+
+
+def syslog_line(tag: str, message: str) -> str:
+    """A journal line as Debian's rsyslog writes it to /var/log/syslog (its default file template,
+    RSYSLOG_FileFormat: RFC 3339 time, host, tag, message), the file the agent ships."""
+    return f"2026-12-01T12:00:03.512345+00:00 ip-172-31-5-9 {tag}: {message}"
+
+
+def test_the_renewal_filter_finds_the_failed_renewal_and_nothing_else(aws, tmp_path):
+    # The renewal script, its certbot failing, its metric script absent (reported, not fatal).
+    (tmp_path / "certbot").write_text("#!/bin/sh\necho 'Failed to renew certificate shop.example.com' >&2\nexit 1\n")
+    (tmp_path / "certbot").chmod(0o755)
+    result = subprocess.run([str(RENEW_SCRIPT)], capture_output=True, text=True, timeout=30,
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin", "LETSENCRYPT_DIR": str(tmp_path),
+                                 "EXPIRY_METRIC": str(tmp_path / "absent")})
+    assert result.returncode == 1
+    renewal = [syslog_line("onehost-certbot-renew[4242]", line) for line in result.stderr.splitlines()]
+    others = [syslog_line("systemd[1]", "onehost-certbot-renew.service: Main process exited, code=exited, "
+                                        "status=1/FAILURE"),
+              syslog_line("systemd[1]", "Starting onehost-certbot-renew.service - Renew the edge's TLS certificates "
+                                        "that are due, then reload nginx..."),
+              syslog_line("onehost-backup[77]", "onehost-backup: run failed: upload to s3://b refused (AccessDenied)")]
+    logs = aws.client("logs")
+    group, stream = "/onehost/host", "i-0123456789abcdef0/syslog"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    lines = [*others, *renewal]
+    logs.put_log_events(logGroupName=group, logStreamName=stream, logEvents=[
+        {"timestamp": now + number, "message": line} for number, line in enumerate(lines)])
+    pattern = stack_template()["Resources"]["CertificateRenewalFailuresFilter"]["Properties"]["FilterPattern"]
+    found = [event["message"] for event in logs.filter_log_events(logGroupName=group, filterPattern=pattern)["events"]]
+    assert len(renewal) >= 3   # certbot's line, the missing metric's, the failure line
+    assert found == [renewal[-1]]
+    assert "onehost-certbot-renew: certificate renewal failed; nginx keeps serving" in found[0]

@@ -62,7 +62,7 @@ def created(aws):
 
 def test_create_makes_the_resources(aws, created):
     outputs, lines = created
-    assert lines[0].startswith(f"stack {NAME}: creating 24 resources")
+    assert lines[0].startswith(f"stack {NAME}: creating 27 resources")
     assert any("CREATE_COMPLETE" in line for line in lines[1:])
     assert ingress_of(aws) == {(22, "group:endpoint"), (22, ADMIN), (80, "0.0.0.0/0"), (443, "0.0.0.0/0")}
     ec2 = aws.client("ec2")
@@ -105,6 +105,30 @@ def test_an_ecr_repository_gives_the_role_pull_rights_on_it(aws):
     assert "ecr-pull" in iam.list_role_policies(RoleName=role["RoleName"])["PolicyNames"]
     pull = str(iam.get_role_policy(RoleName=role["RoleName"], PolicyName="ecr-pull")["PolicyDocument"])
     assert ":repository/timewarp" in pull
+
+
+def test_the_given_ecr_repository_keeps_its_newest_images(aws, capsys):
+    """CloudFormation cannot put a lifecycle policy on a repository it does not own: the deploy
+    command does, after the stack, with the stack's EcrKeepImages."""
+    ecr = aws.client("ecr")
+    ecr.create_repository(repositoryName="timewarp")
+    assert main(["stack", "deploy", "--project", "timewarp", "--parameter", "EcrRepository=timewarp",
+                 "--parameter", "EcrKeepImages=12"]) == 0
+    assert "ECR repository timewarp: keeps the newest 12 images; older ones expire" in capsys.readouterr().out
+    policy = ecr.get_lifecycle_policy(repositoryName="timewarp")["lifecyclePolicyText"]
+    assert policy == stack.ecr_lifecycle_policy(12)
+    # The next deploy, with the stack's values kept, finds it in place.
+    assert main(["stack", "deploy", "--project", "timewarp"]) == 0
+    assert "ECR repository timewarp: keeps the newest 12 images (unchanged)" in capsys.readouterr().out
+
+
+def test_a_stack_without_a_repository_leaves_ecr_alone(aws, created, capsys):
+    ecr = aws.client("ecr")
+    ecr.create_repository(repositoryName="timewarp")
+    assert main(["stack", "deploy", "--project", "timewarp"]) == 0
+    assert "ECR repository" not in capsys.readouterr().out
+    with pytest.raises(ecr.exceptions.LifecyclePolicyNotFoundException):
+        ecr.get_lifecycle_policy(repositoryName="timewarp")
 
 
 def test_the_same_inputs_change_nothing(aws, created):

@@ -99,3 +99,40 @@ def test_bad_backup_inputs_are_refused_before_anything(data, message):
     values = _Data({"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC", **data})
     with pytest.raises(Exception, match=message):
         backups.check_backup_inputs(values)
+
+
+class _Raw:
+    """What botocore reads an answer's body from."""
+    def stream(self, **_):
+        yield b""
+
+
+def test_uploads_ask_s3_to_refuse_an_existing_key_and_carry_a_checksum(tmp_path):
+    """The upload's requests as they go on the wire: PutObject with `If-None-Match: *` (the
+    host role allows no other) and a SHA-256 checksum (what a bucket with Object Lock retention
+    demands), answered here instead of by S3."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+    from botocore.config import Config
+    # As botocore before 1.36 (Debian's is 1.37, with its own CRC32 default): no checksum of its own.
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x",
+                      config=Config(request_checksum_calculation="when_required"))
+    path = tmp_path / "timewarp-20261125T030405Z.dump"
+    path.write_bytes(b"PGDMP dump")
+    checksum = tool.sha256_of(path)
+    sent = []
+
+    def answer(request, **_):
+        sent.append((request.method, request.url, dict(request.headers)))
+        headers = {"Content-Length": str(path.stat().st_size), "x-amz-meta-sha256": checksum} \
+            if request.method == "HEAD" else {}
+        return AWSResponse(request.url, 200, headers, _Raw())
+
+    s3.meta.events.register("before-send.s3", answer)
+    settings = tool.Settings(bucket="timewarp-backups", database="timewarp", db_user="timewarp", host="i-0abc",
+                             backup_dir=str(tmp_path), releases_dir=str(tmp_path / "releases"), upload_attempts=1)
+    assert tool.upload(settings, s3, path) == "backups/timewarp-20261125T030405Z.dump"
+    [(method, url, headers), (head, _, _)] = sent
+    assert (method, head) == ("PUT", "HEAD") and url.endswith("/backups/timewarp-20261125T030405Z.dump")
+    assert headers["If-None-Match"] == b"*"
+    assert headers["x-amz-sdk-checksum-algorithm"] == b"SHA256"

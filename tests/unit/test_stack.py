@@ -313,3 +313,48 @@ def test_the_access_lines_name_the_endpoint_and_the_policy_to_attach():
         "attach to your operator user/role and the CI deploy role:",
         "  arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"]
     assert stack.access_lines({}) == []
+
+
+def test_the_ecr_lifecycle_policy_keeps_the_newest_images_tagged_or_not():
+    assert stack.ecr_lifecycle_policy(30) == (
+        '{"rules":[{"rulePriority":1,"description":"keep the newest 30 images (onehost stack EcrKeepImages)",'
+        '"selection":{"tagStatus":"any","countType":"imageCountMoreThan","countNumber":30},'
+        '"action":{"type":"expire"}}]}')
+
+
+@pytest.fixture
+def ecr_stubbed():
+    ecr = boto3.client("ecr", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    with Stubber(ecr) as stubber:
+        yield ecr, stubber
+        stubber.assert_no_pending_responses()
+
+
+def test_the_repository_gets_the_policy_once_and_a_second_deploy_changes_nothing(ecr_stubbed):
+    ecr, stubber = ecr_stubbed
+    outputs = {"EcrRepository": "timewarp", "EcrKeepImages": "12"}
+    stubber.add_client_error("get_lifecycle_policy", "LifecyclePolicyNotFoundException",
+                             expected_params={"repositoryName": "timewarp"})
+    stubber.add_response("put_lifecycle_policy", {}, {"repositoryName": "timewarp",
+                                                      "lifecyclePolicyText": stack.ecr_lifecycle_policy(12)})
+    lines = []
+    assert stack.apply_ecr_lifecycle(ecr, outputs, say=lines.append) == "timewarp"
+    stubber.add_response("get_lifecycle_policy", {"lifecyclePolicyText": stack.ecr_lifecycle_policy(12)},
+                         {"repositoryName": "timewarp"})
+    stack.apply_ecr_lifecycle(ecr, outputs, say=lines.append)
+    assert lines == ["ECR repository timewarp: keeps the newest 12 images; older ones expire (lifecycle policy set)",
+                     "ECR repository timewarp: keeps the newest 12 images (unchanged)"]
+
+
+def test_no_repository_in_the_stack_asks_ecr_nothing(ecr_stubbed):
+    ecr, _ = ecr_stubbed
+    assert stack.apply_ecr_lifecycle(ecr, {"BackupBucketName": "b"}, say=lambda line: None) is None
+
+
+def test_a_repository_that_does_not_exist_says_how_to_make_it(ecr_stubbed):
+    ecr, stubber = ecr_stubbed
+    stubber.add_client_error("get_lifecycle_policy", "RepositoryNotFoundException",
+                             expected_params={"repositoryName": "timewrap"})
+    with pytest.raises(CommandFailed, match="ECR repository timewrap does not exist in eu-west-1: create it "
+                                            r"\(aws ecr create-repository --repository-name timewrap\)"):
+        stack.apply_ecr_lifecycle(ecr, {"EcrRepository": "timewrap", "EcrKeepImages": "30"}, say=lambda line: None)

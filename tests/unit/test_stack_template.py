@@ -15,6 +15,7 @@ from onehost import backups
 from onehost.paths import REPO_ROOT
 from onehost.stack import PROTECTED, TEMPLATE
 from tests.tools import installed_tool, stack_template
+from tests.unit.iam_eval import allowed, resolve
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 CHECKOV = Path(sys.executable).parent.parent / "tools" / "checkov" / "bin" / "checkov"
@@ -110,9 +111,81 @@ def test_backup_bucket_is_private_encrypted_versioned_tls_only_with_the_backup_l
     assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == expected["NoncurrentVersionExpiration"]["NoncurrentDays"]
     assert rule["AbortIncompleteMultipartUpload"] == expected["AbortIncompleteMultipartUpload"]
     assert rule["ExpirationInDays"] == {"Ref": "BackupRetentionDays"}
+    # Expiration and lock count the same days from the upload: the rule never tries a locked
+    # dump, and the dump's last version goes one day after it was hidden.
+    assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": 1}
     [statement] = template["Resources"]["BackupBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_bucket_locks_every_dump_for_the_retention_days(template):
+    bucket = template["Resources"]["BackupBucket"]["Properties"]
+    assert bucket["ObjectLockEnabled"] is True
+    # The same retention `onehost backups lifecycle` puts on a bucket made without the stack.
+    expected = backups.retention_configuration(30, "GOVERNANCE")
+    expected["Rule"]["DefaultRetention"] = {"Mode": {"Ref": "BackupLockMode"}, "Days": {"Ref": "BackupRetentionDays"}}
+    assert bucket["ObjectLockConfiguration"] == expected
+    assert template["Parameters"]["BackupLockMode"]["Default"] == "GOVERNANCE"
+    assert template["Parameters"]["BackupLockMode"]["AllowedValues"] == list(backups.LOCK_MODES)
+    assert template["Parameters"]["BackupRetentionDays"]["Default"] == 30
+
+
+NAMES = {"BackupBucket.Arn": "arn:aws:s3:::timewarp-backups", "BackupPrefix": "backups/",
+         "BackupBucket": "timewarp-backups", "MetricNamespace": "onehost", "LogGroupName": "/onehost/host",
+         "EcrRepository": "timewarp", "AWS::Partition": "aws", "AWS::Region": "eu-west-1",
+         "AWS::AccountId": "123456789012"}
+BUCKET = NAMES["BackupBucket.Arn"]
+DUMP = f"{BUCKET}/backups/timewarp-20261125T030405Z.dump"
+
+
+def host_role_statements(template) -> list[dict]:
+    role = template["Resources"]["HostRole"]["Properties"]
+    ecr = template["Resources"]["EcrPullPolicy"]["Properties"]
+    return [resolve(statement, NAMES) for policy in [*role["Policies"], ecr]
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_policy_evaluator_follows_iams_rules():
+    statements = [{"Effect": "Allow", "Action": "s3:Get*", "Resource": "arn:aws:s3:::b/*"},
+                  {"Effect": "Deny", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/secret"},
+                  {"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*",
+                   "Condition": {"Null": {"s3:if-none-match": "false"}}}]
+    assert allowed(statements, "S3:GETOBJECT", "arn:aws:s3:::b/x")          # actions ignore case
+    assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::b/secret")  # an explicit Deny wins
+    assert not allowed(statements, "s3:GetObject", "arn:aws:s3:::other/x")   # no match: implicit deny
+    assert allowed(statements, "s3:PutObject", "arn:aws:s3:::b/x", {"s3:if-none-match": "*"})
+    assert not allowed(statements, "s3:PutObject", "arn:aws:s3:::b/x")      # the key is absent
+    with pytest.raises(ValueError, match="NumericEquals is not modelled"):
+        allowed([{**statements[0], "Condition": {"NumericEquals": {"k": "1"}}}], "s3:GetObject",
+                "arn:aws:s3:::b/x", {"k": "1"})
+
+
+def test_the_host_role_can_add_dumps_but_never_replace_or_remove_one(template):
+    statements = host_role_statements(template)
+    # A new dump: PutObject, or CompleteMultipartUpload (authorized as s3:PutObject), with
+    # If-None-Match; the multipart steps before it carry no condition header.
+    new_object = {"s3:if-none-match": "*", "s3:ObjectCreationOperation": "true"}
+    assert allowed(statements, "s3:PutObject", DUMP, new_object)
+    assert allowed(statements, "s3:PutObject", DUMP, {"s3:ObjectCreationOperation": "false"})  # UploadPart
+    assert allowed(statements, "s3:GetObject", DUMP)
+    assert allowed(statements, "s3:ListBucket", BUCKET, {"s3:prefix": "backups/"})
+    # Writing over a dump without the condition, or outside the prefix: refused.
+    assert not allowed(statements, "s3:PutObject", DUMP, {"s3:ObjectCreationOperation": "true"})
+    assert not allowed(statements, "s3:PutObject", f"{BUCKET}/elsewhere/x", new_object)
+    for action, resource in [("s3:DeleteObject", DUMP), ("s3:DeleteObjectVersion", DUMP),
+                             ("s3:PutObjectRetention", DUMP), ("s3:BypassGovernanceRetention", DUMP),
+                             ("s3:PutObjectLegalHold", DUMP), ("s3:DeleteBucket", BUCKET),
+                             ("s3:PutBucketPolicy", BUCKET), ("s3:PutBucketVersioning", BUCKET),
+                             ("s3:PutBucketObjectLockConfiguration", BUCKET),
+                             ("s3:PutLifecycleConfiguration", BUCKET)]:
+        assert not allowed(statements, action, resource, new_object), action
+    # And nothing in the role names such an action, wildcard or not.
+    s3_actions = {action for statement in statements for action in
+                  (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+                  if action.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject", "s3:PutObjectTagging", "s3:GetObject", "s3:GetObjectTagging",
+                          "s3:AbortMultipartUpload", "s3:ListBucket"}
 
 
 def test_log_group_and_namespace_match_the_agent_config(template):
@@ -141,7 +214,32 @@ def test_alarms_cover_cpu_disks_5xx_database_and_backups(template):
     assert all(body["Properties"]["AlarmActions"] == [{"Ref": "AlarmTopic"}] for body in alarms.values())
     filters = {body["Properties"]["MetricTransformations"][0]["MetricName"]
                for body in resources_of(template, "AWS::Logs::MetricFilter").values()}
-    assert filters == {"EdgeServerErrors", "DatabaseConnectionFailures"}
+    assert filters == {"EdgeServerErrors", "DatabaseConnectionFailures", "CertificateRenewalFailures"}
+
+
+def test_certificate_alarms_count_failed_renewals_and_warn_before_expiry(template):
+    alarms = resources_of(template, "AWS::CloudWatch::Alarm")
+    renewal = alarms["CertificateRenewalAlarm"]["Properties"]
+    assert (renewal["MetricName"], renewal["Statistic"], renewal["Threshold"], renewal["ComparisonOperator"]) == (
+        "CertificateRenewalFailures", "Sum", 1, "GreaterThanOrEqualToThreshold")
+    assert renewal["TreatMissingData"] == "notBreaching"
+    expiry = alarms["CertificateExpiryAlarm"]["Properties"]
+    # The heartbeat's dimension, which the metric script takes from the backup settings.
+    assert expiry["Dimensions"] == alarms["BackupMissingAlarm"]["Properties"]["Dimensions"]
+    assert (expiry["MetricName"], expiry["Statistic"], expiry["ComparisonOperator"]) == (
+        "CertificateDaysToExpiry", "Minimum", "LessThanThreshold")
+    assert expiry["Threshold"] == {"Ref": "CertificateExpiryThresholdDays"}
+    assert template["Parameters"]["CertificateExpiryThresholdDays"]["Default"] == 14
+    # Published twice a day: a day's window always holds a point while the timer runs, and a
+    # host without TLS (no point at all) stays INSUFFICIENT_DATA instead of alarming.
+    assert (expiry["Period"], expiry["EvaluationPeriods"], expiry["TreatMissingData"]) == (86400, 1, "missing")
+
+
+def test_the_alarms_stay_within_cloudwatchs_free_ten(template):
+    count = len(resources_of(template, "AWS::CloudWatch::Alarm"))
+    assert count <= 10
+    # The README's cost table says how many there are.
+    assert f"{count} alarms" in (REPO_ROOT / "README.md").read_text()
 
 
 def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_repository(template):
@@ -170,6 +268,13 @@ def test_the_5xx_filter_counts_the_word_nginx_logs_for_5xx(template):
     pattern = template["Resources"]["ServerErrorsFilter"]["Properties"]["FilterPattern"]
     assert pattern == '"server_error"'
     assert "~^5     server_error;" in http_conf and '"status_class":"$status_class"' in http_conf
+
+
+def test_the_ecr_repository_and_how_many_images_it_keeps_are_outputs_for_the_lifecycle_policy(template):
+    outputs = template["Outputs"]
+    assert outputs["EcrRepository"] == {"Condition": "HasEcrRepository", "Value": {"Ref": "EcrRepository"}}
+    assert outputs["EcrKeepImages"] == {"Condition": "HasEcrRepository", "Value": {"Ref": "EcrKeepImages"}}
+    assert template["Parameters"]["EcrKeepImages"]["Default"] == 30
 
 
 def test_the_database_filter_counts_the_event_the_app_logs(template):
