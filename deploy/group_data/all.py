@@ -42,6 +42,18 @@ cloudwatch_log_files = {
     "syslog": "/var/log/syslog",
     "auth": "/var/log/auth.log",
 }
+# What the agent ships of the containers' logs (every line stays on the host in Docker's
+# json-file logs, `docker logs`). CloudWatch Logs is free up to 5 GB ingested a month; each
+# request writes an nginx access line and an app line (README, "What it costs").
+# "errors": warnings and errors, 5xx answers, every line holding a cloudwatch_counted_terms
+# term, and the lines of one request in cloudwatch_request_sample. "all": every line.
+cloudwatch_container_logs = "errors"
+# 1 request in N (a power of 16: 1, 16, 256, ...) is shipped whole, picked by its request id;
+# 0 ships none.
+cloudwatch_request_sample = 16
+# The terms the stack's log metric filters count (deploy/aws/stack.yaml): lines holding them
+# are always shipped, whatever the level (a unit test keeps this list and the stack together).
+cloudwatch_counted_terms = ["server_error", "database_connection_failed", "certificate renewal failed"]
 
 # --- deploy -------------------------------------------------------------------
 data_dir = "/data"

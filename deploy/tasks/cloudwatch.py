@@ -25,7 +25,10 @@ def wants_package(data) -> bool:
 
 @deploy("CloudWatch agent")
 def configure_cloudwatch_agent():
-    config = cloudwatch_config.render_from(host.data)
+    try:
+        config = cloudwatch_config.render_from(host.data)
+    except ValueError as error:   # a setting out of range; the message names the fix
+        raise DeployError(f"the CloudWatch agent configuration: {error}") from None
     problems = cloudwatch_config.problems_for(config, host.data)
     if problems:
         raise DeployError("the CloudWatch agent configuration is incomplete: " + "; ".join(problems))
