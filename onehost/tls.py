@@ -152,6 +152,11 @@ class TlsPlan:
     def ca_bundle(self) -> str:
         return f"{self.letsencrypt_dir}/{ACME_CA_BUNDLE}"
 
+    @property
+    def renewal_config(self) -> str:
+        """certbot's renewal settings for the certificate, with the directory that issued it."""
+        return f"{self.letsencrypt_dir}/renewal/{self.cert_name}.conf"
+
 
 def tls_plan(mode: str, names, email, server: str, data_dir: str) -> TlsPlan:
     """Every TLS input checked at once, before the host is touched."""
@@ -164,14 +169,12 @@ def tls_plan(mode: str, names, email, server: str, data_dir: str) -> TlsPlan:
 
 
 def nginx_certificate(plan: TlsPlan, issued: bool) -> dict:
-    """The files nginx serves (paths as nginx sees them): the issued certificate, or the placeholder."""
-    if issued:
-        base = f"{NGINX_LETSENCRYPT_DIR}/live/{plan.cert_name}"
-        return {"certificate": f"{base}/fullchain.pem", "certificate_key": f"{base}/privkey.pem",
-                "trusted_certificate": f"{base}/chain.pem"}
-    base = f"{NGINX_LETSENCRYPT_DIR}/{PLACEHOLDER}"
-    return {"certificate": f"{base}/fullchain.pem", "certificate_key": f"{base}/privkey.pem",
-            "trusted_certificate": None}
+    """The files nginx serves (paths as nginx sees them): the issued certificate, or the placeholder.
+    No OCSP stapling: Let's Encrypt's certificates name no OCSP responder since 7 May 2025
+    (https://letsencrypt.org/2024/12/05/ending-ocsp/), and nginx warns on every reload about
+    `ssl_stapling` for a certificate without one."""
+    base = f"{NGINX_LETSENCRYPT_DIR}/live/{plan.cert_name}" if issued else f"{NGINX_LETSENCRYPT_DIR}/{PLACEHOLDER}"
+    return {"certificate": f"{base}/fullchain.pem", "certificate_key": f"{base}/privkey.pem"}
 
 
 def placeholder_command(plan: TlsPlan) -> list[str]:
@@ -188,14 +191,19 @@ def _certbot_dirs(plan: TlsPlan) -> list[str]:
             "--logs-dir", CERTBOT_LOGS_DIR]
 
 
-def issue_command(plan: TlsPlan) -> list[str]:
+def issue_command(plan: TlsPlan, replace: bool = False) -> list[str]:
     """certbot certonly for all the names in one certificate, answered from nginx's webroot.
-    A certificate of that name with other names is replaced (--expand covers added names)."""
+    A certificate of that name with other names is replaced (--expand covers added names).
+    `replace`: the names are the same but another ACME directory issued it. certbot keeps a
+    certificate of identical names until it is due, whatever --server says, unless forced
+    (certbot/src/certbot/_internal/main.py `_handle_identical_cert_request`, renewal.py
+    `should_renew`); forced, it renews from --server and records that server in the renewal file."""
     return ["certbot", "certonly", "--non-interactive", "--agree-tos", "--no-eff-email",
             "--email", plan.email, "--server", plan.directory_url, *_certbot_dirs(plan),
             "--webroot", "--webroot-path", plan.webroot,
             "--cert-name", plan.cert_name, "--domains", ",".join(plan.names),
-            "--key-type", "ecdsa", "--elliptic-curve", "secp256r1", "--expand"]
+            "--key-type", "ecdsa", "--elliptic-curve", "secp256r1", "--expand",
+            *(["--force-renewal"] if replace else [])]
 
 
 def issue_environment(plan: TlsPlan, with_ca_bundle: bool) -> dict[str, str]:
@@ -208,5 +216,54 @@ def certificate_names(openssl_text: str) -> list[str]:
     return sorted(re.findall(r"DNS:([^\s,]+)", openssl_text))
 
 
-def certificate_matches(plan: TlsPlan, names_on_host: list[str] | None) -> bool:
-    return names_on_host is not None and sorted(plan.names) == names_on_host
+def issuing_directory(renewal_config: str | None) -> str | None:
+    """The ACME directory that issued a certificate: `server` in the [renewalparams] section of
+    certbot's renewal file. certbot always writes it, on every issuance and renewal, from the
+    --server it was given (certbot/src/certbot/_internal/storage.py `relevant_values`: "We always
+    save the server value"), and `certbot renew` asks that server again."""
+    if not renewal_config:
+        return None
+    section = None
+    for line in renewal_config.splitlines():
+        line = line.strip()
+        if line.startswith("["):
+            section = line.strip("[]").strip()
+        elif section == "renewalparams":
+            match = re.match(r"^server\s*=\s*(.+)$", line)
+            if match:
+                return match[1].strip().strip("\"'")
+    return None
+
+
+def is_staging(directory_url: str) -> bool:
+    """certbot's own test for a staging server (certbot/src/certbot/util.py `is_staging`)."""
+    return directory_url == ACME_DIRECTORIES["staging"] or "staging" in directory_url
+
+
+@dataclass(frozen=True)
+class Issuance:
+    """Whether the deploy asks the ACME server for a certificate, and why."""
+    needed: bool
+    replace: bool   # same names, another directory: certbot must be forced (issue_command)
+    reason: str
+
+
+def issuance(plan: TlsPlan, names_on_host: list[str] | None, issued_by: str | None) -> Issuance:
+    """A certificate is got when none is on the host, when it covers other names, or when another
+    ACME directory issued it (a staging certificate after acme_server=production)."""
+    names = ", ".join(plan.names)
+    if names_on_host is None:
+        return Issuance(True, False, f"no certificate for {names} on the host yet")
+    if sorted(plan.names) != names_on_host:
+        return Issuance(True, False, f"the certificate on the host covers {', '.join(names_on_host)}, "
+                                     f"server_names are {names}")
+    if issued_by is None or issued_by == plan.directory_url:
+        return Issuance(False, False, f"the certificate for {names} is on the host; certbot renews it")
+    if is_staging(plan.directory_url) and not is_staging(issued_by):
+        raise TlsError(
+            f"the certificate for {names} on the host is from {issued_by}; acme_server "
+            f"{plan.directory_url} would replace it with an untrusted test certificate (certbot refuses "
+            "to). Keep acme_server=production, or remove the certificate first: sudo certbot delete "
+            f"--cert-name {plan.cert_name} --config-dir {plan.letsencrypt_dir}")
+    return Issuance(True, True, f"the certificate for {names} on the host is from {issued_by}; "
+                                f"acme_server is now {plan.directory_url}")

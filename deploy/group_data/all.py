@@ -60,7 +60,11 @@ data_dir = "/data"
 network_name = "onehost"
 # Official images by default; the local instance is given Debian-built stand-ins.
 postgres_image = "postgres:17-bookworm"
-nginx_image = "nginx:1.27-bookworm"
+# nginx's stable line (an even minor version, https://www.nginx.com/blog/nginx-1-18-1-19-released/#NGINX-Versioning-Explained),
+# on Debian trixie like the host and the local stand-in. The tag follows the line's patch releases; the
+# official image names it <minor>-<debian suite> (nginx/docker-nginx generate-stackbrew-library.sh:
+# stable is 1.30 since 14 April 2026, https://nginx.org/2026.html).
+nginx_image = "nginx:1.30-trixie"
 app_name = "timewarp"
 server_names = ["localhost", "127.0.0.1"]
 # How long a stack may take to report healthy before the deploy gives up.
@@ -95,6 +99,19 @@ resolver_valid = "10s"
 api_rate_limit = "20r/s"
 api_rate_limit_burst = 40
 api_rate_limit_zone_size = "10m"
+# How long nginx waits on a client (nginx's defaults: 60 s each, keep-alive 75 s). A real client
+# sends its request header in one go; a slow-header client (slowloris) is cut off after 10 s
+# instead of holding a connection for a minute. Body and response timeouts count between two
+# reads or writes, not the whole transfer. nginx answers nothing on a header timeout; it closes.
+client_header_timeout = "10s"
+client_body_timeout = "10s"
+send_timeout = "10s"
+keepalive_timeout = "30s"
+# Requests in progress at once per client address (nginx limit_conn; over it a JSON 429). The
+# app's few workers serve far fewer; this keeps one address from taking the edge's 1024
+# connections a worker. A MB of zone holds about 16000 addresses (ngx_http_limit_conn_module).
+connections_per_client = 32
+connections_zone_size = "5m"
 
 # Static files: nginx serves /static/ from <data_dir>/static, where each deploy copies the
 # directory the app image keeps its collectstatic output in (before the switch). Files with
@@ -115,7 +132,8 @@ tls = "letsencrypt"
 # Let's Encrypt's contact for this account (expiry warnings). Required with tls=letsencrypt.
 letsencrypt_email = None
 # "production", "staging" (untrusted certificates, generous rate limits: for a first try) or
-# the https:// directory URL of another ACME server.
+# the https:// directory URL of another ACME server. Changing it gets a new certificate from the
+# new directory on the next deploy (certbot's renewal file records which one issued it).
 acme_server = "production"
 # A PEM file on the deploying machine: the CA of the ACME server's own HTTPS certificate, for
 # ACME servers with a private CA (test servers, internal CAs). Copied to the host.
@@ -127,8 +145,11 @@ hsts_include_subdomains = False
 hsts_preload = False
 
 # --- backups ------------------------------------------------------------------------
-# The S3 bucket for nightly pg_dump backups (the AWS layer's stack makes it); unset: no backups.
+# The S3 bucket for nightly pg_dump backups (the AWS layer's stack makes it). A deploy without
+# it keeps the settings the host already has (a CI deploy does not switch backups off);
+# backups="off" removes them, with a warning.
 backup_bucket = None
+backups = "on"
 backup_prefix = "backups/"
 aws_region = "eu-west-1"
 # S3 and CloudWatch somewhere else than AWS (an S3-compatible store; the tests' moto server).
@@ -146,4 +167,3 @@ backup_time = "*-*-* 03:00:00 UTC"
 # --- database ----------------------------------------------------------------------
 db_name = "timewarp"
 db_user = "timewarp"
-backups = "on"

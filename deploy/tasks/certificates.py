@@ -3,19 +3,25 @@
 Before the edge starts: the letsencrypt directory, the webroot and, while no certificate was
 issued, a short-lived self-signed placeholder, so nginx can start and answer the challenge.
 After the edge is up: certbot (webroot method) gets a certificate when none covers exactly
-`server_names`, nginx is pointed at it and reloaded. A host whose /data already holds the
-certificate (a replaced host, a re-run) does not ask the ACME server again. Renewal is the
-image's timer (deploy/tasks/certbot.py).
+`server_names` from the ACME directory `acme_server` names (tls.issuance), nginx is pointed at
+it and reloaded. Before certbot runs, the challenge path is fetched the way the ACME server
+will, so a CDN that cannot pass it (CloudFlare in "Full (strict)") is named with the fix. A
+host whose /data already holds the certificate (a replaced host, a re-run) does not ask the
+ACME server again. Renewal is the image's timer (deploy/tasks/certbot.py).
 """
 
+import secrets
+import shlex
 from pathlib import Path
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
-from pyinfra.operations import files, server
+from pyinfra.api.exceptions import DeployError, NestedOperationError
+from pyinfra.operations import files, python, server
 
-from deploy.facts import CertificateNames, CertificateValid
+from deploy.facts import CertificateNames, CertificateValid, TextFile
 from deploy.tasks.switch import host_layout
+from onehost import cloudflare
 from onehost import compose_commands as commands
 from onehost import switch, tls
 from onehost.paths import REPO_ROOT
@@ -64,23 +70,59 @@ def prepare_certificate(plan: tls.TlsPlan):
     return changes
 
 
+def check_challenge_path(plan: tls.TlsPlan) -> None:
+    """Fetch each name's challenge path from the host, as the ACME server will: a probe token in
+    the webroot must come back. A CloudFlare answer that cannot (cloudflare.challenge_blocked)
+    stops the deploy with the fix; anything else (no DNS yet, a firewall) is left to certbot."""
+    sudo = bool(host.data.get("_sudo"))
+    token = f"onehost-probe-{secrets.token_hex(8)}"
+    probe = f"{plan.webroot}{cloudflare.PROBE_PATH}{token}"
+
+    def run(command: list[str]) -> tuple[bool, str]:
+        ok, output = host.run_shell_command(shlex.join(command), _sudo=sudo)
+        return ok, "\n".join(output.stdout_lines)
+
+    run(["sh", "-c", 'mkdir -p "${1%/*}" && printf %s "$2" > "$1"', "write-probe", probe, token])
+    try:
+        for name in plan.names:
+            answer = cloudflare.parse_probe(run(cloudflare.challenge_probe_command(name, token))[1])
+            problem = cloudflare.challenge_blocked(name, token, answer)
+            if problem:
+                host.log_styled(problem, fg="red", log_func=logger.error)
+                raise NestedOperationError(problem)
+            if answer.body.strip() != token:
+                logger.info(f"{host.name}: {cloudflare.challenge_url(name, token)} did not answer the "
+                            f"probe here (status {answer.status or 'none'}); certbot will try")
+    finally:
+        run(["rm", "-f", probe])
+
+
 @deploy("TLS certificate")
 def issue_certificate(plan: tls.TlsPlan):
-    """certbot, only when no certificate on the host covers exactly these names."""
+    """certbot, only when no certificate on the host covers exactly these names from this ACME directory."""
     if not plan.enabled:
         host.noop("TLS is off: nginx serves plain HTTP")
         return
     names = _issued_names(plan)
-    if tls.certificate_matches(plan, names):
-        host.noop(f"the certificate for {', '.join(plan.names)} is on the host; certbot renews it")
+    issued_by = tls.issuing_directory(host.get_fact(TextFile, path=plan.renewal_config))
+    try:
+        decision = tls.issuance(plan, names, issued_by)
+    except tls.TlsError as error:
+        raise DeployError(str(error)) from None
+    if not decision.needed:
+        host.noop(decision.reason)
         return
+    logger.info(f"{host.name}: a certificate is needed: {decision.reason}")
+    python.call(name=f"Check that the ACME server can reach the challenge path of {', '.join(plan.names)}",
+                function=check_challenge_path, plan=plan)
     environment = tls.issue_environment(plan, with_ca_bundle=bool(host.data.get("acme_ca_bundle")))
     hint = (f"certbot could not get a certificate for {', '.join(plan.names)} from {plan.directory_url}: "
             "check that each name's DNS points at this host and that port 80 is reachable from the "
             "internet; nginx keeps serving " + ("the previous certificate" if names else "the placeholder"))
+    command = tls.issue_command(plan, replace=decision.replace)
     server.shell(
         name=f"Get a certificate for {', '.join(plan.names)} from {plan.directory_url}",
-        commands=[f"{commands.shell(tls.issue_command(plan))} || {{ echo {commands.shell([hint])} >&2; exit 1; }}"],
+        commands=[f"{commands.shell(command)} || {{ echo {commands.shell([hint])} >&2; exit 1; }}"],
         _env=environment,
     )
     _point_nginx_at(plan, True, "Point nginx at the issued certificate")

@@ -21,7 +21,9 @@ NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # group_data keys the nginx templates read.
 SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
                  "proxy_read_timeout", "resolver_valid", "api_rate_limit", "api_rate_limit_burst",
-                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload", "cloudflare")
+                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload", "cloudflare",
+                 "client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout",
+                 "connections_per_client", "connections_zone_size")
 # conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
 # first); the *.inc files are included by app.conf. Written in this order, the site last.
 # (tls-certificate.inc is the certificate task's: it depends on what was issued.)
@@ -29,6 +31,7 @@ SITE_FILES = {
     "security-headers.inc": "security-headers.inc.j2",
     "proxy.inc": "proxy.inc.j2",
     "json-errors.inc": "json-errors.inc.j2",
+    "client-limits.inc": "client-limits.inc.j2",
     "app-locations.inc": "app-locations.inc.j2",
     "acme-challenge.inc": "acme-challenge.inc.j2",
     "tls.inc": "tls.inc.j2",

@@ -1,13 +1,17 @@
 """The edge (nginx) by behaviour, through the test instance's port 80: security headers on every
-response, JSON error bodies, the API's rate limit, gzip for JSON, and JSON access log lines.
+response, JSON error bodies (nginx's own 400, 413 and 421 too), names the host does not serve
+refused before the app, the API's rate limit, the client timeouts, gzip for JSON, and JSON access
+log lines.
 
 Each test leaves the instance as it found it: the 502 test restores upstream.inc (in a
 `finally`), the rate limit test waits until the limit has recovered.
 """
 
 import gzip
+import http.client
 import json
 import runpy
+import socket
 import subprocess
 import threading
 import time
@@ -220,3 +224,54 @@ def test_an_image_without_static_files_is_refused_before_the_switch(test_instanc
             in result.stdout + result.stderr)
     assert test_instance.readlink("/data/releases/current") == current
     assert fetch(test_instance, "/health/").status == 200
+
+
+def raw_exchange(instance, request: bytes, timeout: float = 10) -> Response:
+    """Bytes sent as they are (a request urllib would refuse to write), the answer parsed."""
+    with socket.create_connection(("127.0.0.1", instance.config.http_port), timeout=timeout) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return Response(response.status, response.headers, response.read())
+
+
+def test_a_name_the_host_does_not_serve_gets_a_json_421_before_the_app(test_instance, deployed):
+    marker = uuid.uuid4().hex
+    response = fetch(test_instance, f"/api/events/?host-check={marker}", headers={"Host": "unknown.example"})
+    assert_json_error(response, 421)
+    entry = access_log_entry(test_instance, marker)
+    assert (entry["host"], entry["upstream_status"]) == ("unknown.example", "")   # the app never saw it
+    # A listed name (the deploy's health check sends server_names[0]) still reaches the app.
+    assert fetch(test_instance, "/health/", headers={"Host": GROUP_DATA["server_names"][0]}).status == 200
+
+
+def test_a_body_over_the_limit_gets_a_json_413(test_instance, deployed):
+    limit = int(GROUP_DATA["client_max_body_size"].removesuffix("m")) * 1024 * 1024
+    # nginx answers from the declared length, before reading the body.
+    response = raw_exchange(test_instance, (f"POST /api/events/ HTTP/1.1\r\nHost: localhost\r\n"
+                                            "Content-Type: application/json\r\n"
+                                            f"Content-Length: {limit + 1}\r\n\r\n").encode())
+    assert_json_error(response, 413)
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET /health/ HTTP/1.1\r\n\r\n",                                   # HTTP/1.1 without Host
+    b"GET /health/ HTTP/1.1\r\nHost: localhost\r\nno colon here\r\n\r\n",  # a broken header line
+])
+def test_a_malformed_request_gets_a_json_400(test_instance, deployed, request_bytes):
+    assert_json_error(raw_exchange(test_instance, request_bytes), 400)
+
+
+def test_a_client_that_stalls_in_its_header_is_cut_off_at_the_header_timeout(test_instance, deployed):
+    timeout = int(GROUP_DATA["client_header_timeout"].removesuffix("s"))
+    with socket.create_connection(("127.0.0.1", test_instance.config.http_port), timeout=timeout + 10) as connection:
+        connection.sendall(b"GET /health/ HTTP/1.1\r\nHost: localhost\r\n")   # and never the blank line
+        started = time.monotonic()
+        try:
+            answer = connection.recv(1024)      # blocks until nginx closes (or our deadline passes)
+        except ConnectionResetError:
+            answer = b""
+        waited = time.monotonic() - started
+    # nginx closes without an answer (no 408 is sent for a header that never completed).
+    assert answer == b"", answer
+    assert timeout - 1 <= waited <= timeout + 5, waited

@@ -2,9 +2,11 @@
 
 The instance is deployed with tls=letsencrypt for timewarp.test; pebble issues the certificate
 after a real HTTP-01 validation against the instance's nginx (tests/host/acme.py). Then:
-Mozilla's intermediate profile graded by sslyze, the redirect, headers and HSTS, session
-tickets, a forced renewal under load, a renewal while the ACME server is down, and a replaced
-instance with the same /data. The tests run in file order: the last two stop the ACME server.
+Mozilla's intermediate profile graded by sslyze, the redirect, headers and HSTS, names the host
+does not serve refused in the handshake, no OCSP stapling, session tickets, a forced renewal
+under load, a new ACME directory replacing the certificate, CloudFlare's "Full (strict)" named
+before certbot runs, a renewal while the ACME server is down, and a replaced instance with the
+same /data. The tests run in file order: the last two stop the ACME server.
 """
 
 import http.client
@@ -19,18 +21,23 @@ import time
 import pytest
 from cryptography import x509
 
-from onehost import instance, switch
+from onehost import instance, switch, tls
 from onehost.instance import wait_until
 from onehost.loadgen import LoadGenerator, open_connection
 from tests.host.acme import DIRECTORY_URL, AcmeServer
 from tests.host.conftest import APP_IMAGE, Deployer, Instance
-from tests.host.test_edge import UPSTREAM, Response, assert_security_headers, point_nginx_at
+from tests.host.test_edge import UPSTREAM, Response, assert_json_error, assert_security_headers, point_nginx_at
 
+# ONEHOST_TEST_TLS_INSTANCE, ..._SSH_PORT, ..._HTTP_PORT and ..._HTTPS_PORT replace these, so
+# two host tiers can run side by side.
 TLS_INSTANCE_ENV = {
-    "ONEHOST_INSTANCE": "onehost-tls-test",
-    "ONEHOST_SSH_PORT": "23222",
-    "ONEHOST_HTTP_PORT": "23080",
-    "ONEHOST_HTTPS_PORT": "23443",
+    name: os.environ.get(name.replace("ONEHOST_", "ONEHOST_TEST_TLS_", 1), value)
+    for name, value in {
+        "ONEHOST_INSTANCE": "onehost-tls-test",
+        "ONEHOST_SSH_PORT": "23222",
+        "ONEHOST_HTTP_PORT": "23080",
+        "ONEHOST_HTTPS_PORT": "23443",
+    }.items()
 }
 DOMAIN = "timewarp.test"
 LIVE_CERTIFICATE = f"/data/letsencrypt/live/{DOMAIN}/fullchain.pem"
@@ -51,14 +58,15 @@ class TlsHost(Instance):
     def context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.roots)
 
-    def https(self, path: str) -> Response:
-        """GET over HTTPS to the instance with the domain's SNI and Host, checked against pebble's root."""
+    def https(self, path: str, host: str = DOMAIN) -> Response:
+        """GET over HTTPS to the instance with the domain's SNI (and Host unless given), checked
+        against pebble's root."""
         return _exchange(open_connection(DOMAIN, self.config.https_port, 10, self.context(), "127.0.0.1"),
-                         path)
+                         path, {"Host": host})
 
-    def http(self, path: str) -> Response:
+    def http(self, path: str, host: str = DOMAIN) -> Response:
         return _exchange(http.client.HTTPConnection("127.0.0.1", self.config.http_port, timeout=10),
-                         path, {"Host": DOMAIN})
+                         path, {"Host": host})
 
     def served_certificate(self, server_name: str = DOMAIN) -> x509.Certificate:
         with socket.create_connection(("127.0.0.1", self.config.https_port), timeout=10) as raw:
@@ -189,6 +197,30 @@ def test_a_502_over_https_has_the_headers_and_hsts(tls_host):
     wait_until(lambda: tls_host.https("/api/events/").status == 200, "the app through nginx again", 20)
 
 
+def test_a_server_name_the_host_does_not_serve_is_refused_in_the_handshake(tls_host):
+    context = tls_host.context()
+    context.check_hostname = False      # to send another name, or none at all (a bare address)
+    for server_name in ("unknown.example", None):
+        with socket.create_connection(("127.0.0.1", tls_host.config.https_port), timeout=10) as raw:
+            with pytest.raises(ssl.SSLError, match="UNRECOGNIZED_NAME"):
+                context.wrap_socket(raw, server_hostname=server_name)
+    assert served_names(tls_host) == [DOMAIN]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_host_header_the_host_does_not_serve_gets_a_json_421(tls_host, scheme):
+    # Over HTTPS: our name in the handshake, another in the Host header.
+    response = getattr(tls_host, scheme)("/health/", host="unknown.example")
+    assert_json_error(response, 421)
+
+
+def test_nginx_checks_its_configuration_without_an_ocsp_stapling_warning(tls_host):
+    # Let's Encrypt's certificates (and pebble's here) name no OCSP responder.
+    check = tls_host.inner("docker", "exec", "edge-nginx-1", "nginx", "-t")
+    assert "test is successful" in output_of(check)
+    assert "ssl_stapling" not in output_of(check) and "warn" not in output_of(check), output_of(check)
+
+
 def test_tls_1_2_sessions_get_no_ticket(tls_host):
     context = tls_host.context()
     context.maximum_version = ssl.TLSVersion.TLSv1_2
@@ -224,6 +256,34 @@ def test_a_forced_renewal_swaps_the_certificate_under_load_without_a_failure(tls
     assert result.sent > 80
 
 
+# The same pebble under a second directory URL (its listener certificate covers 127.0.0.1 too):
+# for certbot and the deploy, another ACME directory, as production is after staging.
+ALTERNATE_DIRECTORY = DIRECTORY_URL.replace("localhost", "127.0.0.1")
+
+
+def served_serial_other_than(tls_host, *serials: int) -> int:
+    """The served certificate's serial once it is none of `serials` (a reload takes a moment)."""
+    def new_serial():
+        serial = tls_host.served_certificate().serial_number
+        return serial if serial not in serials else None
+    return wait_until(new_serial, "a new certificate served", 30)
+
+
+def test_a_new_acme_directory_replaces_a_certificate_of_the_same_names(tls_host):
+    serial = tls_host.served_certificate().serial_number
+    moved = tls_host.deployer.run({**tls_host.data, "acme_server": ALTERNATE_DIRECTORY})
+    assert f"is from {DIRECTORY_URL}; acme_server is now {ALTERNATE_DIRECTORY}" in output_of(moved)
+    assert f"Get a certificate for {DOMAIN} from {ALTERNATE_DIRECTORY}" in output_of(moved)
+    moved_serial = served_serial_other_than(tls_host, serial)
+    assert served_names(tls_host) == [DOMAIN]
+    # And back: the first directory again replaces the one the second issued.
+    back = tls_host.deployer.run(tls_host.data)
+    assert f"is from {ALTERNATE_DIRECTORY}; acme_server is now {DIRECTORY_URL}" in output_of(back)
+    assert f"Get a certificate for {DOMAIN} from {DIRECTORY_URL}" in output_of(back)
+    served_serial_other_than(tls_host, serial, moved_serial)
+    assert tls_host.https("/health/").status == 200
+
+
 def served_names(tls_host, server_name: str = DOMAIN) -> list[str]:
     certificate = tls_host.served_certificate(server_name)
     return sorted(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
@@ -237,6 +297,77 @@ def test_changing_server_names_replaces_the_certificate_on_the_next_deploy(tls_h
     assert served_names(tls_host, f"www.{DOMAIN}") == both
     # And back to one name: a certificate without the name dropped.
     tls_host.deployer.run(tls_host.data)
+    assert served_names(tls_host) == [DOMAIN]
+
+
+FAKE_CLOUDFLARE_SITE = """server {
+    listen 80;
+    return 301 https://$host$request_uri;
+}
+server {
+    listen 443 ssl;
+    ssl_certificate /etc/nginx/conf.d/cert.pem;
+    ssl_certificate_key /etc/nginx/conf.d/key.pem;
+    return 526 "error code: 526";
+}
+"""
+
+
+class FakeCloudflare:
+    """A name whose DNS (the instance's /etc/hosts) points at a stand-in for CloudFlare's edge with
+    "Always Use HTTPS" and SSL/TLS mode "Full (strict)" before the first issuance: plain HTTP is
+    redirected to HTTPS, and HTTPS answers 526 (the origin's placeholder is not trusted)."""
+
+    DIRECTORY = "/tmp/fake-cloudflare"
+    CONTAINER = "fake-cloudflare"
+
+    def __init__(self, tls_host: TlsHost, name: str):
+        self.tls_host, self.name = tls_host, name
+
+    def __enter__(self):
+        inner = self.tls_host.inner
+        inner("mkdir", "-p", self.DIRECTORY)
+        inner("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+              "-days", "1", "-subj", "/CN=cloudflare", "-keyout", f"{self.DIRECTORY}/key.pem",
+              "-out", f"{self.DIRECTORY}/cert.pem")
+        inner("sh", "-c", f'printf %s "$1" > {self.DIRECTORY}/site.conf', "write-site", FAKE_CLOUDFLARE_SITE)
+        image = inner("docker", "inspect", "--format", "{{.Config.Image}}", "edge-nginx-1").stdout.strip()
+        inner("docker", "run", "--detach", "--name", self.CONTAINER, "--volume",
+              f"{self.DIRECTORY}:/etc/nginx/conf.d:ro", image)
+        address = inner("docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                        self.CONTAINER).stdout.strip()
+        inner("sh", "-c", f'echo "{address} {self.name}" >> /etc/hosts')
+        wait_until(lambda: inner("curl", "--silent", "--output", "/dev/null", "--write-out", "%{http_code}",
+                                 f"http://{self.name}/", check=False).stdout == "301",
+                   "the stand-in for CloudFlare", 20)
+        return self
+
+    def __exit__(self, *exc):
+        inner = self.tls_host.inner
+        inner("docker", "rm", "--force", self.CONTAINER, check=False)
+        # /etc/hosts is a bind mount in a container: rewritten in place, not replaced.
+        inner("sh", "-c", f'grep -v " {self.name}$" /etc/hosts > /tmp/hosts.new; cat /tmp/hosts.new > /etc/hosts',
+              check=False)
+        inner("rm", "-rf", self.DIRECTORY, "/tmp/hosts.new", check=False)
+
+
+def test_cloudflare_full_strict_before_the_first_issuance_is_named_with_the_fix(tls_host):
+    name = f"cf.{DOMAIN}"
+    serial = tls_host.served_certificate().serial_number
+    try:
+        with FakeCloudflare(tls_host, name):
+            result = tls_host.deployer.run({**tls_host.data, "server_names": json.dumps([DOMAIN, name])},
+                                           check=False)
+        assert result.returncode != 0
+        output = output_of(result)
+        assert f"Let's Encrypt cannot validate {name}: http://{name}/.well-known/acme-challenge/" in output
+        assert "(CloudFlare's \"Always Use HTTPS\") and ends in CloudFlare's error 526" in output
+        assert 'set SSL/TLS mode to "Full" (not strict) or turn "Always Use HTTPS" off' in output
+        # certbot was not asked: the served certificate is the one from before.
+        assert tls_host.served_certificate().serial_number == serial
+        assert tls_host.https("/health/").status == 200
+    finally:
+        tls_host.deployer.run(tls_host.data)
     assert served_names(tls_host) == [DOMAIN]
 
 

@@ -9,7 +9,7 @@ import jinja2
 import pytest
 
 from deploy.tasks import certificates, edge
-from onehost import cloudflare, tls
+from onehost import base_images, cloudflare, tls
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
@@ -46,12 +46,30 @@ def test_template_renders_from_the_settings_the_task_passes(name, tls_on):
     assert "{{" not in text and "{%" not in text
 
 
+def servers(site: str) -> dict[str, str]:
+    """Each server block of the site by its first `listen` line, e.g. {"listen 80 default_server": ...}."""
+    blocks = site.split("\nserver {")[1:]
+    return {block.split("listen ", 1)[1].split(";", 1)[0]: block for block in blocks}
+
+
 def test_with_tls_port_80_only_answers_challenges_and_redirects():
     site = render("app.conf", tls_on=True)
-    http_server = site.split("listen 443")[0]
+    http_server = servers(site)["80"]
     assert "acme-challenge.inc" in http_server
     assert "return 301 https://$host$request_uri;" in http_server
-    assert "app-locations.inc" not in http_server and "app-locations.inc" in site
+    assert "app-locations.inc" not in http_server and "app-locations.inc" in servers(site)["443 ssl"]
+
+
+@pytest.mark.parametrize("tls_on", [True, False])
+def test_names_not_served_go_to_a_catch_all_default_server(tls_on):
+    blocks = servers(render("app.conf", tls_on=tls_on))
+    defaults = sorted(name for name in blocks if "default_server" in name)
+    assert defaults == (["443 ssl default_server", "80 default_server"] if tls_on else ["80 default_server"])
+    for name in defaults:
+        assert "server_name _;" in blocks[name] and "app-locations.inc" not in blocks[name]
+    # Every server answers nginx's own errors in JSON and waits on clients as group_data says.
+    for block in blocks.values():
+        assert "json-errors.inc;" in block and "client-limits.inc;" in block
 
 
 def test_static_files_location_only_when_the_image_has_them():
@@ -79,19 +97,15 @@ def test_hsts_options(include_subdomains, preload, value):
 PLAN = tls.tls_plan("letsencrypt", ["api.example.com"], "ops@example.com", "staging", "/data")
 
 
-def test_the_certificate_include_names_the_issued_certificate_with_stapling():
+@pytest.mark.parametrize("issued", [True, False])
+def test_the_certificate_include_staples_nothing(issued):
+    # Let's Encrypt's certificates name no OCSP responder; nginx would warn on every reload.
     text = ENVIRONMENT.get_template(certificates.CERTIFICATE_TEMPLATE.name).render(
-        **tls.nginx_certificate(PLAN, issued=True))
-    assert "ssl_certificate /etc/letsencrypt/live/api.example.com/fullchain.pem;" in text
-    assert "ssl_stapling on;" in text
-    assert "ssl_trusted_certificate /etc/letsencrypt/live/api.example.com/chain.pem;" in text
-
-
-def test_the_placeholder_is_served_without_stapling():
-    text = ENVIRONMENT.get_template(certificates.CERTIFICATE_TEMPLATE.name).render(
-        **tls.nginx_certificate(PLAN, issued=False))
-    assert "ssl_certificate /etc/letsencrypt/onehost-placeholder/fullchain.pem;" in text
-    assert "ssl_stapling" not in text
+        **tls.nginx_certificate(PLAN, issued=issued))
+    base = "/etc/letsencrypt/live/api.example.com" if issued else "/etc/letsencrypt/onehost-placeholder"
+    assert f"ssl_certificate {base}/fullchain.pem;" in text
+    assert f"ssl_certificate_key {base}/privkey.pem;" in text
+    assert "ssl_stapling" not in text and "ssl_trusted_certificate" not in text
 
 
 def test_the_switch_file_is_not_one_of_ours():
@@ -121,3 +135,15 @@ def test_the_shipped_cloudflare_list_has_its_date_and_both_families():
 def test_a_broken_cloudflare_list_is_refused(text, message):
     with pytest.raises(ValueError, match=message):
         cloudflare.parse_ranges(text, "cloudflare-ips.txt")
+
+
+def test_the_nginx_image_follows_the_stable_line_on_the_stand_ins_debian():
+    # nginx numbers its stable lines with an even minor version, mainline with an odd one
+    # (https://www.nginx.com/blog/nginx-1-18-1-19-released/#NGINX-Versioning-Explained); the
+    # official image tags a line <major>.<minor>-<debian suite> (nginx/docker-nginx
+    # generate-stackbrew-library.sh). The local stand-in is built from the same Debian suite.
+    repository, tag = GROUP_DATA["nginx_image"].split(":")
+    match = re.fullmatch(r"(\d+)\.(\d+)-([a-z]+)", tag)
+    assert repository == "nginx" and match, tag
+    assert int(match[2]) % 2 == 0, f"{tag} is a mainline (odd) version"
+    assert match[3] == base_images.SUITE

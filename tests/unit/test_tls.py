@@ -92,9 +92,72 @@ def test_placeholder_command():
 def test_certificate_names_from_openssl():
     text = "X509v3 Subject Alternative Name: \n    DNS:www.example.com, DNS:api.example.com\n"
     assert tls.certificate_names(text) == ["api.example.com", "www.example.com"]
-    assert tls.certificate_matches(PLAN, ["api.example.com", "www.example.com"])
-    assert not tls.certificate_matches(PLAN, ["api.example.com"])
-    assert not tls.certificate_matches(PLAN, None)
+
+
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
+# What certbot 2.x/5.x writes to renewal/<name>.conf (storage.py make_renewal_configobj).
+RENEWAL_CONFIG = f"""# renew_before_expiry = 30 days
+version = 5.1.0
+archive_dir = /data/letsencrypt/archive/api.example.com
+cert = /data/letsencrypt/live/api.example.com/cert.pem
+privkey = /data/letsencrypt/live/api.example.com/privkey.pem
+chain = /data/letsencrypt/live/api.example.com/chain.pem
+fullchain = /data/letsencrypt/live/api.example.com/fullchain.pem
+
+# Options used in the renewal process
+[renewalparams]
+account = 0123456789abcdef0123456789abcdef
+authenticator = webroot
+webroot_path = /data/letsencrypt/onehost-webroot,
+server = {STAGING}
+key_type = ecdsa
+[[webroot_map]]
+api.example.com = /data/letsencrypt/onehost-webroot
+"""
+
+
+def test_the_issuing_directory_is_read_from_certbots_renewal_file():
+    assert tls.issuing_directory(RENEWAL_CONFIG) == STAGING
+    assert PLAN.renewal_config == "/data/letsencrypt/renewal/api.example.com.conf"
+    assert tls.issuing_directory(None) is None
+    # A `server` outside [renewalparams] is not certbot's record.
+    assert tls.issuing_directory(f"server = {PRODUCTION}\n[renewalparams]\nkey_type = ecdsa\n") is None
+
+
+BOTH = ["api.example.com", "www.example.com"]
+
+
+def plan_for(server: str) -> tls.TlsPlan:
+    return tls.tls_plan("letsencrypt", BOTH, "ops@example.com", server, "/data")
+
+
+@pytest.mark.parametrize(("names_on_host", "issued_by", "needed", "replace", "reason"), [
+    (None, None, True, False, "no certificate for api.example.com, www.example.com on the host yet"),
+    (["api.example.com"], STAGING, True, False, "covers api.example.com, server_names are"),
+    (BOTH, PRODUCTION, False, False, "is on the host; certbot renews it"),
+    # The README's path: staging first, then production. Same names, another directory.
+    (BOTH, STAGING, True, True, f"is from {STAGING}; acme_server is now {PRODUCTION}"),
+    # No record of the directory (certbot always writes one): keep, never loop on issuance.
+    (BOTH, None, False, False, "is on the host"),
+])
+def test_a_certificate_is_got_for_new_names_or_a_new_acme_directory(names_on_host, issued_by, needed, replace,
+                                                                     reason):
+    decision = tls.issuance(plan_for("production"), names_on_host, issued_by)
+    assert (decision.needed, decision.replace) == (needed, replace)
+    assert reason in decision.reason
+
+
+def test_a_trusted_certificate_is_not_replaced_by_a_staging_one():
+    # certbot refuses that too without --break-my-certs (renewal.py _avoid_invalidating_lineage).
+    with pytest.raises(tls.TlsError, match="would replace it with an untrusted test certificate.*certbot delete"):
+        tls.issuance(plan_for("staging"), BOTH, PRODUCTION)
+
+
+def test_replacing_a_certificate_of_the_same_names_forces_certbot():
+    plan = plan_for("production")
+    assert tls.issue_command(plan, replace=True) == tls.issue_command(plan) + ["--force-renewal"]
+    assert "--force-renewal" not in tls.issue_command(plan)
 
 
 def test_edge_health_check_over_https_uses_the_server_name():
