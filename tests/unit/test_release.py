@@ -23,7 +23,9 @@ def test_missing_secret_key_is_refused_with_the_fix():
 
 
 def test_secret_given_as_file_is_accepted():
-    release.check_app_env({"SECRET_KEY_FILE": "/run/secrets/key", "DB_PASSWORD": "x"}, "app.env")
+    assert release.check_app_env({"SECRET_KEY_FILE": "/run/secrets/key", "DB_PASSWORD": "x"}, "app.env") is None
+    with pytest.raises(ReleaseError, match="DB_PASSWORD not set"):
+        release.check_app_env({"SECRET_KEY_FILE": "/run/secrets/key"}, "app.env")
 
 
 def test_debug_in_production_is_refused():
