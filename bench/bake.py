@@ -3,10 +3,10 @@
     .venv/bin/python bench/bake.py [--cold]
 
 With --cold, first rebuilds the instance base image from Debian packages (mmdebstrap) and
-bakes on it, as on a fresh machine. Prints seconds for a bake with the base images cached (`onehost bake --force`: Packer runs
-the pyinfra bake and cleanup, then a booted candidate must pass the image suite), for the gate
-alone, for a cached bake (nothing changed: nothing rebuilt or re-verified), and the sizes of
-the baked image and of the base image it starts from.
+bakes on it, as on a fresh machine. Prints seconds for a bake with the base images cached
+(`onehost bake --force`: Packer runs the pyinfra bake and cleanup, then a booted candidate must
+pass the image suite), for the gate alone, for a cached bake (nothing changed: nothing rebuilt
+or re-verified), and the sizes of the baked image and of the base image it starts from.
 """
 
 import argparse
@@ -17,8 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import base_images, docker_cli  # noqa: E402
-from onehost.bake import bake_local_image, verify_candidate  # noqa: E402
+from onehost.local import (
+    base_images,  # noqa: E402
+    docker_cli,
+)
+from onehost.local.bake import bake_local_image, verify_candidate  # noqa: E402
 
 
 def seconds(step) -> tuple[float, object]:

@@ -15,11 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import app_image, base_images, instance  # noqa: E402
-from onehost.bake import bake_local_image  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
+from onehost.local import (
+    app_image,  # noqa: E402
+    base_images,
+    instance,
+)
+from onehost.local.bake import bake_local_image  # noqa: E402
+from onehost.local.shell import run  # noqa: E402
 from onehost.paths import REPO_ROOT  # noqa: E402
-from onehost.shell import run  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
 
 BENCH_ENV = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
              "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost import instance  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
+from onehost.local import instance  # noqa: E402
 from onehost.paths import REPO_ROOT  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
 
 BATCH = 10_000
 
@@ -32,7 +32,8 @@ def example_sqlite(path: Path, rows: int) -> None:
     """The example's schema by its migrations, then `rows` events."""
     settings = path.parent / "bench_sqlite_settings.py"
     settings.write_text("from timewarp.settings.test import *  # noqa\n"
-                        f"DATABASES = {{'default': {{'ENGINE': 'django.db.backends.sqlite3', 'NAME': {str(path)!r}}}}}\n")
+                        "DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', "
+                        f"'NAME': {str(path)!r}}}}}\n")
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench_sqlite_settings",
                "PYTHONPATH": f"{settings.parent}:{REPO_ROOT / 'example'}"}
     subprocess.run([sys.executable, "manage.py", "migrate", "--verbosity", "0"], cwd=REPO_ROOT / "example",

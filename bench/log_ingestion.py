@@ -13,7 +13,7 @@ changed), or ONEHOST_INSTANCE_IMAGE when set. The example app is deployed, then:
    API's rate limit, so none is refused), with a browser's User-Agent and Referer: 80% list
    events, 10% read one, 5% create one, 5% ask for one that does not exist (404);
 3. the lines each collected file gained (Docker's json-file logs of every container, syslog,
-   the auth log: the agent's collect_list in onehost/cloudwatch_config.py) are read back and
+   the auth log: the agent's collect_list in onehost/commands/cloudwatch_config.py) are read back and
    passed through each setting's filters the way the agent decides (agent_publishes).
 
 An event is counted as its message's UTF-8 bytes (the agent ships a line without its newline)
@@ -40,11 +40,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import app_image, base_images, cloudwatch_config, instance  # noqa: E402
-from onehost.bake import bake_local_image  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
+from onehost.commands import cloudwatch_config
+from onehost.local import (
+    app_image,  # noqa: E402
+    base_images,
+    instance,
+)
+from onehost.local.bake import bake_local_image  # noqa: E402
+from onehost.local.shell import CommandFailed, progress  # noqa: E402
 from onehost.paths import REPO_ROOT  # noqa: E402
-from onehost.shell import CommandFailed, progress  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
 
 BENCH_DEFAULTS = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
                   "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}

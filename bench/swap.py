@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/swap.py [--keep] [--rate 10]
 
-Runs what `onehost hosts swap` runs on the hosts, over SSH (onehost.hosts.SshHosts): stop
+Runs what `onehost hosts swap` runs on the hosts, over SSH (onehost.aws.hosts.SshHosts): stop
 every container, start the stacks, then the /health/ check, while the load generator sends
 /health/ at a constant rate. Prints each step's seconds, the requests that failed and the
 window in which they failed. On AWS the swap adds the unmount and mount of /data and the EC2
@@ -18,10 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost import hosts, instance  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
-from onehost.inventory import local_instance_host  # noqa: E402
-from onehost.loadgen import LoadGenerator  # noqa: E402
+from onehost.aws import hosts  # noqa: E402
+from onehost.local import instance
+from onehost.local.loadgen import LoadGenerator  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
+from onehost.remote.inventory import local_instance_host  # noqa: E402
 
 ADDRESS = "127.0.0.1"
 LOAD_SECONDS = 600  # the load's own bound: it stops by itself however the swap goes

@@ -21,9 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost import instance  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
-from onehost.loadgen import LoadGenerator  # noqa: E402
+from onehost.local import instance  # noqa: E402
+from onehost.local.loadgen import LoadGenerator  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
 from tests.host.acme import DIRECTORY_URL, AcmeServer  # noqa: E402
 
 DOMAIN = "timewarp.test"

@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/zero_downtime.py [--rate 50] [--persistent 4] [--keep]
 
-The load (onehost.loadgen) GETs /health/ through the instance's nginx: half the requests on
+The load (onehost.local.loadgen) GETs /health/ through the instance's nginx: half the requests on
 fresh connections, half from a few keep-alive clients that retry once when a reused
 connection was closed before an answer (RFC 9112 section 9.3.1). For each change it prints
 requests sent, failed, retried, p50/p99 latency, the seconds the command took and the
@@ -30,10 +30,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onehost import compose_commands, docker_cli, instance, release, switch  # noqa: E402
-from onehost.deploys import run_deploy  # noqa: E402
-from onehost.loadgen import LoadGenerator, LoadResult  # noqa: E402
-from onehost.shell import CommandFailed, progress  # noqa: E402
+from onehost.commands import (
+    compose_commands,  # noqa: E402
+    release,
+    switch,
+)
+from onehost.local import docker_cli, instance
+from onehost.local.loadgen import LoadGenerator, LoadResult  # noqa: E402
+from onehost.local.shell import CommandFailed, progress  # noqa: E402
+from onehost.remote.deploys import run_deploy  # noqa: E402
 
 # The bench instance, its ports and new_image_from are bench/deploy.py's (one place for them).
 _spec = importlib.util.spec_from_file_location("bench_deploy", Path(__file__).with_name("deploy.py"))

@@ -10,6 +10,7 @@ A re-run with the same inputs changes nothing. `--dry` prints the plan and chang
 from pyinfra import host
 from pyinfra.operations import docker
 
+from deploy.plans.release_plan import plan_release
 from deploy.tasks.app_release import write_release
 from deploy.tasks.backups import configure_backups
 from deploy.tasks.certificates import issue_certificate
@@ -17,7 +18,6 @@ from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
 from deploy.tasks.prune import prune_releases
-from deploy.tasks.release_plan import plan_release
 from deploy.tasks.static_files import publish_static_files
 from deploy.tasks.switch import retire_single_colour_app, switch_to
 

@@ -4,7 +4,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from onehost import compose_commands, lock, switch, tls
+from onehost.commands import compose_commands, lock, switch, tls
 
 
 class DockerImageId(FactBase):
@@ -132,16 +132,20 @@ class ReleaseDirectories(FactBase):
 
 
 class PendingMigrations(FactBase):
-    """Migrations an image would apply, asked of a throwaway container (--dry plans only)."""
+    """Migrations an image would apply, asked of a throwaway container (--dry plans only):
+    the list, or the last line the container printed when it could not say."""
 
     def command(self, image, release_dir):
         return shlex.join(compose_commands.app_one_off(
             release_dir, image, "python", "manage.py", "shell", "--command", switch.MIGRATION_STATE)
-        ) + " 2>/dev/null || true"
+        ) + " 2>&1 || true"
 
     def process(self, output):
         state = switch.parse_migration_state("\n".join(output))
-        return None if state is None else state["pending"]
+        if state is None:
+            lines = [line.strip() for line in output if line.strip()]
+            return lines[-1] if lines else "no output"
+        return state["pending"]
 
 
 class SystemdBooted(FactBase):

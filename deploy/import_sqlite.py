@@ -6,10 +6,11 @@
 
 Into the database of the release that is live: its own migrations make the schema, Django's
 dumpdata/loaddata move the rows, every sequence is reset, then rows and primary keys are
-compared table by table (onehost/sqlite_import.py). A database that already holds rows is
+compared table by table (onehost/commands/sqlite_import.py). A database that already holds rows is
 refused unless replace_existing; the live database is dumped first; verify_only only compares.
 """
 
-from deploy.tasks.sqlite_import import import_sqlite, plan_import
+from deploy.plans.sqlite_import_plan import plan_import
+from deploy.tasks.sqlite_import import import_sqlite
 
 import_sqlite(*plan_import())

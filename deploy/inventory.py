@@ -1,5 +1,5 @@
 """Hosts to deploy to: the local instance by default; ONEHOST_HOSTS names static hosts."""
 
-from onehost.inventory import hosts_from_environment
+from onehost.remote.inventory import hosts_from_environment
 
 app_hosts = hosts_from_environment()

@@ -15,7 +15,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server
 
-from deploy.tasks.switch import flag
+from deploy.lib.host_data import flag
 
 backup = str(host.data.get("backup") or "latest")
 if backup != "latest" and not re.match(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$", backup):

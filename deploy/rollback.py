@@ -6,7 +6,7 @@
 Nothing is rebuilt and no migration runs; the release directory and its image are on the host.
 """
 
-from deploy.tasks.rollback_plan import plan_rollback
+from deploy.plans.rollback_plan import plan_rollback
 from deploy.tasks.switch import switch_to
 
 switch_to(plan_rollback())

@@ -2,7 +2,7 @@
 #   amazon-ebs.aws  the AMI: the bake over SSH to a builder instance, then the image suite,
 #                   then cleanup; a failing step fails the build and no AMI is made.
 #   docker.local    the local instance image: the bake and cleanup in a build container
-#                   (no systemd there: onehost/bake.py runs the image suite on a booted
+#                   (no systemd there: onehost/local/bake.py runs the image suite on a booted
 #                   candidate and tags the image only when it passes).
 # Inputs: variables.pkr.hcl. Valid for Packer 1.6.6 (Debian bookworm's) and current Packer.
 #

@@ -3,7 +3,7 @@ certificate-expiry script loaded as a module."""
 
 import importlib.util
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from onehost.paths import REPO_ROOT
@@ -44,4 +44,4 @@ def certbot_lineage(letsencrypt_dir: Path, name: str, not_after: datetime) -> Pa
 
 
 def days_from_now(days: float) -> datetime:
-    return datetime.now(timezone.utc) + timedelta(days=days)
+    return datetime.now(UTC) + timedelta(days=days)

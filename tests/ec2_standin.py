@@ -23,8 +23,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from onehost import instance as local_instance
-from onehost.shell import CommandFailed
+from onehost.local import instance as local_instance
+from onehost.local.shell import CommandFailed
 
 STANDIN_BIN = Path(__file__).parent / "standin_bin"
 

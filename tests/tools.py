@@ -20,7 +20,7 @@ def stack_template() -> dict:
     """The CloudFormation template (deploy/aws/stack.yaml) as cfn-lint reads it, tags and all."""
     from cfnlint.decode import decode
 
-    from onehost.stack import TEMPLATE
+    from onehost.aws.stack import TEMPLATE
     loaded, problems = decode(str(TEMPLATE))
     assert problems == [], problems
     return loaded

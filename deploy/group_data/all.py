@@ -44,7 +44,7 @@ cloudwatch_log_files = {
 }
 # What the agent ships of the containers' logs (every line stays on the host in Docker's
 # json-file logs, `docker logs`). CloudWatch Logs is free up to 5 GB ingested a month; each
-# request writes an nginx access line and an app line (README, "What it costs").
+# request writes an nginx access line and an app line (docs/explanation/costs.md).
 # "errors": warnings and errors, 5xx answers, every line holding a cloudwatch_counted_terms
 # term, and the lines of one request in cloudwatch_request_sample. "all": every line.
 cloudwatch_container_logs = "errors"

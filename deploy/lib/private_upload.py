@@ -1,5 +1,5 @@
 """One way to put a secret (or the user's data) on the host: never readable by another user on
-the way, never printed, not even by `--diff` (onehost/private_files.py says how)."""
+the way, never printed, not even by `--diff` (onehost/commands/private_files.py says how)."""
 
 import hashlib
 import shlex
@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.facts.files import File, Sha1File
 
-from onehost import private_files
+from onehost.commands import private_files
 
 
 def sha1_of(content: bytes | Path) -> str:

@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from deploy.facts import ComposeServiceStates
-from onehost import compose_commands as commands
+from onehost.commands import compose_commands as commands
 
 
 def put_text(name: str, text: str, dest: str, mode: str = "644"):

@@ -8,7 +8,12 @@ container has no systemd and gets them at first boot.
 from pyinfra import host
 from pyinfra.operations import server
 
-from deploy.facts import InContainer, SystemdBooted, SystemdUnitActive, SystemdUnitEnabled
+from deploy.facts import (
+    InContainer,
+    SystemdBooted,
+    SystemdUnitActive,
+    SystemdUnitEnabled,
+)
 
 
 def enable_at_boot(unit: str):

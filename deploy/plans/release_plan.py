@@ -4,19 +4,23 @@ import getpass
 import socket
 import subprocess
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, PendingMigrations
-from deploy.tasks.backups import check_backup_inputs
-from deploy.tasks import switch
-from onehost import app_config, docker_cli, registry, release, secrets, tls
+from deploy.lib.host_data import flag
+from deploy.plans import switch_plan as switching
+from deploy.plans.backup_inputs import check_backup_inputs
+from onehost.aws import secrets
+from onehost.commands import registry, release, tls
+from onehost.commands.switch import SwitchPlan
+from onehost.commands.tls import TlsPlan
+from onehost.local import app_config, docker_cli
+from onehost.local.registry import resolve_digest
 from onehost.paths import REPO_ROOT
-from onehost.switch import SwitchPlan
-from onehost.tls import TlsPlan
 
 COMPOSE_DIR = REPO_ROOT / "compose"
 
@@ -71,7 +75,7 @@ def _registry_image(reference: str) -> HostImage:
     try:
         parsed = registry.parse_reference(reference)
         credentials = registry.credentials_from(host.data)
-        digest = registry.resolve_digest(parsed, credentials)
+        digest = resolve_digest(parsed, credentials)
     except registry.RegistryError as error:
         raise DeployError(str(error)) from None
     return HostImage(reference, None, parsed.pinned(digest), digest, credentials)
@@ -139,7 +143,7 @@ def plan_release() -> ReleasePlan:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG (or --data tag=TAG "
                           "with the image repository from ONEHOST_APP_CONFIG)")
     user_env = _app_settings()
-    pull = switch.flag("pull")
+    pull = flag("pull")
     app = _registry_image(image) if pull else _host_image(image, pull)
 
     app_env = {
@@ -162,12 +166,12 @@ def plan_release() -> ReleasePlan:
     record = release.release_record(
         release_id, image, app.image_id, git_commit,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), image_digest=app.digest)
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"), image_digest=app.digest)
     releases = f"{data.data_dir}/releases"
     directory = f"{releases}/{release_id}"
-    switch_plan = switch.switch_plan("deploy", release_id, directory, image, app.compose_reference,
+    switch_plan = switching.switch_plan("deploy", release_id, directory, image, app.compose_reference,
                                      app.image_id, git_commit)
-    switch.describe(switch_plan, _pending_migrations(switch_plan))
+    switching.describe(switch_plan, _pending_migrations(switch_plan))
     return ReleasePlan(
         id=release_id, releases=releases, directory=directory, app=app,
         postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
@@ -177,16 +181,16 @@ def plan_release() -> ReleasePlan:
 
 def _pending_migrations(plan: SwitchPlan) -> str:
     """For the plan printout: asked only on --dry (it starts a container), and only when it can be."""
-    if switch.is_live(plan):
+    if switching.is_live(plan):
         return "none (already live)"
-    if not switch.dry_run():
+    if not switching.dry_run():
         return "checked on the new colour before the switch"
     if not plan.replaces:
         return "all (first release)"
     if host.get_fact(DockerImageId, reference=plan.host_image) is None:
         return "not known until the image is on the host"
     pending = host.get_fact(PendingMigrations, image=plan.host_image, release_dir=plan.replaces)
-    if pending is None:
-        return "could not be checked"
+    if isinstance(pending, str):
+        return f"could not be checked ({pending})"
     return ", ".join(pending) + " (the database is dumped first)" if pending else "none"
 

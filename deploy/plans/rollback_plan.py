@@ -7,9 +7,10 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, ReleaseDirectories, TextFile
-from deploy.tasks import switch
-from onehost.release import parse_env_file
-from onehost.switch import SwitchPlan
+from deploy.lib.host_data import host_layout
+from deploy.plans import switch_plan as switching
+from onehost.commands.release import parse_env_file
+from onehost.commands.switch import SwitchPlan
 
 RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -21,14 +22,14 @@ def _on_host(releases: str) -> str:
 
 def plan_rollback() -> SwitchPlan:
     """To `previous`, or to the release named with --data release=<id>."""
-    releases = switch.host_layout().releases
+    releases = host_layout().releases
     name = host.data.get("release")
     if name:
         if not RELEASE_NAME.match(str(name)) or name in ("current", "previous"):
             raise DeployError(f"release {name!r} is not a release id: give one of {_on_host(releases)}")
         target = f"{releases}/{name}"
     else:
-        target = switch.link_target(f"{releases}/previous")
+        target = switching.link_target(f"{releases}/previous")
         if not target:
             raise DeployError(f"{host.name} has no previous release to roll back to: name one with "
                               f"--data release=<id> (releases there: {_on_host(releases)})")
@@ -45,7 +46,7 @@ def plan_rollback() -> SwitchPlan:
         pull = " --data pull=true" if record.get("image_digest") else ""
         raise DeployError(f"the image of release {release_id} ({host_image}) is no longer on "
                           f"{host.name}: deploy it again with --data image={record['image']}{pull}")
-    plan = switch.switch_plan("rollback", release_id, target, record["image"], host_image,
+    plan = switching.switch_plan("rollback", release_id, target, record["image"], host_image,
                               record.get("image_id"), record.get("git_commit"))
-    switch.describe(plan, "not run by a rollback (a warning names any the release does not know)")
+    switching.describe(plan, "not run by a rollback (a warning names any the release does not know)")
     return plan

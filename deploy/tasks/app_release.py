@@ -5,9 +5,9 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files
 
-from deploy.tasks import stacks
-from deploy.tasks.private_upload import private_file
-from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
+from deploy.lib import stacks
+from deploy.lib.private_upload import private_file
+from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 
 
 @deploy("App release")

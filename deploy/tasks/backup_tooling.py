@@ -5,10 +5,11 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from deploy.tasks.units import enable_at_boot, start_now
-from onehost.paths import REPO_ROOT
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot, start_now
 
-BACKUP_DIR = REPO_ROOT / "backup"
+# In deploy/rootfs/ with its .py suffix (linted and imported as Python), installed without it.
+TOOL = rootfs.ROOTFS / "usr/local/sbin/onehost-backup.py"
 UNITS = ("onehost-backup.service", "onehost-backup.timer",
          "onehost-backup-drill.service", "onehost-backup-drill.timer")
 TIMERS = ("onehost-backup.timer", "onehost-backup-drill.timer")
@@ -18,11 +19,10 @@ TIMERS = ("onehost-backup.timer", "onehost-backup-drill.timer")
 def install_backup_tooling():
     apt.packages(name="Install the PostgreSQL client and boto3", packages=host.data.backup_packages,
                  no_recommends=True)
-    files.put(name="Install onehost-backup", src=str(BACKUP_DIR / "onehost_backup.py"),
+    files.put(name="Install onehost-backup", src=str(TOOL),
               dest="/usr/local/sbin/onehost-backup", user="root", group="root", mode="755")
     for unit in UNITS:
-        files.put(name=f"Install {unit}", src=str(BACKUP_DIR / unit),
-                  dest=f"/etc/systemd/system/{unit}", user="root", group="root", mode="644")
+        rootfs.put(f"/etc/systemd/system/{unit}")
     for timer in TIMERS:
         enable_at_boot(timer)
         start_now(timer)

@@ -4,8 +4,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot
 
 
 def fstab_line(label: str, mount_point: str, fstype: str) -> str:

@@ -8,8 +8,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
-from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot, start_now
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot, start_now
 
 
 @deploy("certbot")

@@ -20,10 +20,9 @@ from pyinfra.api.exceptions import DeployError, NestedOperationError
 from pyinfra.operations import files, python, server
 
 from deploy.facts import CertificateNames, CertificateValid, TextFile
-from deploy.tasks.switch import host_layout
-from onehost import cloudflare
-from onehost import compose_commands as commands
-from onehost import switch, tls
+from deploy.lib.host_data import host_layout
+from onehost.commands import cloudflare, switch, tls
+from onehost.commands import compose_commands as commands
 from onehost.paths import REPO_ROOT
 
 CERTIFICATE_TEMPLATE = REPO_ROOT / "nginx" / "templates" / "tls-certificate.inc.j2"

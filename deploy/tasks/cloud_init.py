@@ -2,7 +2,7 @@
 admin login from user-data, the host keys (printed to the console), the hostname.
 
 Debian's AMIs already carry it (the AMI bake changes nothing there); the local instance gets
-it here and boots from a NoCloud seed (onehost/instance.py). The image keeps no cloud-init
+it here and boots from a NoCloud seed (onehost/local/instance.py). The image keeps no cloud-init
 state (deploy/tasks/image_hygiene.py), so every host's first boot is a first boot.
 """
 
@@ -10,8 +10,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt
 
-from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot
 
 # Its boot stages (https://docs.cloud-init.io/en/latest/explanation/boot.html); the package
 # enables them, and its generator adds cloud-init.target to the boot when a datasource is found.

@@ -12,8 +12,8 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, files, server
 
-from deploy.tasks.units import enable_at_boot
-from onehost import cloudwatch_config
+from deploy.lib.units import enable_at_boot
+from onehost.commands import cloudwatch_config
 
 PACKAGE_CACHE = "/var/cache/onehost/amazon-cloudwatch-agent.deb"
 AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"

@@ -4,12 +4,12 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploy.tasks import stacks
-from deploy.tasks.private_upload import private_file
-from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
-from deploy.tasks.switch import host_layout
-from onehost import switch
-from onehost.release import render_env
+from deploy.lib import stacks
+from deploy.lib.host_data import host_layout
+from deploy.lib.private_upload import private_file
+from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
+from onehost.commands import switch
+from onehost.commands.release import render_env
 
 PROJECT = switch.DATA_PROJECT
 

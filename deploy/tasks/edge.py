@@ -5,16 +5,16 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
-from deploy.tasks import stacks
+from deploy.lib import stacks
+from deploy.lib.host_data import host_layout
+from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.certificates import prepare_certificate
 from deploy.tasks.static_files import static_dir
-from deploy.tasks.release_plan import COMPOSE_DIR, ReleasePlan
-from deploy.tasks.switch import host_layout
-from onehost import cloudflare as cloudflare_ranges
-from onehost import compose_commands as commands
-from onehost import switch
+from onehost.commands import cloudflare as cloudflare_ranges
+from onehost.commands import compose_commands as commands
+from onehost.commands import switch
+from onehost.commands.release import render_env
 from onehost.paths import REPO_ROOT
-from onehost.release import render_env
 
 PROJECT = switch.EDGE_PROJECT
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
@@ -62,7 +62,8 @@ def deploy_edge_stack(plan: ReleasePlan):
     certificate = prepare_certificate(plan.tls)
     settings = {key: host.data.get(key) for key in SITE_SETTINGS}
     cloudflare = cloudflare_ranges.shipped_ranges()
-    site = certificate + [files.template(name=f"Render the nginx configuration {name}", src=str(NGINX_TEMPLATES / template),
+    site = certificate + [files.template(name=f"Render the nginx configuration {name}",
+                                         src=str(NGINX_TEMPLATES / template),
                            dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled,
                            static_files=bool(host.data.get("app_static_dir")),
                            cloudflare_ranges=cloudflare.networks, cloudflare_ranges_taken=cloudflare.taken,

@@ -7,8 +7,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import apt, files
 
-from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot, restart_if_changed, start_now
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot, restart_if_changed, start_now
 
 
 @deploy("Hardening")

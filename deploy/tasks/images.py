@@ -10,12 +10,11 @@ from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import docker, files, python, server
 
 from deploy.facts import DockerImageId
-from deploy.tasks.release_plan import HostImage, ReleasePlan
-from onehost import compose_commands as commands
-from onehost import private_files, registry, release
+from deploy.plans.release_plan import HostImage, ReleasePlan
+from onehost.commands import compose_commands as commands
+from onehost.commands import private_files, registry, release
+from onehost.local.shell import run
 from onehost.paths import state_dir
-from onehost.shell import run
-
 
 
 def save_archive(image_id: str) -> Path:

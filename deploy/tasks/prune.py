@@ -7,9 +7,9 @@ from pyinfra.api import deploy
 from pyinfra.operations import docker, files
 
 from deploy.facts import ReleaseDirectories
-from deploy.tasks.switch import link_target
-from onehost.release import releases_to_prune, shipped_archive
-from onehost.switch import SwitchPlan
+from deploy.plans.switch_plan import link_target
+from onehost.commands.release import releases_to_prune, shipped_archive
+from onehost.commands.switch import SwitchPlan
 
 
 @deploy("Prune releases")

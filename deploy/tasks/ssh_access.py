@@ -6,8 +6,8 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from deploy.tasks import rootfs
-from deploy.tasks.units import enable_at_boot, restart_if_changed
+from deploy.lib import rootfs
+from deploy.lib.units import enable_at_boot, restart_if_changed
 
 
 @deploy("SSH access")

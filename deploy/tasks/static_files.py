@@ -10,8 +10,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
-from deploy.tasks.release_plan import ReleasePlan
-from onehost import compose_commands as commands
+from deploy.plans.release_plan import ReleasePlan
+from onehost.commands import compose_commands as commands
 
 PUBLISHED_MARKER = "static-published"
 

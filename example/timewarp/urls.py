@@ -1,8 +1,7 @@
 """URL routes. `/health/` is not here: HealthCheckMiddleware answers it before routing."""
 from django.urls import include, path
-from rest_framework.routers import DefaultRouter
-
 from events.views import EventViewSet
+from rest_framework.routers import DefaultRouter
 
 router = DefaultRouter()
 router.register("events", EventViewSet)

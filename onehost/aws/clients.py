@@ -6,7 +6,7 @@ an instance or OIDC role); AWS_ENDPOINT_URL points them elsewhere (the tests' mo
 
 import os
 
-from onehost.shell import CommandFailed
+from onehost.local.shell import CommandFailed
 
 
 def resolve_region(flag: str | None, environ: dict, configured: str | None) -> str:
@@ -41,8 +41,8 @@ def aws_errors(action):
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    return "\n".join("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
                      for row in [headers, *rows])
 
 

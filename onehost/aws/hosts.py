@@ -13,7 +13,7 @@ environment's stack (`onehost stack deploy`). A swap:
 
     1. launches the new instance (IMDSv2 only, hop limit 1, standard CPU credits), which gets the
        operator's public key from cloud-init; reads the host keys cloud-init prints to its
-       console and pins them in its tags (onehost.reach); waits for SSH and the end of its boot;
+       console and pins them in its tags (onehost.commands.reach); waits for SSH and the end of its boot;
     2. stops the stacks on the old one and unmounts /data        <- downtime starts
     3. moves the data volume to the new instance, which mounts it and starts the stacks;
     4. checks /health/ through the new host's nginx;
@@ -31,23 +31,20 @@ which reaches instances by id through the Instance Connect Endpoint (or --reach 
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, datetime, timedelta
 
-from onehost import reach
-from onehost.amis import PREVIOUS_IMAGE_TAG
-from onehost.aws import aws_errors, client, table, tag_dict, tag_list
-from onehost.compose_commands import edge_health_check
-from onehost.history import ssh_command
-from onehost.instance import ADMIN_USER
-from onehost.paths import state_dir
-from onehost.shell import CommandFailed, run
-from onehost.stack import describe, outputs_of, stack_name
+from onehost.aws.amis import PREVIOUS_IMAGE_TAG
+from onehost.aws.clients import table, tag_dict, tag_list
+from onehost.aws.stack import describe, outputs_of, stack_name
+from onehost.commands import reach
+from onehost.commands.compose_commands import edge_health_check
+from onehost.local.shell import CommandFailed, run
+from onehost.remote.history import ssh_command
+from onehost.remote.ssh_files import SshFiles
 
 DEVICE = "/dev/sdf"
 DATA_DIR = "/data"
@@ -124,7 +121,8 @@ def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str 
             # (4: usage or I/O error, 8: ambivalent probe) must never lead to mkfs.
             f"blkid -p -o value -s TYPE \"$dev\" >/dev/null; found=$?; "
             f"if [ $found -eq 2 ]; then mkfs -t {fstype} -q -L {label} \"$dev\"; "
-            f"elif [ $found -ne 0 ]; then echo \"cannot read $dev (blkid exit $found): not formatting it\" >&2; exit 1; fi; "
+            "elif [ $found -ne 0 ]; then "
+            "echo \"cannot read $dev (blkid exit $found): not formatting it\" >&2; exit 1; fi; "
             # udev makes the by-label link; a container runs no udev (and has no udevadm).
             f"{{ ! command -v udevadm >/dev/null || udevadm settle; }}; "
             f"mount {mount_point}; mountpoint -q {mount_point}; }}")
@@ -264,7 +262,7 @@ def name_of(target) -> str:
     return target["InstanceId"] if isinstance(target, dict) else str(target)
 
 
-def instance_connection(files: reach.SshFiles, mode: str, region: str):
+def instance_connection(files: SshFiles, mode: str, region: str):
     """SshHosts' connection for EC2 instances: by id, with their pinned host keys."""
     def connect(item: dict) -> tuple[str, dict]:
         try:
@@ -400,7 +398,7 @@ def swap(ec2, hosts, env: Environment, image_id: str, *, instance_type: str = "t
          key_name: str | None = None, public_keys: tuple[str, ...] = (), cpu_credits: str = "standard",
          keep_hours: float = 24, reuse_standby: bool = False, check_health: bool = True, say=print,
          read_console=None, console_timeout: float = 600,
-         clock=time.monotonic, now=lambda: datetime.now(timezone.utc)) -> SwapReport:
+         clock=time.monotonic, now=lambda: datetime.now(UTC)) -> SwapReport:
     """Serve from an instance of `image_id`; put everything back if it fails."""
     image = find_image(ec2, image_id)
     old = serving_instance(ec2, env)
@@ -567,103 +565,3 @@ def listing(ec2, env: Environment) -> str:
              tag_dict(item.get("Tags")).get("onehost:image-version", "-"),
              item["LaunchTime"].strftime("%Y-%m-%d %H:%M"), instance_note(item, serving)] for item in found]
     return table(["INSTANCE", "STATE", "AMI", "VERSION", "LAUNCHED", ""], rows)
-
-
-# --- command ------------------------------------------------------------------------
-
-def login_keys(public_key_file: str | None, ssh_key: str | None, key_name: str | None) -> tuple[str, ...]:
-    """The public keys cloud-init gives admin: --ssh-public-key, else --ssh-key's .pub beside it.
-    With neither and no EC2 key pair the new host would have no login at all: refused."""
-    path = Path(public_key_file).expanduser() if public_key_file else None
-    if path is None and ssh_key and Path(f"{ssh_key}.pub").expanduser().is_file():
-        path = Path(f"{ssh_key}.pub").expanduser()
-    if path is None:
-        if key_name:
-            return ()
-        raise CommandFailed("the new host would have no login (the image carries no keys): give "
-                            "--ssh-public-key ~/.ssh/id_ed25519.pub (or --ssh-key with its .pub beside it, "
-                            "or --key-name of an EC2 key pair)")
-    if not path.is_file():
-        raise CommandFailed(f"--ssh-public-key {path}: no such file")
-    return (public_key_line(path.read_text(), str(path)),)
-
-
-def run_command(args) -> int:
-    cfn, ec2 = client("cloudformation", args.region), client("ec2", args.region)
-    env = aws_errors(lambda: load_environment(cfn, args.project, args.environment))
-    if args.hosts_command == "list":
-        print(aws_errors(lambda: listing(ec2, env)))
-        return 0
-    if args.hosts_command == "retire":
-        aws_errors(lambda: retire(ec2, env, datetime.now(timezone.utc)))
-        return 0
-    if args.hosts_command == "pin-keys":
-        aws_errors(lambda: pin_environment_keys(ec2, env, args.instance_id))
-        return 0
-    files = reach.SshFiles(state_dir() / "aws" / f"{ec2.meta.region_name}-{env.project}-{env.name}", ADMIN_USER,
-                           args.ssh_key)
-    hosts = SshHosts(server_name=args.server_name, tls=not args.no_tls,
-                     connection=instance_connection(files, args.reach, ec2.meta.region_name))
-    if args.hosts_command == "rollback":
-        image_id = args.ami or aws_errors(lambda: previous_image(ec2, env))
-    else:
-        image_id = args.ami
-    if args.hosts_command != "launch" and not args.server_name:
-        raise CommandFailed(f"{args.hosts_command} checks the new host's /health/: give --server-name (your domain)")
-    public_keys = login_keys(args.ssh_public_key, args.ssh_key, args.key_name)
-    if args.hosts_command == "launch" and aws_errors(lambda: serving_instance(ec2, env)):
-        raise CommandFailed(f"{env.project}-{env.name} already has a serving instance: use `onehost hosts swap`")
-    report = aws_errors(lambda: swap(ec2, hosts, env, image_id, instance_type=args.instance_type,
-                                     key_name=args.key_name, public_keys=public_keys,
-                                     cpu_credits=args.cpu_credits, keep_hours=args.keep_hours,
-                                     reuse_standby=args.hosts_command == "rollback",
-                                     check_health=bool(args.server_name)))
-    if not args.server_name:
-        print("no --server-name: /health/ was not checked (nothing is deployed yet); deploy next")
-    for step, seconds in report.steps:
-        print(f"  {seconds:7.1f} s  {step}")
-    if report.downtime_seconds is not None:
-        print(f"downtime: {report.downtime_seconds:.1f} s (stacks stopped on the old host until the address moved)")
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser("hosts", help="launch, swap and roll back the environment's EC2 instance",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="hosts_command", required=True, metavar="ACTION")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--project", default="onehost", help="project name (default onehost)")
-    common.add_argument("--environment", default="production", help="environment name (default production)")
-    common.add_argument("--region", help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)")
-    moving = argparse.ArgumentParser(add_help=False, parents=[common])
-    moving.add_argument("--server-name", help="the domain nginx serves, whose /health/ is checked (required "
-                                              "but for a launch onto a data volume nothing was deployed to)")
-    moving.add_argument("--no-tls", action="store_true", help="the edge serves plain HTTP (tls=off)")
-    moving.add_argument("--instance-type", default="t3.micro", help="default t3.micro (free tier)")
-    moving.add_argument("--ssh-key", help="the private key to reach the hosts with; its .pub beside it is "
-                                          "given to the new host's admin user unless --ssh-public-key says")
-    moving.add_argument("--ssh-public-key", help="the OpenSSH public key cloud-init gives the admin user at "
-                                                 "first boot (the image carries none)")
-    moving.add_argument("--key-name", help="an EC2 key pair for the admin user instead of (or as well as) "
-                                           "--ssh-public-key")
-    moving.add_argument("--cpu-credits", choices=("standard", "unlimited"), default="standard",
-                        help="T-family credit mode (default standard: unlimited bills surplus CPU credits)")
-    moving.add_argument("--keep-hours", type=float, default=24,
-                        help="hours the old instance is kept stopped for rollback (default 24)")
-    moving.add_argument("--reach", choices=reach.REACH_MODES, default="tunnel",
-                        help="how SSH reaches the instances: tunnel (default: through the stack's EC2 "
-                             "Instance Connect Endpoint, with `aws ec2-instance-connect open-tunnel`, AWS CLI v2), "
-                             "public or private (their address; needs an AdminCidr rule or a VPN)")
-    for name, required, text in (("launch", True, "the first instance: from AMI, with the volume and address"),
-                                 ("swap", True, "serve from a new instance of another AMI"),
-                                 ("rollback", False, "swap back to the AMI served before (or --ami)")):
-        sub = commands.add_parser(name, parents=[moving], help=text)
-        sub.add_argument("--ami", required=required, help="the AMI id (`onehost amis list`)")
-        sub.set_defaults(func=run_command)
-    for name, text in (("list", "the environment's instances"),
-                       ("retire", "terminate stopped instances past their keep time")):
-        commands.add_parser(name, parents=[common], help=text).set_defaults(func=run_command)
-    pin = commands.add_parser("pin-keys", parents=[common], help="record running instances' SSH host keys from "
-                              "their console in their tags (instances launched without them)")
-    pin.add_argument("--instance-id", help="only this instance")
-    pin.set_defaults(func=run_command)

@@ -9,7 +9,7 @@ release's app.env (mode 0600). Values never reach an error message.
 
 import re
 
-from onehost.release import REQUIRED_APP_SECRETS, ReleaseError
+from onehost.commands.release import REQUIRED_APP_SECRETS, ReleaseError
 
 PATH = re.compile(r"^(/[A-Za-z0-9_.-]+)+/?$")
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -27,11 +27,11 @@ import ipaddress
 import json
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from onehost.aws import aws_errors, client, table, tag_list
+from onehost.aws.clients import table, tag_list
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
 
 TEMPLATE = REPO_ROOT / "deploy" / "aws" / "stack.yaml"
 # A replacement of these would be a new, empty resource (the old one is retained, orphaned).
@@ -362,7 +362,7 @@ def deploy_stack(cfn, ec2, name: str, given: dict[str, str], *, tags: dict[str, 
         # A stack made before SubnetId existed gets its zone's subnet; a changed network is checked.
         network = network_parameters(ec2, given, previous)
         given.update({key: value for key, value in network.items() if key in given or key not in previous})
-    since = datetime.now(timezone.utc)
+    since = datetime.now(UTC)
     if creating:
         return create(cfn, name, given, tags=tags, dry=dry, since=since, say=say,
                       poll_seconds=poll_seconds, timeout_seconds=timeout_seconds)
@@ -470,7 +470,7 @@ def delete_stack(cfn, name: str, say=print, poll_seconds: float = 5, timeout_sec
         raise CommandFailed(f"stack {name} does not exist (check --project, --environment and --region)")
     outputs = outputs_of(stack)
     kept = {key: outputs[key] for key in ("DataVolumeId", "ElasticIp", "BackupBucketName") if key in outputs}
-    since = datetime.now(timezone.utc).replace(microsecond=0)
+    since = datetime.now(UTC).replace(microsecond=0)
     cfn.delete_stack(StackName=name)
     say(f"stack {name}: deleting")
     wait_with_events(cfn, name, "stack_delete_complete", since, say, poll_seconds, timeout_seconds)
@@ -490,69 +490,3 @@ def status_lines(cfn, name: str, events: int = 10) -> list[str]:
     recent = sorted(all_events(cfn, name), key=lambda event: event["Timestamp"])[-events:]
     lines += ["", "recent events:", *("  " + event_line(event) for event in recent)]
     return lines
-
-
-# --- command ------------------------------------------------------------------------
-
-def _clients(args):
-    return client("cloudformation", args.region), client("ec2", args.region)
-
-
-def run(args) -> int:
-    name = stack_name(args.project, args.environment)
-    cfn, ec2 = _clients(args)
-    if args.stack_command == "deploy":
-        given = dict(args.parameter or [])
-        given.update({"Project": args.project, "Environment": args.environment})
-        if args.admin_cidr is not None:
-            given["AdminCidr"] = args.admin_cidr
-        if args.alarm_email is not None:
-            given["AlarmEmail"] = args.alarm_email
-        outputs = aws_errors(lambda: deploy_stack(
-            cfn, ec2, name, given, tags={"project": args.project, "environment": args.environment},
-            dry=args.dry, allow_replacement=args.allow_replacement, timeout_seconds=args.timeout))
-        if outputs and not args.dry:
-            aws_errors(lambda: apply_ecr_lifecycle(client("ecr", args.region), outputs))
-            print("\nfor the deploy's group_data (or --data):")
-            for line in group_data_lines(outputs, cfn.meta.region_name):
-                print("  " + line)
-            access = access_lines(outputs)
-            if access:
-                print("\nreaching the hosts:")
-                for line in access:
-                    print("  " + line)
-    elif args.stack_command == "status":
-        print("\n".join(aws_errors(lambda: status_lines(cfn, name))))
-    elif args.stack_command == "delete":
-        if not args.yes:
-            raise CommandFailed(f"deleting stack {name} removes its alarms, role and log group: pass --yes")
-        aws_errors(lambda: delete_stack(cfn, name, timeout_seconds=args.timeout))
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "stack", help="create, update, show or delete the environment's AWS stack (CloudFormation)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--project", default="onehost", help="project name (default onehost)")
-    common.add_argument("--environment", default="production", help="environment name (default production)")
-    common.add_argument("--region", help="AWS region (default: AWS_REGION or AWS_DEFAULT_REGION)")
-    common.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the stack (default 1800)")
-    deploying = commands.add_parser("deploy", parents=[common], help="create or update the stack through a change set")
-    deploying.add_argument("--admin-cidr", type=admin_cidr,
-                           help="also open SSH directly to this network, e.g. 203.0.113.4/32 ('' removes it; "
-                                "the default is none: SSH goes through the Instance Connect Endpoint)")
-    deploying.add_argument("--alarm-email", help="an address that gets the alarms ('' for none)")
-    deploying.add_argument("--parameter", type=parameter_pair, action="append", metavar="KEY=VALUE",
-                           help="any other template parameter (deploy/aws/stack.yaml), repeatable")
-    deploying.add_argument("--dry", action="store_true", help="show the change set; change nothing")
-    deploying.add_argument("--allow-replacement", action="store_true",
-                           help="let the change set replace the data volume, Elastic IP or backup bucket")
-    commands.add_parser("status", parents=[common], help="the stack's state, outputs and recent events")
-    deleting = commands.add_parser("delete", parents=[common],
-                                   help="delete the stack (the data volume, Elastic IP and bucket are kept)")
-    deleting.add_argument("--yes", action="store_true", help="really delete")
-    for sub in (deploying, commands.choices["status"], deleting):
-        sub.set_defaults(func=run)

@@ -1,17 +1,30 @@
 """The `onehost` console script: what is not a host operation.
 
-Each command module exposes `register(subparsers)` and sets `func` on its parser;
-the function takes the parsed arguments and returns an exit code.
+One module per command, named after it. Each exposes `register(subparsers)` and sets `func` on
+its parser; the function takes the parsed arguments and returns an exit code.
 """
 
 import argparse
 import sys
 
-from onehost import (amis, app_image, backups, bake, base_images, demo, history, hosts, init, instance,
-                     loadgen, stack)
-from onehost.shell import CommandFailed
+from onehost.cli import (
+    amis,
+    backups,
+    bake,
+    base_images,
+    build_app,
+    demo,
+    hosts,
+    init,
+    instance,
+    load,
+    releases,
+    stack,
+)
+from onehost.local.shell import CommandFailed
 
-COMMAND_MODULES = (demo, base_images, bake, instance, app_image, history, loadgen, amis, backups,
+# In this order in `onehost --help`.
+COMMAND_MODULES = (demo, base_images, bake, instance, build_app, releases, load, amis, backups,
                    stack, hosts, init)
 
 
@@ -38,6 +51,3 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-if __name__ == "__main__":
-    sys.exit(main())

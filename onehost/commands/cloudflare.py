@@ -3,10 +3,10 @@
 import ipaddress
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
-from onehost.paths import REPO_ROOT
-
-RANGES_FILE = REPO_ROOT / "nginx" / "cloudflare-ips.txt"
+# The list the edge ships, beside its templates (nginx/ at the repository root).
+RANGES_FILE = Path(__file__).resolve().parents[2] / "nginx" / "cloudflare-ips.txt"
 
 
 @dataclass(frozen=True)
@@ -105,4 +105,4 @@ def challenge_blocked(name: str, token: str, answer: ProbeAnswer) -> str | None:
             "the first certificate is issued. For the first issuance, in CloudFlare's dashboard set "
             "SSL/TLS mode to \"Full\" (not strict) or turn \"Always Use HTTPS\" off, deploy again, then "
             "set \"Full (strict)\" back; or get the certificate with a DNS-01 challenge instead "
-            "(README, \"CloudFlare\")")
+            "(docs/how-to/tls.md, \"CloudFlare\")")

@@ -11,11 +11,11 @@ Pure builders and parsing; the deploy files run them.
 import getpass
 import json
 import os
+import platform
 import shlex
-import socket
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 OWNER_FILE = "owner.json"
 
@@ -34,11 +34,11 @@ class LockOwner:
 
     @classmethod
     def here(cls, environ=os.environ) -> "LockOwner":
-        origin = socket.gethostname()
+        origin = platform.node()  # the host name, as socket.gethostname() gives it
         if environ.get("GITHUB_RUN_ID"):
             origin += f" (GitHub run {environ['GITHUB_RUN_ID']})"
         return cls(who=getpass.getuser(), origin=origin, pid=os.getpid(),
-                   started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                   started_at=datetime.now(UTC).isoformat(timespec="seconds"),
                    token=uuid.uuid4().hex)
 
     def to_json(self) -> str:

@@ -18,7 +18,7 @@ the operator's or CI's, trusts exactly those keys (StrictHostKeyChecking yes) in
 file written from the tags, keyed by the instance id; an Elastic IP moved to a new instance
 is then a new name with its own keys, never a changed key behind an old name.
 
-Nothing here does I/O but `SshFiles.write`.
+Nothing here does I/O: onehost/remote/ssh_files.py writes these files.
 """
 
 from __future__ import annotations
@@ -136,40 +136,3 @@ def ssh_config_block(entry: HostEntry, user: str, known_hosts: Path, identity: s
     if identity:
         lines += [f"  IdentityFile {identity}", "  IdentitiesOnly yes"]
     return "\n".join(lines) + "\n"
-
-
-@dataclass
-class SshFiles:
-    """An ssh_config and its known_hosts for a set of hosts, in one directory: what `ssh -F`,
-    testinfra's --ssh-config and pyinfra's ssh_config_file read."""
-    directory: Path
-    user: str
-    identity: str | None = None
-
-    def __post_init__(self):
-        self.entries: dict[str, HostEntry] = {}
-
-    @property
-    def config(self) -> Path:
-        return self.directory / "ssh_config"
-
-    @property
-    def known_hosts(self) -> Path:
-        return self.directory / "known_hosts"
-
-    def add(self, entry: HostEntry) -> dict:
-        """Record the host and return its pyinfra connection data (call `write` after)."""
-        self.entries[entry.instance_id] = entry
-        data = {"ssh_hostname": entry.instance_id, "ssh_user": self.user,
-                "ssh_config_file": str(self.config), "ssh_known_hosts_file": str(self.known_hosts),
-                "ssh_strict_host_key_checking": "yes"}
-        if self.identity:
-            data["ssh_key"] = self.identity
-        return data
-
-    def write(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        entries = sorted(self.entries.values(), key=lambda entry: entry.instance_id)
-        self.known_hosts.write_text("".join(line + "\n" for entry in entries for line in known_hosts_lines(entry)))
-        self.config.write_text("\n".join(ssh_config_block(entry, self.user, self.known_hosts, self.identity)
-                                         for entry in entries))

@@ -28,7 +28,8 @@ ECR_HOST = re.compile(r"^(?P<account>\d{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 PATH_PART = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 REPOSITORY = re.compile(rf"^{PATH_PART}(?:/{PATH_PART})*$")
-REGISTRY_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+REGISTRY_HOST = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                           r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
                            r"|\[[0-9A-Fa-f:]+\])(?::[0-9]{1,5})?$")
 TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 
@@ -184,72 +185,6 @@ def docker_config(reference: ImageReference, credentials: Credentials) -> str:
     """config.json of the throwaway Docker config directory: one registry, basic auth."""
     token = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
     return json.dumps({"auths": {reference.auth_key: {"auth": token}}}) + "\n"
-
-
-# --- the digest, asked before the host is touched ------------------------------------------
-
-def resolve_digest(reference: ImageReference, credentials: Credentials | None = None,
-                   ecr_client=None, docker_client=None) -> str:
-    """The manifest digest the reference names now, from its registry."""
-    check_credentials_fit(reference, credentials)
-    if reference.kind == "ecr":
-        return _ecr_digest(reference, ecr_client)
-    return _distribution_digest(reference, credentials, docker_client)
-
-
-def _ecr_digest(reference: ImageReference, client=None) -> str:
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
-    image_id = {"imageDigest": reference.digest} if reference.digest else {"imageTag": reference.tag}
-    try:
-        # A session of its own: credentials looked up now, not cached from earlier calls.
-        client = client or boto3.session.Session().client("ecr", region_name=reference.ecr_region)
-        answer = client.describe_images(registryId=reference.ecr_account, repositoryName=reference.repository,
-                                        imageIds=[image_id])
-    except NoCredentialsError:
-        raise RegistryError(
-            f"no AWS credentials on this machine to ask ECR ({reference.registry}) for the digest of "
-            f"{reference}: configure them (aws configure, AWS_PROFILE, or the workflow's OIDC role)"
-            ) from None
-    except EndpointConnectionError as error:
-        raise RegistryError(f"ECR in {reference.ecr_region} is not reachable from this machine "
-                            f"({error}): check the network and the region in the image name") from None
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "")
-        if code in ("ImageNotFoundException", "RepositoryNotFoundException"):
-            raise RegistryError(missing_message(reference)) from None
-        if code in ("AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
-                    "ExpiredTokenException"):
-            raise RegistryError(
-                f"ECR refused to describe {reference} ({code}): the AWS identity on this machine "
-                "needs ecr:DescribeImages on the repository") from None
-        raise RegistryError(f"ECR could not describe {reference}: {error}") from None
-    except BotoCoreError as error:
-        raise RegistryError(f"ECR could not describe {reference}: {error}") from None
-    details = answer.get("imageDetails") or []
-    if not details:
-        raise RegistryError(missing_message(reference))
-    return details[0]["imageDigest"]
-
-
-def _distribution_digest(reference: ImageReference, credentials: Credentials | None,
-                         client=None) -> str:
-    import docker
-    from docker.errors import APIError, DockerException
-    try:
-        client = client or docker.APIClient(**docker.utils.kwargs_from_env())
-        # An explicit empty auth is anonymous: this machine's own `docker login` must not
-        # make the check pass when the host, pulling with the same inputs, would be refused.
-        auth = credentials.auth_config(reference) if credentials else {}
-        answer = client.inspect_distribution(str(reference), auth_config=auth)
-    except APIError as error:
-        raise RegistryError(distribution_error(reference, credentials, error.status_code,
-                                               str(error.explanation or error))) from None
-    except DockerException as error:
-        raise RegistryError(
-            f"the Docker daemon on this machine is not reachable ({error}); it asks {reference.registry} "
-            "for the digest: start it (`dockerd &` or `systemctl start docker`)") from None
-    return answer["Descriptor"]["digest"]
 
 
 UNAUTHORIZED = ("unauthorized", "no basic auth credentials", "authentication required", "denied")

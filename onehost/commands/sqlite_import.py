@@ -14,7 +14,8 @@ On the host, with the deploy lock held (a deploy cannot switch the app mid-impor
     any difference fails loudly, naming the tables, both counts and the dump to go back to.
 
 verify_only runs step 5 alone (nothing changes). Pure builders and parsing here; the deploy
-(deploy/tasks/sqlite_import.py) binds `SqliteImport` to the pyinfra connection.
+(deploy/tasks/sqlite_import.py) binds `SqliteImport` (onehost/remote/sqlite_import.py) to the
+pyinfra connection.
 """
 
 from __future__ import annotations
@@ -22,18 +23,15 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
-from onehost import compose_commands as commands
-from onehost import lock as deploy_lock
-from onehost import switch
-from onehost.switch import CommandError, Runner
+from onehost.commands import compose_commands as commands
+from onehost.commands import switch
+from onehost.commands.switch import CommandError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-DJANGO_SIDE = Path(__file__).resolve().parent / "django_side"
 SCRIPT_NAME = "sqlite_import.py"
 SETTINGS_NAME = "onehost_import_settings.py"
 JSON_FORMAT_NAME = "onehost_import_jsonl.py"
@@ -200,7 +198,7 @@ class TableComparison:
         return self.keys_equal and self.sqlite_rows == self.target_rows
 
     @classmethod
-    def from_report(cls, entry: dict) -> "TableComparison":
+    def from_report(cls, entry: dict) -> TableComparison:
         sqlite, target = entry["sqlite"], entry["target"]
         return cls(model=entry["model"], table=entry["table"], sqlite_rows=sqlite["rows"],
                    target_rows=target["rows"],
@@ -224,7 +222,7 @@ def comparison_table(rows: list[TableComparison]) -> str:
 
     def render(cells) -> str:
         return "  ".join([cells[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in
-                                                        zip(cells[1:3], widths[1:3])), cells[3]]).rstrip()
+                                                        zip(cells[1:3], widths[1:3], strict=False)), cells[3]]).rstrip()
     return "\n".join([render(header), *(render(line) for line in lines)])
 
 
@@ -240,91 +238,3 @@ def failure_message(different: list[TableComparison], dump: str | None, plan: Im
     back = (f" To go back to the database as it was before the import, restore {dump}: "
             f"{restore_hint(plan, dump)}" if dump and plan else " No pre-import dump was found on the host.")
     return f"VERIFICATION FAILED: the databases differ in {len(different)} table(s): {named}.{back}"
-
-
-# --- running it ----------------------------------------------------------------------------
-
-@dataclass
-class SqliteImport:
-    plan: ImportPlan
-    run_command: Runner
-    say: Callable[[str], None] = print
-    owner: deploy_lock.LockOwner = field(default_factory=deploy_lock.LockOwner.here)
-    now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-    dump: str | None = None
-
-    def run(self, command: list[str]) -> str:
-        ok, output = self.run_command(command)
-        if not ok:
-            raise CommandError(command, output)
-        return output
-
-    def script(self, *arguments: str) -> dict:
-        """Runs the in-container script; its progress is said, its report returned."""
-        ok, output = self.run_command(in_container(self.plan, *arguments))
-        for line in progress_lines(output):
-            self.say(f"  {line}")
-        report = parse_report(output)
-        if not ok or report is None:
-            raise CommandError(in_container(self.plan, *arguments), output)
-        return report
-
-    # -- the lock ----------------------------------------------------------------------
-    def take_lock(self) -> None:
-        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
-                         self.run_command, self.run, self.say)
-
-    def release_lock(self) -> None:
-        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
-
-    # -- steps -----------------------------------------------------------------------------
-    def hand_over_staging(self) -> None:
-        uid, gid = parse_container_user(self.run(container_user(self.plan.image)))
-        self.run(hand_over(self.plan.staging_dir, uid, gid))
-        self.say(f"staging directory {self.plan.staging_dir} handed to the image's user ({uid}:{gid})")
-
-    def check_target(self) -> None:
-        inspection = self.script("inspect")
-        check_inspection(inspection)
-        holding = holding_rows(inspection)
-        if holding and not self.plan.replace_existing:
-            raise ImportRefused(refusal(holding))
-        if holding:
-            self.say(f"replace_existing: the rows of {len(holding)} table(s) will be replaced")
-        else:
-            self.say("target: no rows in the app's tables")
-
-    def dump_target(self) -> None:
-        dump = pre_import_dump_path(self.plan.layout.backups, self.now())
-        self.run(pg_dump(self.plan, dump))
-        self.dump = dump
-        self.say(f"pre-import dump: {dump}")
-
-    def verify(self) -> list[TableComparison]:
-        rows = compare(self.script("verify"))
-        self.say("comparison, SQLite file against PostgreSQL:\n" + comparison_table(rows))
-        different = differences(rows)
-        if different:
-            dump = self.dump or self.run(latest_pre_import_dump(self.plan.layout.backups)).strip() or None
-            raise VerificationFailed(failure_message(different, dump, self.plan))
-        self.say(f"verified: {len(rows)} table(s), the same rows and primary keys in both")
-        return rows
-
-    def execute(self) -> list[TableComparison]:
-        self.hand_over_staging()
-        if self.plan.verify_only:
-            return self.verify()
-        self.take_lock()
-        try:
-            self.check_target()
-            self.dump_target()
-            self.say("import:")
-            try:
-                self.script("import", *(["--flush"] if self.plan.replace_existing else []))
-            except CommandError as failure:
-                # loaddata runs in one transaction: a failure there leaves the target as it was.
-                raise ImportFailed(f"the import failed ({failure}); the target was dumped first to "
-                                   f"{self.dump}: {restore_hint(self.plan, self.dump)}") from None
-            return self.verify()
-        finally:
-            self.release_lock()

@@ -147,7 +147,7 @@ def identities(model, alias: str, recreated: set) -> list:
     lookups = [natural_keys(field.related_model, alias) if field.related_model in recreated else None
                for field in links]
     return [tuple(lookup.get(value, value) if lookup is not None else value
-                  for lookup, value in zip(lookups, row))
+                  for lookup, value in zip(lookups, row, strict=False))
             for row in manager.values_list(*[field.attname for field in links])]
 
 

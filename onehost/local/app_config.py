@@ -8,8 +8,8 @@ import re
 import tomllib
 from pathlib import Path
 
-from onehost.registry import RegistryError, parse_reference
-from onehost.shell import CommandFailed
+from onehost.commands.registry import RegistryError, parse_reference
+from onehost.local.shell import CommandFailed
 
 KEYS = {"app_name", "server_names", "image", "registry"}
 # An app name: it names the image and the database.
@@ -38,7 +38,7 @@ def parse(text: str, where: str) -> dict:
     names = config["server_names"]
     if not isinstance(names, list) or not names or not all(isinstance(name, str) and name for name in names):
         raise AppConfigError(f"{where}: server_names must be a list of domain names, e.g. [\"api.example.com\"]")
-    # Read as Docker reads references (onehost.registry), with a tag the deploy would add.
+    # Read as Docker reads references (onehost.commands.registry), with a tag the deploy would add.
     if not isinstance(config["image"], str) or not _is_reference(f"{config['image']}:v1"):
         raise AppConfigError(f"{where}: image {config['image']!r} must be a repository name without a tag, "
                              "e.g. \"shop\" or \"team/shop\" (the deploy names the tag: --data tag=v1)")

@@ -13,17 +13,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from onehost import base_images, docker_cli, instance
-from onehost.content_hash import digest
-from onehost.deploys import pyinfra_executable
+from onehost.local import base_images, docker_cli, instance
+from onehost.local.content_hash import digest
+from onehost.local.shell import CommandFailed, progress, run, timed
 from onehost.paths import REPO_ROOT, state_dir
-from onehost.shell import CommandFailed, progress, run, timed
+from onehost.remote.deploys import pyinfra_executable
 
 IMAGE_REPOSITORY = "onehost/instance"
 CANDIDATE_REPOSITORY = "onehost/instance-candidate"
 # Everything the baked image is made from; a change to any of it means a new image.
 BAKE_INPUTS = ("packer", "deploy/bake.py", "deploy/cleanup.py", "deploy/tasks",
-               "deploy/rootfs", "deploy/group_data", "backup", "onehost/cloudwatch_config.py")
+               "deploy/rootfs", "deploy/group_data", "onehost/commands/cloudwatch_config.py")
 IMAGE_SUITE = "tests/host/image"
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - |$)", re.MULTILINE)
 
@@ -149,17 +149,3 @@ def bake_local_image(force: bool = False, expect_packages=(),
         remove_image(candidate)
     run(["docker", "tag", reference, f"{repository}:latest"])
     return reference
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "bake", help="bake the local instance image (Packer docker source + the pyinfra bake)",
-        description="Build the local instance image the way the AMI is built: Packer runs "
-                    "deploy/bake.py on the instance base image, then deploy/cleanup.py; an "
-                    "instance booted from the result must pass the image suite before it is "
-                    "tagged. Skipped when nothing the image is made from has changed.")
-    parser.add_argument("--force", action="store_true", help="bake even when an image for these inputs exists")
-    parser.add_argument("--expect-package", action="append", default=[], metavar="NAME",
-                        help="also check that package NAME is installed (repeatable)")
-    parser.set_defaults(func=lambda args: print(bake_local_image(
-        force=args.force, expect_packages=args.expect_package)))

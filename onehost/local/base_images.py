@@ -13,20 +13,18 @@ lists (pure, unit-tested as exact lists) and run them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from onehost import docker_cli
-from onehost.content_hash import digest
+from onehost.local import docker_cli
+from onehost.local.content_hash import digest
+from onehost.local.shell import CommandFailed, output, progress, run, timed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed, output, progress, run, timed
 
 # Bump when the way a recipe becomes an image changes, so every image is rebuilt.
 RECIPE_FORMAT = 1
@@ -342,40 +340,3 @@ def ensure(name: str, force: bool = False) -> str:
 
 def ensure_all(force: bool = False) -> dict[str, str]:
     return {name: ensure(name, force=force) for name in RECIPES}
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def _command(args) -> int:
-    names = args.names or list(RECIPES)
-    unknown = [name for name in names if name not in RECIPES]
-    if unknown:
-        raise CommandFailed(f"unknown base image(s): {', '.join(unknown)}; known: {', '.join(RECIPES)}")
-    with timed(f"base images: {', '.join(names)}"):
-        refs = {name: ensure(name, force=args.force) for name in names}
-    for name, ref in refs.items():
-        print(f"{name} {ref}")
-    return 0
-
-
-def register(subparsers) -> None:
-    known = "\n".join(f"  {name:<9} stands in for {recipe.stands_in_for}"
-                      for name, recipe in RECIPES.items())
-    parser = subparsers.add_parser(
-        "base-images",
-        help="build local stand-ins for registry base images (machines without a registry)",
-        description=textwrap.fill(
-            "Build, from Debian trixie packages (mmdebstrap | docker import), the base images "
-            "this project otherwise pulls from a registry, for machines that cannot reach one. "
-            "Each is tagged onehost-base/NAME:HASH (a hash of its recipe and images/NAME/) and "
-            "onehost-base/NAME:latest; an image already present is not rebuilt. With a registry, "
-            "use the real images (python:3.13-slim, postgres:17, nginx, a Debian 13 AMI) instead."
-        ),
-        epilog="images:\n" + known,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--force", action="store_true",
-                        help="rebuild even when an image with the same inputs exists")
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"images to build (default: all of {', '.join(RECIPES)})")
-    parser.set_defaults(func=_command)

@@ -1,10 +1,10 @@
 """`onehost demo`: bake the local image, start the instance, deploy the example, show it."""
 
-from onehost import app_image, base_images, instance
-from onehost.bake import bake_local_image
-from onehost.deploys import run_deploy
+from onehost.local import app_image, base_images, instance
+from onehost.local.bake import bake_local_image
+from onehost.local.shell import timed
 from onehost.paths import REPO_ROOT
-from onehost.shell import timed
+from onehost.remote.deploys import run_deploy
 
 DEMO_IMAGE = "timewarp:demo"
 
@@ -28,12 +28,3 @@ def demo(args) -> int:
     print(f"  ssh:     ssh -F {config.ssh_config} {config.name}")
     print("  status:  .venv/bin/onehost instance status")
     return 0 if code == 200 else 1
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "demo", help="bake, start the local instance and deploy the example app to it",
-        description="The whole path on this machine: base images, the baked instance image, "
-                    "the local instance, the example app image, and a pyinfra deploy to it. "
-                    "Each step is skipped when its result is already there.")
-    parser.set_defaults(func=demo)

@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from onehost.shell import CommandFailed
+from onehost.local.shell import CommandFailed
 
 
 def image_id(reference: str) -> str | None:

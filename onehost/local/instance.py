@@ -18,9 +18,9 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from onehost import docker_cli
+from onehost.local import docker_cli
+from onehost.local.shell import CommandFailed, output, progress, run
 from onehost.paths import state_dir
-from onehost.shell import CommandFailed, output, progress, run
 
 IMAGE = "onehost/instance:latest"
 ADMIN_USER = "admin"
@@ -139,7 +139,9 @@ def seed_files(instance_id: str, hostname: str, public_keys: list[str]) -> dict[
     config (https://docs.cloud-init.io/en/latest/reference/network-config.html, "Disabling
     network configuration"; cloudinit/stages.py `_find_networking_config`). Values are JSON
     strings, which YAML reads as strings whatever the name."""
-    from onehost.hosts import user_data  # imported here: hosts imports this module's ADMIN_USER
+    from onehost.aws.hosts import (
+        user_data,  # imported here: hosts imports this module's ADMIN_USER
+    )
     return {
         "meta-data": f"instance-id: {json.dumps(instance_id)}\nlocal-hostname: {json.dumps(hostname)}\n",
         "user-data": user_data(list(public_keys)),
@@ -357,25 +359,3 @@ def status(config: InstanceConfig) -> int:
     for line in stacks.stdout.splitlines():
         print(f"  container: {line}")
     return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "instance", help="start, stop, reset or inspect the local instance",
-        description="The local instance is a container from the baked image (`onehost bake`) "
-                    "that stands in for the EC2 host. Name and ports come from ONEHOST_INSTANCE, "
-                    "ONEHOST_SSH_PORT, ONEHOST_HTTP_PORT and ONEHOST_HTTPS_PORT "
-                    "(defaults: onehost-local, 2222, 8080, 8443), all published on 127.0.0.1.")
-    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="start it (created from the baked image when missing)").set_defaults(
-        func=lambda args: up(InstanceConfig.from_environment()))
-    actions.add_parser("down", help="stop it, keeping its data volume").set_defaults(
-        func=lambda args: down(InstanceConfig.from_environment()))
-    actions.add_parser("status", help="say what runs and how to reach it").set_defaults(
-        func=lambda args: status(InstanceConfig.from_environment()))
-    actions.add_parser("console", help="print its console (as EC2's get-console-output)").set_defaults(
-        func=lambda args: print(console_output(InstanceConfig.from_environment()), end=""))
-    reset_parser = actions.add_parser("reset", help="remove it and its volumes (all data on it)")
-    reset_parser.add_argument("--yes", action="store_true", required=True,
-                              help="confirm that the instance's data may be destroyed")
-    reset_parser.set_defaults(func=lambda args: reset(InstanceConfig.from_environment()))

@@ -4,8 +4,8 @@ import os
 import sys
 from pathlib import Path
 
+from onehost.local.shell import CommandFailed, run
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed, run
 
 
 def pyinfra_executable() -> str:

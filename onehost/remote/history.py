@@ -6,13 +6,9 @@ Reads, over SSH as the deploy does, `/data/releases/*/release.json`, the `curren
 
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
-from datetime import datetime, timezone
-
-from onehost.inventory import hosts_from_environment
-from onehost.shell import CommandFailed, output
+from datetime import UTC, datetime
 
 SECTION = "== "
 
@@ -44,7 +40,7 @@ def ssh_command(hostname: str, data: dict, remote: str) -> list[str]:
         command += ["-o", f"UserKnownHostsFile={data['ssh_known_hosts_file']}"]
     if data.get("ssh_strict_host_key_checking"):
         command += ["-o", f"StrictHostKeyChecking={data['ssh_strict_host_key_checking']}"]
-    if data.get("ssh_config_file"):  # an EC2 host: its ProxyCommand and pinned keys (onehost.reach)
+    if data.get("ssh_config_file"):  # an EC2 host: its ProxyCommand and pinned keys (onehost.commands.reach)
         command += ["-F", str(data["ssh_config_file"])]
     target = data.get("ssh_hostname", hostname)
     user = data.get("ssh_user")
@@ -80,14 +76,14 @@ def parse_report(text: str) -> dict:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
-    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=False)]
+    lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip()
              for row in [headers, *rows]]
     return "\n".join(lines)
 
 
 def when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def format_releases(report: dict) -> str:
@@ -114,26 +110,3 @@ def format_history(report: dict) -> str:
         rows.append([entry.get("started_at", "?"), entry.get("action", "?"), entry.get("release", "?"),
                      f"{entry.get('seconds', '?')} s", entry.get("who", "?"), result])
     return table(["STARTED", "ACTION", "RELEASE", "TOOK", "WHO", "RESULT"], rows)
-
-
-def show(args) -> int:
-    try:
-        hosts = hosts_from_environment()
-    except Exception as error:   # the inventory's errors say what to do
-        raise CommandFailed(str(error)) from None
-    for hostname, data in hosts:
-        text = output(ssh_command(hostname, data, remote_report(args.data_dir, args.history)))
-        report = parse_report(text)
-        print(f"{hostname}: releases (newest first)\n{format_releases(report)}\n")
-        print(f"{hostname}: history (newest first)\n{format_history(report)}\n")
-    return 0
-
-
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "releases", help="list the releases on each host and the history of deploys and rollbacks",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--history", type=int, default=20, metavar="N",
-                        help="how many history entries to show (default 20)")
-    parser.add_argument("--data-dir", default="/data", help="the hosts' data directory (default /data)")
-    parser.set_defaults(func=show)

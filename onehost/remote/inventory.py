@@ -2,12 +2,12 @@
 
 ONEHOST_TAGS="project=timewarp,environment=production,role=app" finds the running EC2 instances
 with all of those tags in AWS_REGION (boto3, the usual AWS credentials), reached through the
-Instance Connect Endpoint with the host keys pinned at launch (onehost.reach; ONEHOST_REACH=public
+Instance Connect Endpoint with the host keys pinned at launch (onehost.commands.reach; ONEHOST_REACH=public
 or private connects to the address instead);
 ONEHOST_HOSTS="admin@203.0.113.10,deploy@app.example.com:2200" names static hosts;
 with neither, the inventory is the local instance (which must be running).
 ONEHOST_APP_CONFIG=path/to/onehost.toml (written by `onehost init`) gives every host the
-project's deploy settings (onehost.app_config); --data still overrides them.
+project's deploy settings (onehost.local.app_config); --data still overrides them.
 """
 
 import hashlib
@@ -16,9 +16,12 @@ import re
 
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import app_config, docker_cli, reach, ssh_proxy
-from onehost.instance import ADMIN_USER, InstanceConfig, ssh_key
+from onehost.commands import reach
+from onehost.local import app_config, docker_cli
+from onehost.local.instance import ADMIN_USER, InstanceConfig, ssh_key
 from onehost.paths import state_dir
+from onehost.remote import ssh_proxy
+from onehost.remote.ssh_files import SshFiles
 
 # EC2 hosts are reached through a ProxyCommand, which must not lose bytes under pyinfra's gevent.
 ssh_proxy.install()
@@ -113,7 +116,7 @@ def tagged_hosts(ec2, tags: dict[str, str], region: str, environ=os.environ) -> 
     except (ClientError, BotoCoreError) as error:
         raise InventoryError(f"cannot list EC2 instances in {region}: {error}") from None
     mode = reach_mode(environ)
-    files = reach.SshFiles(aws_ssh_dir(region, tags), ADMIN_USER, environ.get("ONEHOST_SSH_KEY") or None)
+    files = SshFiles(aws_ssh_dir(region, tags), ADMIN_USER, environ.get("ONEHOST_SSH_KEY") or None)
     hosts = []
     for item in sorted(instances, key=lambda found: found["InstanceId"]):
         try:

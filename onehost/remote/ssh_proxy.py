@@ -5,7 +5,7 @@ ProxyCommand's stdin cooperative: a write may take only part of what it is given
 ProxyCommand.send writes once and reports the whole length sent (paramiko/proxy.py), so the
 rest of an SSH packet is dropped and sshd closes the connection; small commands get through,
 an image upload (tens of MB) does not. The tunnel to EC2 hosts is a ProxyCommand
-(`aws ec2-instance-connect open-tunnel`, onehost.reach), so every write must be whole.
+(`aws ec2-instance-connect open-tunnel`, onehost.commands.reach), so every write must be whole.
 """
 
 import select

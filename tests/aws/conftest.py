@@ -12,8 +12,6 @@ import pytest
 
 from tests.moto_server import FAKE_CREDENTIALS, moto_server
 
-
-
 DEBIAN_OWNER = "136693071363"
 UBUNTU_OWNER = "099720109477"
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from onehost import amis
+from onehost.aws import amis
 from onehost.cli import main
-from onehost.instance import wait_until
+from onehost.local.instance import wait_until
 from tests.aws.conftest import DEBIAN_13_LATEST
 
 
@@ -45,7 +45,7 @@ def account(aws):
     for number in range(1, 5):
         if images:      # the next whole second, for a creation date of its own
             second = int(time.time())
-            wait_until(lambda: int(time.time()) > second, "the next second", timeout=3, interval=0.05)
+            wait_until(lambda second=second: int(time.time()) > second, "the next second", timeout=3, interval=0.05)
         image_id = ec2.create_image(InstanceId=builder, Name=f"onehost-debian-13-{number}")["ImageId"]
         snapshots[image_id] = tag_image(ec2, image_id, number)
         images.append(image_id)

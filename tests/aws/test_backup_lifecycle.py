@@ -6,17 +6,18 @@ bypass can delete one early, and the tool never writes over a dump already there
 import importlib.util
 import os
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from onehost import backups
+from onehost.aws import backups
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
 
-_spec = importlib.util.spec_from_file_location("onehost_backup", REPO_ROOT / "backup" / "onehost_backup.py")
+_spec = importlib.util.spec_from_file_location("onehost_backup",
+                                              REPO_ROOT / "deploy/rootfs/usr/local/sbin/onehost-backup.py")
 tool = importlib.util.module_from_spec(_spec)
 sys.modules["onehost_backup"] = tool   # dataclasses look their module up there
 _spec.loader.exec_module(tool)
@@ -63,7 +64,7 @@ def test_the_bucket_locks_each_dump_for_the_retention_days(locked):
     head = s3.head_object(Bucket=BUCKET, Key=key)
     # The host asked for no retention: the bucket's default gave it.
     assert head["ObjectLockMode"] == "GOVERNANCE"
-    expected = datetime.now(timezone.utc) + timedelta(days=30)
+    expected = datetime.now(UTC) + timedelta(days=30)
     assert abs(head["ObjectLockRetainUntilDate"] - expected) < timedelta(minutes=5)
     # Deleting the version is refused, even to the bucket's owner, without the governance bypass.
     with pytest.raises(ClientError, match="AccessDenied"):

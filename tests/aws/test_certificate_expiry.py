@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -34,7 +34,7 @@ def run_script(letsencrypt_dir, config):
 
 
 def published(aws) -> list[float]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     answer = aws.client("cloudwatch").get_metric_statistics(
         Namespace="onehost", MetricName="CertificateDaysToExpiry", Dimensions=[{"Name": "Host", "Value": HOST}],
         StartTime=now - timedelta(hours=1), EndTime=now + timedelta(minutes=5), Period=86400,

@@ -3,14 +3,14 @@ puts everything back. The host side (SSH, mounting, the health check) is a recor
 and the console is a stand-in's too: moto's instances cannot be reached and its
 GetConsoleOutput answers one fixed text."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from onehost import hosts, stack
-from onehost.aws import tag_dict
+from onehost.aws import hosts, stack
+from onehost.aws.clients import tag_dict
 from onehost.cli import main
-from onehost.shell import CommandFailed
+from onehost.local.shell import CommandFailed
 
 PROJECT, ENVIRONMENT = "timewarp", "production"
 
@@ -150,7 +150,7 @@ def test_swap_without_a_server_name_is_refused(aws, env, amis, capsys):
 def test_swap_moves_volume_and_address_and_keeps_the_old_instance_stopped(aws, env, amis, serving_v1):
     old, recording = serving_v1
     lines = []
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     report = quiet_swap(aws, recording, env, amis["v2"], lines, keep_hours=6, clock=lambda: recording.elapsed,
                         now=lambda: now)
     new = report.new_instance
@@ -200,7 +200,7 @@ def test_a_new_host_that_fails_its_check_puts_everything_back(aws, env, amis, se
 @pytest.mark.parametrize("first", [True, False])
 def test_a_new_host_that_never_answers_is_terminated_and_nothing_moves(aws, env, amis, first):
     """Left running, it would carry the environment's tags and the tag inventory would deploy to it."""
-    from onehost.inventory import InventoryError, tagged_hosts
+    from onehost.remote.inventory import InventoryError, tagged_hosts
     recording = RecordingHosts()
     if not first:
         report = quiet_swap(aws, recording, env, amis["v1"])
@@ -243,7 +243,7 @@ def test_swapping_to_the_serving_ami_is_refused(aws, env, amis, serving_v1):
 
 def test_retire_terminates_only_instances_past_their_keep_time(aws, env, amis, serving_v1):
     old, recording = serving_v1
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     quiet_swap(aws, recording, env, amis["v2"], keep_hours=6, now=lambda: now)
     ec2 = aws.client("ec2")
     assert hosts.retire(ec2, env, now + timedelta(hours=5), say=lambda line: None) == []
@@ -273,7 +273,7 @@ def test_no_credentials_is_a_clear_error(aws, monkeypatch, tmp_path, capsys):
 
 
 def test_a_launch_pins_the_host_keys_from_the_console_and_the_inventory_trusts_only_them(aws, env, amis):
-    from onehost.inventory import tagged_hosts
+    from onehost.remote.inventory import tagged_hosts
     report = quiet_swap(aws, RecordingHosts(), env, amis["v1"])
     tags = tag_dict(hosts.instance(aws.client("ec2"), report.new_instance)["Tags"])
     assert tags["onehost:ssh-host-key:ssh-ed25519"] == "AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey"
@@ -305,7 +305,7 @@ def test_a_host_whose_console_never_shows_its_keys_is_terminated(aws, env, amis)
 
 def test_an_instance_without_pinned_keys_is_not_deployed_to(aws, env, amis):
     """An instance launched by other means: the inventory refuses it and names the fix."""
-    from onehost.inventory import InventoryError, tagged_hosts
+    from onehost.remote.inventory import InventoryError, tagged_hosts
     ec2 = aws.client("ec2")
     ec2.run_instances(ImageId=amis["v1"], MinCount=1, MaxCount=1, TagSpecifications=[{
         "ResourceType": "instance", "Tags": [{"Key": "project", "Value": PROJECT},

@@ -4,10 +4,10 @@ region, no credentials."""
 import pytest
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import inventory
+from onehost.remote import inventory
 
 TAGS = {"project": "timewarp", "environment": "production", "role": "app"}
-# What `onehost hosts launch` records from the instance's console (onehost.reach).
+# What `onehost hosts launch` records from the instance's console (onehost.commands.reach).
 HOST_KEY = "AAAAC3NzaC1lZDI1NTE5AAAAIExampleHostKey"
 
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from onehost.paths import REPO_ROOT
 from tests.certificates import RENEW_SCRIPT
@@ -33,7 +33,8 @@ logging.config.dictConfig(logging_config("INFO"))
 client = Client(raise_request_exception=False)
 assert client.get("/api/events/", headers={"X-Request-ID": "ordinary-request"}).status_code == 200
 refused = OperationalError('connection failed: connection to server at "172.18.0.2", port 5432 failed: '
-                           'Connection refused\\n\\tIs the server running on that host and accepting TCP/IP connections?')
+                           'Connection refused\\n\\tIs the server running on that host and '
+                           'accepting TCP/IP connections?')
 with mock.patch.object(connection, "cursor", side_effect=refused):
     assert client.get("/health/", headers={"X-Request-ID": "probe-db-down"}).status_code == 503
 """
@@ -51,7 +52,7 @@ def app_log_lines() -> list[str]:
 def docker_json_file_line(line: str) -> str:
     """A container's stdout line as Docker's json-file log driver writes it."""
     return json.dumps({"log": line + "\n", "stream": "stdout",
-                       "time": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")})
+                       "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")})
 
 
 def test_the_database_filter_finds_the_apps_failure_line_and_nothing_else(aws):

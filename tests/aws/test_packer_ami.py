@@ -13,7 +13,7 @@ import subprocess
 import paramiko
 import pytest
 
-from onehost.bake import packer_environment
+from onehost.local.bake import packer_environment
 from onehost.paths import REPO_ROOT
 from tests.aws.conftest import DEBIAN_13_LATEST
 from tests.aws.ssh_stub import SSHStub

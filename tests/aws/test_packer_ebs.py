@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from onehost.bake import packer_environment
+from onehost.local.bake import packer_environment
 from onehost.paths import REPO_ROOT
 from tests.aws.conftest import DEBIAN_13_LATEST
 from tests.moto_server import free_port

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from onehost import registry
+from onehost.commands import registry
+from onehost.local.registry import resolve_digest
 
 ACCOUNT = "123456789012"   # moto's account
 MANIFEST = json.dumps({
@@ -27,18 +28,18 @@ def ecr_image(aws):
 
 def test_a_tag_resolves_to_its_manifest_digest(ecr_image):
     ecr_image, pushed_digest = ecr_image
-    digest = registry.resolve_digest(registry.parse_reference(f"{ecr_image}:abc123"))
+    digest = resolve_digest(registry.parse_reference(f"{ecr_image}:abc123"))
     assert digest == pushed_digest and len(digest) == len("sha256:") + 64
     pinned = registry.parse_reference(f"{ecr_image}:abc123").pinned(digest)
     assert pinned == f"{ecr_image}@{digest}"
     # A reference that already names the digest is checked, and names the same one.
-    assert registry.resolve_digest(registry.parse_reference(pinned)) == digest
+    assert resolve_digest(registry.parse_reference(pinned)) == digest
 
 
 def test_a_missing_tag_names_the_reference(ecr_image):
     ecr_image, _ = ecr_image
     with pytest.raises(registry.RegistryError) as error:
-        registry.resolve_digest(registry.parse_reference(f"{ecr_image}:not-pushed"))
+        resolve_digest(registry.parse_reference(f"{ecr_image}:not-pushed"))
     assert str(error.value).startswith(f"{ecr_image}:not-pushed is not in registry ")
     assert f"docker push {ecr_image}:not-pushed" in str(error.value)
 
@@ -46,7 +47,7 @@ def test_a_missing_tag_names_the_reference(ecr_image):
 def test_a_missing_repository_names_the_reference(aws):
     reference = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/never-created:v1"
     with pytest.raises(registry.RegistryError, match="never-created:v1 is not in registry"):
-        registry.resolve_digest(registry.parse_reference(reference))
+        resolve_digest(registry.parse_reference(reference))
 
 
 def test_no_aws_credentials_is_a_clear_error(ecr_image, monkeypatch, tmp_path):
@@ -57,6 +58,6 @@ def test_no_aws_credentials_is_a_clear_error(ecr_image, monkeypatch, tmp_path):
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")   # nothing leaves this machine
     with pytest.raises(registry.RegistryError) as error:
-        registry.resolve_digest(registry.parse_reference(f"{ecr_image}:abc123"))
+        resolve_digest(registry.parse_reference(f"{ecr_image}:abc123"))
     assert str(error.value).startswith("no AWS credentials on this machine to ask ECR")
     assert "aws configure" in str(error.value)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from onehost import secrets
-from onehost.release import ReleaseError
+from onehost.aws import secrets
+from onehost.commands.release import ReleaseError
 
 PATH = "/timewarp/production/"
 

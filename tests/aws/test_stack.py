@@ -15,10 +15,10 @@ import runpy
 
 import pytest
 
-from onehost import stack
+from onehost.aws import stack
 from onehost.cli import main
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 NAME = "timewarp-production"

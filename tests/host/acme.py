@@ -17,8 +17,8 @@ from pathlib import Path
 
 import trustme
 
-from onehost import base_images
-from onehost.instance import wait_until
+from onehost.local import base_images
+from onehost.local.instance import wait_until
 
 DIRECTORY_URL = "https://localhost:14000/dir"
 MANAGEMENT_URL = "https://localhost:15000"

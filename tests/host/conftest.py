@@ -15,10 +15,10 @@ import urllib.request
 import pytest
 import testinfra
 
-from onehost import app_image, base_images, instance
-from onehost.bake import bake_local_image
-from onehost.deploys import pyinfra_command
+from onehost.local import app_image, base_images, instance
+from onehost.local.bake import bake_local_image
 from onehost.paths import REPO_ROOT
+from onehost.remote.deploys import pyinfra_command
 
 TEST_INSTANCE_ENV = {
     "ONEHOST_INSTANCE": "onehost-test",

@@ -5,7 +5,7 @@ in the form the CloudWatch agent ships (Docker's json-file lines)."""
 import json
 import uuid
 
-from onehost.instance import wait_until
+from onehost.local.instance import wait_until
 from tests.tools import database_filter_pattern
 
 NGINX = "edge-nginx-1"

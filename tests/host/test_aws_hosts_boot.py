@@ -12,13 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from onehost import app_image, hosts, instance, reach, stack
-from onehost.aws import tag_dict
+from onehost.aws import hosts, stack
+from onehost.aws.clients import tag_dict
 from onehost.cli import main
-from onehost.deploys import pyinfra_command, pyinfra_executable
-from onehost.inventory import LOCAL_IMAGES
+from onehost.commands import reach
+from onehost.local import app_image, instance
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
+from onehost.remote.deploys import pyinfra_command, pyinfra_executable
+from onehost.remote.inventory import LOCAL_IMAGES
+from onehost.remote.ssh_files import SshFiles
 from tests.aws.conftest import BASE_IMAGES
 from tests.aws.test_hosts import register_ami
 from tests.ec2_standin import Ec2StandIn
@@ -83,7 +86,7 @@ def amis(ec2):
 
 @pytest.fixture(scope="module")
 def ssh_hosts(standin):
-    files = reach.SshFiles(standin.workdir / "ssh", instance.ADMIN_USER, str(instance.ssh_key()))
+    files = SshFiles(standin.workdir / "ssh", instance.ADMIN_USER, str(instance.ssh_key()))
     return hosts.SshHosts(server_name="localhost", tls=False, ready_timeout=40,
                           connection=hosts.instance_connection(files, "tunnel", REGION))
 

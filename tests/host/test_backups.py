@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import boto3
 import pytest
 
-from onehost.instance import wait_until
+from onehost.local.instance import wait_until
 from onehost.paths import REPO_ROOT
 from tests.host.conftest import APP_IMAGE
 from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file
@@ -135,7 +135,7 @@ def test_local_copies_beyond_the_newest_two_are_removed_after_upload(backups):
     for _ in range(2):
         # Names carry the second: start each backup in a second of its own.
         started = backups.instance.inner(*clock).stdout
-        wait_until(lambda: backups.instance.inner(*clock).stdout != started, "the next second", 5,
+        wait_until(lambda started=started: backups.instance.inner(*clock).stdout != started, "the next second", 5,
                    interval=0.1)
         assert backups.backup("run").returncode == 0
     local = backups.instance.inner("sh", "-c", f"ls {BACKUP_DIR}/timewarp-*.dump").stdout.split()

@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from onehost import bake, instance
+from onehost.local import bake, instance
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
 from tests.host.test_deploy import changes_reported
 
 MISSING_PACKAGE = "onehost-no-such-package"

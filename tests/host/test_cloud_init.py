@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from onehost import instance
-from onehost.shell import CommandFailed
+from onehost.local import instance
+from onehost.local.shell import CommandFailed
 
 BEGIN_KEYS, END_KEYS = "-----BEGIN SSH HOST KEY KEYS-----", "-----END SSH HOST KEY KEYS-----"
 

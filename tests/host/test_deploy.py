@@ -4,8 +4,7 @@ import json
 import re
 import subprocess
 
-
-from onehost.instance import ssh_options
+from onehost.local.instance import ssh_options
 
 RESULTS = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
 

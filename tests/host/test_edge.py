@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from onehost import switch
-from onehost.compose_commands import reload_nginx
-from onehost.instance import wait_until
+from onehost.commands import switch
+from onehost.commands.compose_commands import reload_nginx
+from onehost.local.instance import wait_until
 from onehost.paths import REPO_ROOT
 from tests.host.conftest import APP_IMAGE
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from onehost import bake, instance, release
-from onehost.deploys import pyinfra_command
+from onehost.commands import release
+from onehost.local import bake, instance
 from onehost.paths import REPO_ROOT
+from onehost.remote.deploys import pyinfra_command
 from tests.host.conftest import APP_IMAGE
 
 TOKEN = secrets.token_hex(8)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from onehost import app_image, instance
 from onehost.cli import main
+from onehost.local import app_image, instance
 from tests.host.conftest import Deployer, Instance
 
 SHOP_INSTANCE_ENV = {

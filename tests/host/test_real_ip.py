@@ -14,8 +14,9 @@ import jinja2
 import pytest
 
 from deploy.tasks import edge
-from onehost import base_images, cloudflare
-from onehost.instance import wait_until
+from onehost.commands import cloudflare
+from onehost.local import base_images
+from onehost.local.instance import wait_until
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import bcrypt
 import pytest
 
-from onehost.instance import wait_until
+from onehost.local.instance import wait_until
 from tests.host.conftest import APP_IMAGE
 from tests.host.test_deploy import changes_reported
 from tests.moto_server import free_port, reverse_tunnel

@@ -5,7 +5,7 @@ import secrets
 
 import boto3
 
-from onehost.release import parse_env_file
+from onehost.commands.release import parse_env_file
 from tests.host.conftest import APP_IMAGE
 from tests.moto_server import FAKE_CREDENTIALS, moto_server
 

@@ -3,7 +3,7 @@ the database keeps its rows. Runs last (alphabetically) of the host tier: it res
 
 import subprocess
 
-from onehost.instance import wait_until
+from onehost.local.instance import wait_until
 
 
 def test_stacks_come_back_after_a_restart_with_their_rows(test_instance, deployed):

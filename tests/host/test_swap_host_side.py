@@ -1,14 +1,14 @@
 """What `onehost hosts swap` does on the hosts themselves, over SSH with the inventory's
-settings (onehost.hosts.SshHosts): wait for the host, stop every container on the old one,
+settings (onehost.aws.hosts.SshHosts): wait for the host, stop every container on the old one,
 start the stacks on the new one, and let /health/ through nginx decide.
 
 The local instance's /data is a Docker volume: unmounting it would take the deployment away
 from this instance for good, and it has no block device to mount by label, so the mount half of
-the swap (onehost.hosts.mount_data_script) is checked as an exact script in the unit tier and
+the swap (onehost.aws.hosts.mount_data_script) is checked as an exact script in the unit tier and
 the volume's moves on moto (tests/aws/test_hosts.py)."""
 
-from onehost import hosts
-from onehost.inventory import local_instance_host
+from onehost.aws import hosts
+from onehost.remote.inventory import local_instance_host
 
 ADDRESS = "127.0.0.1"
 

@@ -21,9 +21,10 @@ import time
 import pytest
 from cryptography import x509
 
-from onehost import instance, switch, tls
-from onehost.instance import wait_until
-from onehost.loadgen import LoadGenerator, open_connection
+from onehost.commands import switch
+from onehost.local import instance
+from onehost.local.instance import wait_until
+from onehost.local.loadgen import LoadGenerator, open_connection
 from tests.host.acme import DIRECTORY_URL, AcmeServer
 from tests.host.conftest import APP_IMAGE, Deployer, Instance
 from tests.host.test_edge import UPSTREAM, Response, assert_json_error, assert_security_headers, point_nginx_at

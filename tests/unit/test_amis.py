@@ -1,17 +1,19 @@
 """Choosing which AMIs to keep: newest N by creation date, plus every AMI in use."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from onehost import amis, aws
+from onehost.aws import amis
+from onehost.aws import clients as aws
+from onehost.cli import amis as amis_command
 from onehost.cli import build_parser
-from onehost.shell import CommandFailed
+from onehost.local.shell import CommandFailed
 
 
 def image(image_id: str, day: int, **tags) -> amis.Image:
     return amis.Image(image_id=image_id, name=f"onehost-debian-13-202611{day:02d}",
-                      created=datetime(2026, 11, day, tzinfo=timezone.utc),
+                      created=datetime(2026, 11, day, tzinfo=UTC),
                       tags={"onehost:role": "host", **tags}, snapshot_ids=(f"snap-{image_id}",))
 
 
@@ -30,7 +32,7 @@ def test_description_becomes_an_image():
     }
     assert amis.image_from_description(description) == amis.Image(
         image_id="ami-0abc", name="onehost-debian-13-20261125-120000",
-        created=datetime(2026, 11, 25, 12, 0, 5, tzinfo=timezone.utc),
+        created=datetime(2026, 11, 25, 12, 0, 5, tzinfo=UTC),
         tags={"onehost:role": "host", "onehost:version": "v7"}, snapshot_ids=("snap-root",))
 
 
@@ -92,8 +94,8 @@ def test_no_region_is_a_clear_error():
 
 def test_cli_defaults_and_refuses_keep_zero(capsys):
     args = build_parser().parse_args(["amis", "prune"])
-    assert (args.keep, args.dry, args.region, args.func) == (3, False, None, amis.run_prune)
-    assert build_parser().parse_args(["amis", "list", "--region", "eu-west-1"]).func == amis.run_list
+    assert (args.keep, args.dry, args.region, args.func) == (3, False, None, amis_command.run_prune)
+    assert build_parser().parse_args(["amis", "list", "--region", "eu-west-1"]).func == amis_command.run_list
     with pytest.raises(SystemExit):
         build_parser().parse_args(["amis", "prune", "--keep", "0"])
     assert "keep at least 1 AMI" in capsys.readouterr().err

@@ -3,8 +3,8 @@
 import pytest
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import app_config
-from onehost.inventory import hosts_from_environment
+from onehost.local import app_config
+from onehost.remote.inventory import hosts_from_environment
 
 pytestmark = pytest.mark.unit
 
@@ -66,4 +66,5 @@ def test_the_inventory_gives_every_host_the_files_settings(tmp_path):
 
 def test_a_missing_file_is_an_inventory_error_naming_it(tmp_path):
     with pytest.raises(InventoryError, match="ONEHOST_APP_CONFIG=.*nope.toml: no such file"):
-        hosts_from_environment({"ONEHOST_HOSTS": "admin@203.0.113.10", "ONEHOST_APP_CONFIG": str(tmp_path / "nope.toml")})
+        hosts_from_environment({"ONEHOST_HOSTS": "admin@203.0.113.10",
+                                "ONEHOST_APP_CONFIG": str(tmp_path / "nope.toml")})

@@ -3,9 +3,10 @@ import argparse
 
 import pytest
 
-from onehost import app_image
+from onehost.cli import build_app
+from onehost.local import app_image
+from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
-from onehost.shell import CommandFailed
 
 pytestmark = pytest.mark.unit
 
@@ -148,10 +149,10 @@ def test_build_without_a_ca_bundle_skips_the_wheelhouse(tmp_path, recorded):
 
 def test_cli_defaults():
     parser = argparse.ArgumentParser()
-    app_image.register(parser.add_subparsers())
+    build_app.register(parser.add_subparsers())
     args = parser.parse_args(["build-app"])
     assert (args.context, args.tag, args.base_image) == (str(REPO_ROOT / "example"), "timewarp:dev", None)
-    assert args.func is app_image._main
+    assert args.func is build_app._main
 
 
 def test_the_wheels_are_built_from_the_files_the_dockerfile_copies_beside_the_wheelhouse(tmp_path):

@@ -3,14 +3,16 @@
 import importlib.util
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
+from deploy.plans.backup_inputs import check_backup_inputs
 from deploy.tasks import backups
 from onehost.paths import REPO_ROOT
 
-_spec = importlib.util.spec_from_file_location("onehost_backup", REPO_ROOT / "backup" / "onehost_backup.py")
+_spec = importlib.util.spec_from_file_location("onehost_backup",
+                                              REPO_ROOT / "deploy/rootfs/usr/local/sbin/onehost-backup.py")
 tool = importlib.util.module_from_spec(_spec)
 sys.modules["onehost_backup"] = tool   # dataclasses look their module up there
 _spec.loader.exec_module(tool)
@@ -19,7 +21,7 @@ SETTINGS = tool.Settings(bucket="timewarp-backups", database="timewarp", db_user
 
 
 def test_names_sort_by_time_and_carry_it():
-    when = datetime(2026, 11, 25, 3, 4, 5, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 25, 3, 4, 5, tzinfo=UTC)
     name = tool.backup_name("timewarp", when)
     assert name == "timewarp-20261125T030405Z.dump"
     assert tool.backup_time(name) == when
@@ -98,7 +100,7 @@ class _Data(dict):
 def test_bad_backup_inputs_are_refused_before_anything(data, message):
     values = _Data({"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC", **data})
     with pytest.raises(Exception, match=message):
-        backups.check_backup_inputs(values)
+        check_backup_inputs(values)
 
 
 class _Raw:

@@ -1,5 +1,5 @@
-from onehost import bake
-from onehost.content_hash import digest
+from onehost.local import bake
+from onehost.local.content_hash import digest
 
 
 def test_packer_command_builds_only_the_docker_source(monkeypatch):

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from onehost import base_images
-from onehost.base_images import FileCopy, Recipe
-from onehost.content_hash import files_under
-from onehost.shell import CommandFailed
+from onehost.cli import base_images as base_images_command
+from onehost.local import base_images
+from onehost.local.base_images import FileCopy, Recipe
+from onehost.local.content_hash import files_under
+from onehost.local.shell import CommandFailed
 
 pytestmark = pytest.mark.unit
 
@@ -216,7 +217,7 @@ def test_failing_mmdebstrap_raises_with_its_stderr_tail(monkeypatch, tmp_path):
 
 def test_cli_registers_base_images_with_names_and_force():
     parser = argparse.ArgumentParser()
-    base_images.register(parser.add_subparsers())
+    base_images_command.register(parser.add_subparsers())
     args = parser.parse_args(["base-images", "--force", "postgres", "nginx"])
     assert args.force is True
     assert args.names == ["postgres", "nginx"]

@@ -5,7 +5,7 @@ every attempt and logs the line the stack's filter counts when certbot fails."""
 import json
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -13,7 +13,7 @@ from tests.certificates import RENEW_SCRIPT, certbot_lineage, load_expiry_script
 from tests.tools import stack_template
 
 expiry = load_expiry_script()
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def test_days_to_expiry_from_a_pem():

@@ -3,7 +3,7 @@ answers it tells apart, on canned curl output (body, then `<status> <redirects> 
 
 import pytest
 
-from onehost import cloudflare
+from onehost.commands import cloudflare
 
 TOKEN = "onehost-probe-0123456789abcdef"
 NAME = "api.example.com"

@@ -3,7 +3,7 @@ import runpy
 
 import pytest
 
-from onehost import cloudwatch_config
+from onehost.commands import cloudwatch_config
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))

@@ -1,6 +1,6 @@
 """What the CloudWatch agent ships of the host's logs: the containers' stream keeps errors, 5xx
 answers, a sample of requests and every line a metric filter of the stack counts; real log
-lines are judged the way the agent judges them (onehost/cloudwatch_config.py agent_publishes,
+lines are judged the way the agent judges them (onehost/commands/cloudwatch_config.py agent_publishes,
 after amazon-cloudwatch-agent plugins/inputs/logfile/logfilter.go)."""
 
 import copy
@@ -10,7 +10,7 @@ import runpy
 
 import pytest
 
-from onehost import cloudwatch_config
+from onehost.commands import cloudwatch_config
 from onehost.paths import REPO_ROOT
 from tests.tools import stack_template
 
@@ -125,7 +125,7 @@ POSTGRES_FATAL = docker_line(
     "stderr", "2026-12-06T09:29:15.175303552Z")
 # As the file held it, byte for byte.
 NGINX_RATE_LIMITED_IN_THE_FILE = (
-    '{"log":"2026/12/06 09:29:54 [warn] 23#23: *4335 limiting requests, excess: 40.060 by zone \\"api\\", client: 172.17.0.1, server: localhost, request: \\"GET /api/events/ HTTP/1.1\\", host: \\"127.0.0.1:34080\\"\\n","stream":"stderr","time":"2026-12-06T09:29:54.550169008Z"}')
+    '{"log":"2026/12/06 09:29:54 [warn] 23#23: *4335 limiting requests, excess: 40.060 by zone \\"api\\", client: 172.17.0.1, server: localhost, request: \\"GET /api/events/ HTTP/1.1\\", host: \\"127.0.0.1:34080\\"\\n","stream":"stderr","time":"2026-12-06T09:29:54.550169008Z"}')  # noqa: E501 - the line as logged
 CERTIFICATE_RENEWAL_FAILED = (
     "2026-12-06T09:29:27.847036+00:00 onehost-h3 onehost-certbot-renew[7021]: onehost-certbot-renew: "
     "certificate renewal failed; nginx keeps serving the current certificate "

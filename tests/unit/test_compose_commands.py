@@ -1,4 +1,4 @@
-from onehost import compose_commands as commands
+from onehost.commands import compose_commands as commands
 
 
 def test_up_waits_for_health():

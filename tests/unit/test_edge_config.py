@@ -9,7 +9,8 @@ import jinja2
 import pytest
 
 from deploy.tasks import certificates, edge
-from onehost import base_images, cloudflare, tls
+from onehost.commands import cloudflare, tls
+from onehost.local import base_images
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))

@@ -2,7 +2,7 @@
 
 import jinja2
 
-from onehost.init import TEMPLATES
+from onehost.local.init import TEMPLATES
 from onehost.paths import REPO_ROOT
 
 

@@ -1,7 +1,12 @@
 import json
 
-from onehost import history
+from onehost.remote import history
 
+HISTORY = [{"action": "deploy", "release": "v2-bbb", "result": "ok", "seconds": 9.1,
+            "who": "ci@runner", "started_at": "2026-11-25T10:00:00+00:00", "error": None},
+           {"action": "deploy", "release": "v3-ccc", "result": "failed", "seconds": 21.0,
+            "who": "ci@runner", "started_at": "2026-11-25T11:00:00+00:00",
+            "error": "deploy of v3-ccc failed at 'migrations': boom; v2-bbb (green) is still serving"}]
 REPORT = """== current
 /data/releases/v2-bbb
 == previous
@@ -10,13 +15,7 @@ REPORT = """== current
 1764064800 {"id": "v1-aaa", "image": "timewarp:v1", "git_commit": "0123456789abcdef", "deployed_by": "ci@runner"}
 1764068400 {"id": "v2-bbb", "image": "timewarp:v2", "git_commit": null, "deployed_by": "ana@laptop"}
 == history
-%s
-%s
-""" % (json.dumps({"action": "deploy", "release": "v2-bbb", "result": "ok", "seconds": 9.1,
-                   "who": "ci@runner", "started_at": "2026-11-25T10:00:00+00:00", "error": None}),
-       json.dumps({"action": "deploy", "release": "v3-ccc", "result": "failed", "seconds": 21.0,
-                   "who": "ci@runner", "started_at": "2026-11-25T11:00:00+00:00",
-                   "error": "deploy of v3-ccc failed at 'migrations': boom; v2-bbb (green) is still serving"}))
+""" + "".join(json.dumps(entry) + "\n" for entry in HISTORY)
 
 
 def test_report_parses_links_releases_and_history():

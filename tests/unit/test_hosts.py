@@ -1,10 +1,11 @@
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from onehost import hosts
-from onehost.shell import CommandFailed
+from onehost.aws import hosts
+from onehost.cli.hosts import login_keys
+from onehost.local.shell import CommandFailed
 from tests.tools import installed_tool
 
 ENV = hosts.Environment(project="timewarp", name="production", security_group_id="sg-1",
@@ -57,13 +58,13 @@ def test_anything_but_one_public_key_is_refused(text):
 
 def test_login_keys_come_from_the_public_key_or_beside_the_private_one(tmp_path):
     (tmp_path / "id.pub").write_text("# mine\n" + KEY + "\n")
-    assert hosts.login_keys(str(tmp_path / "id.pub"), None, None) == (KEY,)
-    assert hosts.login_keys(None, str(tmp_path / "id"), None) == (KEY,)
-    assert hosts.login_keys(None, None, "ec2-pair") == ()
+    assert login_keys(str(tmp_path / "id.pub"), None, None) == (KEY,)
+    assert login_keys(None, str(tmp_path / "id"), None) == (KEY,)
+    assert login_keys(None, None, "ec2-pair") == ()
     with pytest.raises(CommandFailed, match="the new host would have no login"):
-        hosts.login_keys(None, str(tmp_path / "other"), None)
+        login_keys(None, str(tmp_path / "other"), None)
     with pytest.raises(CommandFailed, match="no such file"):
-        hosts.login_keys(str(tmp_path / "missing.pub"), None, None)
+        login_keys(str(tmp_path / "missing.pub"), None, None)
 
 
 @pytest.mark.parametrize("script", [hosts.take_data_script("vol-0abc"), hosts.release_data_script()])
@@ -117,7 +118,7 @@ def test_only_a_volume_blkid_finds_nothing_on_is_formatted(tmp_path, blkid_exit,
 
 
 def test_only_stopped_instances_past_their_time_retire():
-    now = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
     def item(state, until=None):
         tags = [{"Key": hosts.RETIRE_TAG, "Value": until}] if until else []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from onehost import init
 from onehost.cli import main
+from onehost.local import init
 from tests.tools import installed_tool
 
 pytestmark = pytest.mark.unit
@@ -174,8 +174,8 @@ def test_the_production_settings_pass_djangos_deployment_checks(tmp_path, layout
     root = layout(tmp_path / "project")
     project = init.inspect_project(root)  # before init: afterwards the project has production settings
     assert main(["init", str(root)]) == 0
-    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": project.production_settings, "SECRET_KEY": secrets.token_urlsafe(50),
-               "ALLOWED_HOSTS": "api.example.com", "DATABASE_URL": "postgres://u:p@db:5432/n"}
+    environ = {**os.environ, "DJANGO_SETTINGS_MODULE": project.production_settings,
+               "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "api.example.com", "DATABASE_URL": "postgres://u:p@db:5432/n"}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=root, env=environ, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from docker.utils import tar
 
-from onehost import init
+from onehost.local import init
 from tests.context_tree import EXPECTED_IN_IMAGE, EXPECTED_LEFT_OUT, context_files, make_context
 
 pytestmark = pytest.mark.unit

@@ -4,10 +4,18 @@ import tarfile
 
 import pytest
 
-from onehost.hosts import user_data
-from onehost.instance import (InstanceConfig, cloud_init_problem, console_text, create_command,
-                              new_instance_id, run_command, seed_archive, seed_files)
-from onehost.shell import CommandFailed
+from onehost.aws.hosts import user_data
+from onehost.local.instance import (
+    InstanceConfig,
+    cloud_init_problem,
+    console_text,
+    create_command,
+    new_instance_id,
+    run_command,
+    seed_archive,
+    seed_files,
+)
+from onehost.local.shell import CommandFailed
 
 
 def test_ports_and_name_from_environment():

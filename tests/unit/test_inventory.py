@@ -1,7 +1,8 @@
 import pytest
 from pyinfra.api.exceptions import InventoryError
 
-from onehost import inventory, reach
+from onehost.commands import reach
+from onehost.remote import inventory
 
 
 def test_static_hosts_with_users_and_ports():

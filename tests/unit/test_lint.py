@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from onehost.bake import packer_environment
+from onehost.local.bake import packer_environment
 from onehost.paths import REPO_ROOT
 from tests.tools import installed_tool
 

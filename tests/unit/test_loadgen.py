@@ -11,8 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import trustme
 
-from onehost import loadgen
-from onehost.loadgen import LoadGenerator, LoadResult
+from onehost.cli import load
+from onehost.local import loadgen
+from onehost.local.loadgen import LoadGenerator, LoadResult
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -200,7 +201,7 @@ def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):
     try:
         for _ in range(4):
             mark = server.count()
-            wait_for(lambda: server.count() >= mark + 15)
+            wait_for(lambda mark=mark: server.count() >= mark + 15)
             closed += server.close_idle()
         mark = server.count()
         wait_for(lambda: server.count() >= mark + 15)
@@ -295,7 +296,7 @@ def test_only_http_and_https_urls(url):
 
 def _cli(argv):
     parser = argparse.ArgumentParser()
-    loadgen.register(parser.add_subparsers(dest="command", required=True))
+    load.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["load", *argv])
     return args.func(args)
 
@@ -311,7 +312,7 @@ def test_cli_prints_the_summary_and_exits_1_on_failures(server, capsys):
 def test_versions_follow_the_order_requests_were_sent_not_answered():
     """An old nginx worker finishes a request sent before the switch after a new worker has
     answered one sent after it: that is no switch back."""
-    from onehost.loadgen import _Collector, _Outcome
+    from onehost.local.loadgen import _Collector, _Outcome
     collector = _Collector()
     answers = [(1.0, "test-v1"), (3.0, "test-v2"), (2.0, "test-v1"), (4.0, "test-v2")]  # as they arrived
     for sent_at, version in answers:

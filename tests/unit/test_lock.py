@@ -1,5 +1,5 @@
-from onehost import lock
-from onehost.lock import HeldLock, LockOwner
+from onehost.commands import lock
+from onehost.commands.lock import HeldLock, LockOwner
 
 OWNER = LockOwner(who="ci", origin="runner (GitHub run 9)", pid=7,
                   started_at="2026-11-25T10:00:00+00:00", token="tok")

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from onehost import private_files
+from onehost.commands import private_files
 
 
 def test_the_staging_directory_is_the_ssh_users_alone_under_run():

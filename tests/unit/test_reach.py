@@ -1,11 +1,12 @@
-"""onehost.reach: the host keys read from a console, the tags that pin them, and the ssh_config
+"""onehost.commands.reach: the host keys read from a console, the tags that pin them, and the ssh_config
 and known_hosts that trust only them, as exact texts."""
 
 from pathlib import Path
 
 import pytest
 
-from onehost import reach
+from onehost.commands import reach
+from onehost.remote.ssh_files import SshFiles
 
 ED25519 = "AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOne"
 ECDSA = "AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBHostKeyTwo="
@@ -67,7 +68,7 @@ INSTANCE = {"InstanceId": "i-0abc", "PublicIpAddress": "203.0.113.10", "PrivateI
 
 
 def test_through_the_tunnel_the_host_is_its_instance_id(tmp_path):
-    files = reach.SshFiles(tmp_path, "admin", "/keys/admin")
+    files = SshFiles(tmp_path, "admin", "/keys/admin")
     data = files.add(reach.host_entry(INSTANCE, "tunnel", "eu-west-1"))
     files.write()
     assert data == {"ssh_hostname": "i-0abc", "ssh_user": "admin", "ssh_config_file": str(tmp_path / "ssh_config"),
@@ -76,7 +77,8 @@ def test_through_the_tunnel_the_host_is_its_instance_id(tmp_path):
     assert (tmp_path / "known_hosts").read_text() == f"i-0abc ssh-ed25519 {ED25519}\n"
     assert (tmp_path / "ssh_config").read_text() == (
         "Host i-0abc\n"
-        "  ProxyCommand aws ec2-instance-connect open-tunnel --instance-id i-0abc --region eu-west-1 --max-tunnel-duration 3600\n"
+        "  ProxyCommand aws ec2-instance-connect open-tunnel --instance-id i-0abc --region eu-west-1"
+        " --max-tunnel-duration 3600\n"
         "  User admin\n"
         f"  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
         "  StrictHostKeyChecking yes\n"
@@ -87,7 +89,7 @@ def test_through_the_tunnel_the_host_is_its_instance_id(tmp_path):
 
 
 def test_a_direct_address_keeps_the_instance_id_as_the_key_alias(tmp_path):
-    files = reach.SshFiles(tmp_path, "admin")
+    files = SshFiles(tmp_path, "admin")
     files.add(reach.host_entry(INSTANCE, "public", "eu-west-1"))
     files.write()
     assert (tmp_path / "known_hosts").read_text() == f"i-0abc,203.0.113.10 ssh-ed25519 {ED25519}\n"
@@ -96,7 +98,8 @@ def test_a_direct_address_keeps_the_instance_id_as_the_key_alias(tmp_path):
 
 
 @pytest.mark.parametrize("instance, mode, message", [
-    ({**INSTANCE, "Tags": []}, "tunnel", "i-0abc has no pinned SSH host key .*`onehost hosts pin-keys --instance-id i-0abc`"),
+    ({**INSTANCE, "Tags": []}, "tunnel",
+     "i-0abc has no pinned SSH host key .*`onehost hosts pin-keys --instance-id i-0abc`"),
     ({"InstanceId": "i-0abc", "Tags": INSTANCE["Tags"]}, "public", "i-0abc has no public address"),
     (INSTANCE, "vpn", "reach 'vpn': choose one of tunnel, public, private"),
 ])
@@ -106,7 +109,7 @@ def test_a_host_that_cannot_be_reached_safely_is_named(instance, mode, message):
 
 
 def test_the_files_are_private(tmp_path):
-    files = reach.SshFiles(tmp_path / "aws", "admin")
+    files = SshFiles(tmp_path / "aws", "admin")
     files.add(reach.host_entry(INSTANCE, "tunnel", "eu-west-1"))
     files.write()
     assert Path(tmp_path / "aws").stat().st_mode & 0o777 == 0o700

@@ -5,8 +5,9 @@ from types import SimpleNamespace
 import pytest
 from docker.errors import APIError, DockerException, NotFound
 
-from onehost import registry
-from onehost.registry import Credentials, ImageReference, RegistryError, parse_reference
+from onehost.commands import registry
+from onehost.commands.registry import Credentials, ImageReference, RegistryError, parse_reference
+from onehost.local.registry import resolve_digest
 
 DIGEST = "sha256:" + "ab" * 32
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
@@ -102,7 +103,7 @@ def test_credentials_never_show_in_their_repr():
 
 def test_ecr_takes_no_username():
     with pytest.raises(RegistryError, match="unset registry_username"):
-        registry.resolve_digest(parse_reference(f"{ECR}/app:v1"), Credentials("ci", "x"))
+        resolve_digest(parse_reference(f"{ECR}/app:v1"), Credentials("ci", "x"))
 
 
 def test_the_throwaway_docker_config_holds_one_registry():
@@ -117,7 +118,8 @@ def test_pull_commands_are_exact_argument_lists():
     assert registry.pull(pinned) == ["docker", "pull", "--quiet", pinned]
     assert registry.pull(pinned, "/run/onehost-pull-0a1b") == [
         "docker", "--config", "/run/onehost-pull-0a1b", "pull", "--quiet", pinned]
-    assert registry.protect_config("/run/onehost-upload-0a1b") == ["chmod", "600", "/run/onehost-upload-0a1b/config.json"]
+    assert registry.protect_config("/run/onehost-upload-0a1b") == [
+        "chmod", "600", "/run/onehost-upload-0a1b/config.json"]
 
 
 class FakeDocker:
@@ -143,21 +145,21 @@ LOCAL = parse_reference("127.0.0.1:5000/timewarp:v1")
 
 def test_the_digest_comes_from_the_daemons_distribution_answer():
     client = FakeDocker({"Descriptor": {"digest": DIGEST, "mediaType": "x", "size": 1}})
-    assert registry.resolve_digest(LOCAL, Credentials("ci", "pw"), docker_client=client) == DIGEST
+    assert resolve_digest(LOCAL, Credentials("ci", "pw"), docker_client=client) == DIGEST
     assert client.calls == [("127.0.0.1:5000/timewarp:v1",
                              {"username": "ci", "password": "pw", "serveraddress": "127.0.0.1:5000"})]
 
 
 def test_without_credentials_the_check_is_anonymous_like_the_hosts_pull():
     client = FakeDocker({"Descriptor": {"digest": DIGEST}})
-    registry.resolve_digest(LOCAL, None, docker_client=client)
+    resolve_digest(LOCAL, None, docker_client=client)
     assert client.calls == [("127.0.0.1:5000/timewarp:v1", {})]
 
 
 def test_a_wrong_password_names_the_registry_the_user_and_the_fix():
     client = FakeDocker(error=api_error(401, "unauthorized: authentication required"))
     with pytest.raises(RegistryError) as error:
-        registry.resolve_digest(LOCAL, Credentials("ci", "wrong-pw"), docker_client=client)
+        resolve_digest(LOCAL, Credentials("ci", "wrong-pw"), docker_client=client)
     assert str(error.value) == (
         "registry 127.0.0.1:5000 refused user ci (unauthorized: authentication required): check "
         "registry_username and the password in ONEHOST_REGISTRY_PASSWORD or the file named by "
@@ -169,13 +171,13 @@ def test_anonymous_access_refused_says_how_to_give_credentials():
                                              "no basic auth credentials"))
     with pytest.raises(RegistryError, match="refused anonymous access to 127.0.0.1:5000/timewarp:v1.*"
                                             "registry_username=NAME"):
-        registry.resolve_digest(LOCAL, None, docker_client=client)
+        resolve_digest(LOCAL, None, docker_client=client)
 
 
 def test_a_missing_tag_names_the_reference():
     client = FakeDocker(error=api_error(404, "manifest unknown: manifest unknown", NotFound))
     with pytest.raises(RegistryError) as error:
-        registry.resolve_digest(LOCAL, Credentials("ci", "pw"), docker_client=client)
+        resolve_digest(LOCAL, Credentials("ci", "pw"), docker_client=client)
     assert str(error.value) == (
         "127.0.0.1:5000/timewarp:v1 is not in registry 127.0.0.1:5000 (no such repository, tag or "
         "digest): push it first (docker push 127.0.0.1:5000/timewarp:v1), or check the name and tag")
@@ -185,10 +187,10 @@ def test_an_unreachable_registry_has_its_own_error():
     client = FakeDocker(error=api_error(500, 'Get "http://127.0.0.1:5000/v2/": dial tcp 127.0.0.1:5000: '
                                              "connect: connection refused"))
     with pytest.raises(RegistryError, match="registry 127.0.0.1:5000 is not reachable from this machine"):
-        registry.resolve_digest(LOCAL, None, docker_client=client)
+        resolve_digest(LOCAL, None, docker_client=client)
 
 
 def test_no_local_docker_daemon_says_to_start_it():
     client = FakeDocker(error=DockerException("Error while fetching server API version"))
     with pytest.raises(RegistryError, match="Docker daemon on this machine is not reachable.*start it"):
-        registry.resolve_digest(LOCAL, None, docker_client=client)
+        resolve_digest(LOCAL, None, docker_client=client)

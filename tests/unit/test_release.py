@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from onehost import release
-from onehost.release import ReleaseError
+from onehost.commands import release
+from onehost.commands.release import ReleaseError
 
 
 def test_env_file_parsing_skips_comments_and_unquotes():

@@ -10,16 +10,16 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from onehost import lock as deploy_lock
-from onehost import sqlite_import, switch
+from onehost.commands import lock as deploy_lock
+from onehost.commands import sqlite_import, switch
+from onehost.commands.sqlite_import import ImportFailed, ImportPlan, ImportRefused, TableComparison, VerificationFailed
+from onehost.commands.switch import HostLayout
 from onehost.paths import REPO_ROOT
-from onehost.switch import HostLayout
-from onehost.sqlite_import import (ImportFailed, ImportPlan, ImportRefused, SqliteImport, TableComparison,
-                                   VerificationFailed)
+from onehost.remote.sqlite_import import DJANGO_SIDE, SqliteImport
 
 PLAN = ImportPlan(staging_dir="/data/imports/db-0123456789ab", image="timewarp:pinned-abc",
                   release_dir="/data/releases/r1",
@@ -27,7 +27,7 @@ PLAN = ImportPlan(staging_dir="/data/imports/db-0123456789ab", image="timewarp:p
                   db_user="timewarp",
                   db_name="timewarp")
 OWNER = deploy_lock.LockOwner(who="ci", origin="runner", pid=7, started_at="t", token="tok")
-WHEN = datetime(2026, 11, 30, 12, 0, 5, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 30, 12, 0, 5, tzinfo=UTC)
 DUMP = "/data/backups/pre-import-20261130T120005Z.dump"
 
 
@@ -324,7 +324,7 @@ def test_the_script_moves_rows_keeps_ids_and_m2m_and_sees_a_missing_row(tmp_path
     with sqlite3.connect(target) as connection:
         connection.execute("UPDATE auth_permission SET id = id + 100")
     django(tmp_path, source, "manage.py", "shell", "--command", ROWS)
-    script = str(sqlite_import.DJANGO_SIDE / sqlite_import.SCRIPT_NAME)
+    script = str(DJANGO_SIDE / sqlite_import.SCRIPT_NAME)
 
     inspection = sqlite_import.parse_report(django(tmp_path, target, script, "inspect", sqlite=source))
     assert sqlite_import.holding_rows(inspection) == []
@@ -349,4 +349,4 @@ def test_the_script_moves_rows_keeps_ids_and_m2m_and_sees_a_missing_row(tmp_path
 
 def test_every_uploaded_file_is_in_the_package():
     for name in sqlite_import.CONTAINER_FILES:
-        assert (sqlite_import.DJANGO_SIDE / name).is_file()
+        assert (DJANGO_SIDE / name).is_file()

@@ -1,10 +1,10 @@
-"""onehost.ssh_proxy: a ProxyCommand's stdin that takes a few bytes per write (as a gevent pipe
+"""onehost.remote.ssh_proxy: a ProxyCommand's stdin that takes a few bytes per write (as a gevent pipe
 does) still gets every byte, in order."""
 
 import paramiko
 import pytest
 
-from onehost import ssh_proxy
+from onehost.remote import ssh_proxy
 
 
 class TrickleStdin:
@@ -41,5 +41,5 @@ def test_a_dead_tunnel_is_a_proxy_command_failure():
 
 
 def test_the_inventory_installs_it():
-    import onehost.inventory  # noqa: F401 - pyinfra loads it through deploy/inventory.py
+    import onehost.remote.inventory  # noqa: F401 - pyinfra loads it through deploy/inventory.py
     assert paramiko.proxy.ProxyCommand.send is ssh_proxy.send_everything

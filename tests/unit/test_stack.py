@@ -3,17 +3,17 @@ describe replacements), and the network it picks (VPC, zone, subnet) as exact EC
 botocore's Stubber in place of AWS."""
 
 import argparse
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from onehost import stack
+from onehost.aws import stack
 from onehost.cli import build_parser
-from onehost.shell import CommandFailed
+from onehost.local.shell import CommandFailed
 
-NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def event(event_id, status, logical_id="DataVolume", reason=None, seconds=0):
@@ -65,7 +65,8 @@ def test_parameters_not_given_keep_their_previous_values():
 def test_replacing_or_removing_what_holds_data_is_named():
     changes = stack.changes_from({"Changes": [
         resource_change("DataVolume", replacement="True"), resource_change("Address", action="Remove", replacement=""),
-        resource_change("BackupBucket", replacement="Conditional"), resource_change("HostSecurityGroup", replacement="True"),
+        resource_change("BackupBucket", replacement="Conditional"),
+        resource_change("HostSecurityGroup", replacement="True"),
         resource_change("DataVolume", replacement="False")]})
     assert stack.protected_replacements(changes) == [
         "DataVolume (the data volume) would be replaced", "Address (the Elastic IP) would be removed",
@@ -136,8 +137,8 @@ def test_a_change_set_that_replaces_the_data_volume_is_deleted_unexecuted(stubbe
     stubber.add_response("create_change_set", {"Id": "arn:cs", "StackId": "arn:stack"},
                          {"StackName": "tw-prod", "ChangeSetName": ANY, "ChangeSetType": "UPDATE", "TemplateBody": ANY,
                           "Parameters": ANY, "Capabilities": ["CAPABILITY_IAM"], "Tags": []})
-    described = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "ChangeSetName": "cs", "StackName": "tw-prod",
-                 "Changes": [resource_change("DataVolume", replacement="True")]}
+    described = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE", "ChangeSetName": "cs",
+                 "StackName": "tw-prod", "Changes": [resource_change("DataVolume", replacement="True")]}
     stubber.add_response("describe_change_set", described, {"StackName": "tw-prod", "ChangeSetName": ANY})
     stubber.add_response("describe_change_set", described, {"StackName": "tw-prod", "ChangeSetName": ANY})
     stubber.add_response("delete_change_set", {}, {"StackName": "tw-prod", "ChangeSetName": ANY})
@@ -284,7 +285,8 @@ def expect_dry_change_set(stubber, parameters):
 def test_a_stack_made_before_subnets_were_a_parameter_gets_its_zones_default_subnet(stubbed):
     cfn, ec2, stubber = stubbed
     stubber.add_response("describe_stacks", stack_description(
-        "UPDATE_COMPLETE", network={"VpcId": "vpc-default", "AvailabilityZone": "eu-west-1a"}), {"StackName": "tw-prod"})
+        "UPDATE_COMPLETE", network={"VpcId": "vpc-default", "AvailabilityZone": "eu-west-1a"}),
+        {"StackName": "tw-prod"})
     stubber.ec2.add_response("describe_vpcs", {"Vpcs": [{"VpcId": "vpc-default", "IsDefault": True}]},
                              {"VpcIds": ["vpc-default"]})
     stubber.ec2.add_response("describe_subnets", {"Subnets": [subnet("subnet-a")]},
@@ -307,8 +309,8 @@ def test_dropping_direct_ssh_keeps_the_network_and_asks_ec2_nothing(stubbed):
 
 
 def test_the_access_lines_name_the_endpoint_and_the_policy_to_attach():
-    assert stack.access_lines({"InstanceConnectEndpointId": "eice-0123",
-                               "DeployAccessPolicyArn": "arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"}) == [
+    policy = "arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"
+    assert stack.access_lines({"InstanceConnectEndpointId": "eice-0123", "DeployAccessPolicyArn": policy}) == [
         "SSH goes through EC2 Instance Connect Endpoint eice-0123 (aws ec2-instance-connect open-tunnel, AWS CLI v2)",
         "attach to your operator user/role and the CI deploy role:",
         "  arn:aws:iam::123456789012:policy/tw-prod-DeployAccessPolicy-X"]

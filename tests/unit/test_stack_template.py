@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from onehost import backups
+from onehost.aws import backups
+from onehost.aws.stack import PROTECTED, TEMPLATE
 from onehost.paths import REPO_ROOT
-from onehost.stack import PROTECTED, TEMPLATE
 from tests.tools import installed_tool, stack_template
 from tests.unit.iam_eval import allowed, resolve
+from tests.unit.test_cloudwatch_log_filters import NGINX_200, NGINX_429, NGINX_500, NGINX_504, metric_filter_terms
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 CHECKOV = Path(sys.executable).parent.parent / "tools" / "checkov" / "bin" / "checkov"
@@ -238,8 +239,8 @@ def test_certificate_alarms_count_failed_renewals_and_warn_before_expiry(templat
 def test_the_alarms_stay_within_cloudwatchs_free_ten(template):
     count = len(resources_of(template, "AWS::CloudWatch::Alarm"))
     assert count <= 10
-    # The README's cost table says how many there are.
-    assert f"{count} alarms" in (REPO_ROOT / "README.md").read_text()
+    # The cost table (docs/explanation/costs.md) says how many there are.
+    assert f"{count} alarms" in (REPO_ROOT / "docs" / "explanation" / "costs.md").read_text()
 
 
 def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_repository(template):
@@ -263,11 +264,16 @@ def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_r
                 assert len(actions) == 1 and actions[0] in unrestrictable, statement
 
 
-def test_the_5xx_filter_counts_the_word_nginx_logs_for_5xx(template):
-    http_conf = (REPO_ROOT / "nginx" / "templates" / "http.conf.j2").read_text()
+def test_the_5xx_filter_counts_nginxs_5xx_lines_and_no_other(template):
+    """The filter's terms against lines nginx wrote (as Docker's json-file stores them). That nginx
+    writes the word on a real 5xx:
+    tests/host/test_edge.py::test_app_unreachable_is_a_json_502_with_the_headers."""
     pattern = template["Resources"]["ServerErrorsFilter"]["Properties"]["FilterPattern"]
     assert pattern == '"server_error"'
-    assert "~^5     server_error;" in http_conf and '"status_class":"$status_class"' in http_conf
+    terms = metric_filter_terms()["ServerErrorsFilter"]
+    lines = {"500": NGINX_500, "504": NGINX_504, "200": NGINX_200, "429": NGINX_429}
+    assert {status: all(term in line for term in terms) for status, line in lines.items()} == {
+        "500": True, "504": True, "200": False, "429": False}
 
 
 def test_the_ecr_repository_and_how_many_images_it_keeps_are_outputs_for_the_lifecycle_policy(template):

@@ -1,20 +1,62 @@
-"""The blue/green switch, run against a fake host: what it runs, in which order, and how it undoes."""
+"""The blue/green switch, run against a fake host: what it runs, in which order, and how it undoes.
+
+The fake host knows the exact argument lists a switch of its plan may run (built with the
+switch's own builders, which test_command_builders pins as literal lists) and refuses anything
+else, so a test passes only when the switch runs exactly the right commands.
+"""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from onehost import lock, switch
-from onehost.lock import LockOwner
-from onehost.switch import HostLayout, Switch, SwitchFailed, SwitchPlan
+from onehost.commands import compose_commands, lock, switch
+from onehost.commands.lock import LockOwner
+from onehost.commands.switch import HostLayout, SwitchFailed, SwitchPlan
+from onehost.remote import switch as switch_runner
+from onehost.remote.switch import Switch
 
 LAYOUT = HostLayout(data_dir="/data", network="onehost", app_port=8000, server_name="api.example.com")
 OWNER = LockOwner(who="ci", origin="runner", pid=7, started_at="2026-11-25T10:00:00+00:00", token="tok")
+NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+
+RELEASE_DIR, REPLACES = "/data/releases/v2-abc", "/data/releases/v1-def"
+LOCK_DIR, HISTORY = "/data/deploy.lock", "/data/history.jsonl"
+CONF_DIR = "/data/stacks/edge/conf.d"
+GREEN_ADDRESS = "172.18.0.9"
+DIGEST = "timewarp@sha256:feedface"
+DUMP = "/data/backups/pre-migrate-v2-abc-20261125T100000Z.dump"
+# The lines of the commands the tests below name; the fake host answers them and their kin.
+START_GREEN = switch.start_colour("green", RELEASE_DIR)
+GREEN_STATUS = switch.health_status("green")
+GREEN_ADDRESS_QUERY = switch.container_address("green", "onehost")
+GREEN_DIRECT_CHECK = compose_commands.health_check(f"http://{GREEN_ADDRESS}:8000/health/", "api.example.com",
+                                                   attempts=10)
+GREEN_MIGRATION_STATE = switch.migration_state("green", RELEASE_DIR)
+GREEN_MIGRATE = switch.migrate("green", RELEASE_DIR)
+PG_DUMP = switch.pg_dump("/data/stacks/data", "timewarp", "timewarp", DUMP)
+UPSTREAM_GREEN = switch.write_upstream(CONF_DIR, "app-green-app-1", 8000)
+UPSTREAM_BLUE = switch.write_upstream(CONF_DIR, "app-blue-app-1", 8000)
+RELOAD = compose_commands.reload_nginx("edge", "/data/stacks/edge/compose.yaml", "/data/stacks/edge/stack.env")
+EDGE_CHECK = compose_commands.edge_health_check("api.example.com", False, attempts=5)
+LINK_PREVIOUS = switch.point_link("/data/releases/previous", REPLACES)
+LINK_CURRENT = switch.point_link("/data/releases/current", RELEASE_DIR)
+DRAIN_WAIT = switch.nginx_shutting_down_workers()
+STOP_BLUE_AFTER_DRAIN = switch.stop_colour("blue", 3)
+GREEN_LOGS = switch.colour_logs("green")
+STOP_GREEN = switch.stop_colour("green", 10)
+DIGEST_QUERY = switch.image_digest("timewarp:id-0123456789ab")
+ACQUIRE = lock.acquire(LOCK_DIR, OWNER)
+INSPECT = lock.inspect(LOCK_DIR)
+RELEASE = lock.release(LOCK_DIR, OWNER)
+HISTORY_PREFIX = switch.append_history(HISTORY, {})[:-1]   # the entry is the last argument
+FAILED = (False, "something broke\nfor this reason")
+LOCK_EXISTS = (False, "mkdir: cannot create directory: File exists")
 
 
 def make_plan(**changes) -> SwitchPlan:
-    values = dict(action="deploy", release_id="v2-abc", release_dir="/data/releases/v2-abc",
-                  live_colour="blue", replaces="/data/releases/v1-def", image="timewarp:v2",
+    values = dict(action="deploy", release_id="v2-abc", release_dir=RELEASE_DIR,
+                  live_colour="blue", replaces=REPLACES, image="timewarp:v2",
                   host_image="timewarp:id-0123456789ab", image_id="sha256:0123456789ab",
                   git_commit="c0ffee", layout=LAYOUT, db_user="timewarp", db_name="timewarp",
                   health_timeout_seconds=5, drain_seconds=3)
@@ -22,110 +64,151 @@ def make_plan(**changes) -> SwitchPlan:
     return SwitchPlan(**values)
 
 
-class FakeHost:
-    """Answers commands like a healthy host; `fail` names command fragments that fail."""
+@pytest.fixture(autouse=True)
+def frozen_time(monkeypatch):
+    """The switch stamps the history entry and the dump's name with the time: NOW."""
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return NOW.astimezone(tz) if tz else NOW.replace(tzinfo=None)
+    monkeypatch.setattr(switch_runner, "datetime", Frozen)
 
-    def __init__(self, fail=(), pending=(), unknown=(), lock_output=""):
+
+class FakeHost:
+    """Answers a switch of `plan` like a healthy host; anything else it is asked fails the test.
+
+    `fail` lists exact commands that fail; `answer` queues the answers to one command (the last
+    repeats), e.g. an `up` that fails once then works.
+    """
+
+    def __init__(self, plan, fail=(), pending=(), unknown=()):
         self.commands: list[list[str]] = []
-        self.fail = set(fail)
-        self.migrations = {"pending": list(pending), "unknown": list(unknown)}
-        self.lock_output = lock_output
-        self.now = 0.0
+        self.queued: dict[tuple, list[tuple[bool, str]]] = {}
+        migrations = {"pending": list(pending), "unknown": list(unknown)}
+        answers = {
+            tuple(ACQUIRE): (True, ""), tuple(INSPECT): (True, ""),
+            tuple(lock.break_lock(LOCK_DIR)): (True, ""), tuple(RELEASE): (True, ""),
+            tuple(switch.container_address("green", "onehost")): (True, f"{GREEN_ADDRESS}\n"),
+            tuple(switch.container_address("blue", "onehost")): (True, "172.18.0.8\n"),
+            tuple(DIGEST_QUERY): (True, f"{DIGEST}\n"),
+            tuple(DRAIN_WAIT): (True, "0\n"),
+            tuple(RELOAD): (True, ""), tuple(EDGE_CHECK): (True, ""),
+            tuple(PG_DUMP): (True, ""),
+        }
+        for colour, address in (("green", GREEN_ADDRESS), ("blue", "172.18.0.8")):
+            answers.update({
+                tuple(switch.start_colour(colour, plan.release_dir)): (True, ""),
+                tuple(switch.health_status(colour)): (True, "running healthy\n"),
+                tuple(compose_commands.health_check(f"http://{address}:8000/health/", "api.example.com",
+                                                    attempts=10)): (True, ""),
+                tuple(switch.migration_state(colour, plan.release_dir)): (
+                    True, "noise\nONEHOST_MIGRATIONS " + json.dumps(migrations)),
+                tuple(switch.migrate(colour, plan.release_dir)): (True, ""),
+                tuple(switch.write_upstream(CONF_DIR, switch.container(colour), 8000)): (True, ""),
+                tuple(switch.stop_colour(colour, plan.drain_seconds)): (True, ""),
+                tuple(switch.stop_colour(colour, 10)): (True, ""),
+                tuple(switch.colour_logs(colour)): (True, "last words\n"),
+            })
+        answers[tuple(switch.point_link("/data/releases/current", plan.release_dir))] = (True, "")
+        if plan.replaces:
+            answers[tuple(switch.point_link("/data/releases/previous", plan.replaces))] = (True, "")
+        for command in fail:
+            answers[tuple(command)] = FAILED
+        self.answers = answers
+
+    def answer(self, command, *answers) -> None:
+        self.queued[tuple(command)] = list(answers)
 
     def __call__(self, command):
         self.commands.append(command)
-        text = " ".join(command)
-        if any(fragment in text for fragment in self.fail):
-            return False, "something broke\nfor this reason"
-        if "acquire-lock" in command and self.lock_output:
-            return False, "mkdir: cannot create directory: File exists"
-        if command[:2] == ["sh", "-c"] and "stat -c %Y" in text:
-            return True, self.lock_output
-        if "{{.State.Status}}" in text:
-            return True, "running healthy"
-        if "IPAddress" in text:
-            return True, "172.18.0.9"
-        if "shell" in command and "--command" in command:
-            return True, "noise\nONEHOST_MIGRATIONS " + json.dumps(self.migrations)
-        if "shutting dow[n]" in text:
-            return True, "0"
-        return True, ""
+        key = tuple(command)
+        if key in self.queued:
+            queue = self.queued[key]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+        if key in self.answers:
+            return self.answers[key]
+        if command[:-1] == HISTORY_PREFIX:
+            return True, ""
+        raise AssertionError(f"the switch ran a command no step of it should: {command}")
 
-    def ran(self, *fragments) -> bool:
-        return any(all(fragment in " ".join(command) for fragment in fragments)
-                   for command in self.commands)
+    def ran(self, command) -> bool:
+        return command in self.commands
+
+    def count(self, command) -> int:
+        return self.commands.count(command)
 
     def history(self) -> dict:
-        [entry] = [command[-1] for command in self.commands if "append-history" in command]
+        [entry] = [command[-1] for command in self.commands if command[:-1] == HISTORY_PREFIX]
         return json.loads(entry)
 
 
-def run_switch(plan, host, run_command=None):
+def run_switch(plan, host):
     """A Switch on the fake host, with a clock that moves 0.1 s a call and no real pauses."""
     said = []
-
-    def clock():
-        host.now += 0.1
-        return host.now
-
-    runner = Switch(plan, run_command or host, say=said.append, owner=OWNER, clock=clock,
+    clock = iter(range(1, 10_000))
+    runner = Switch(plan, host, say=said.append, owner=OWNER, clock=lambda: next(clock) / 10,
                     pause=lambda _: None)
     return runner, said
 
 
+def expected_history(host, **changes) -> dict:
+    entry = {"action": "deploy", "release": "v2-abc", "image": "timewarp:v2",
+             "host_image": "timewarp:id-0123456789ab", "image_id": "sha256:0123456789ab",
+             "image_digest": DIGEST, "git_commit": "c0ffee", "who": "ci@runner",
+             "started_at": "2026-11-25T10:00:00+00:00", "result": "ok", "error": None,
+             "seconds": host.history()["seconds"], "colour": "green", "pre_migration_dump": None}
+    entry.update(changes)
+    return entry
+
+
 def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_old():
-    host = FakeHost()
+    host = FakeHost(make_plan())
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    order = [
-        ("acquire-lock",),
-        ("--project-name app-green", "up --detach"),
-        ("{{.State.Status}}", "app-green-app-1"),
-        ("curl", "http://172.18.0.9:8000/health/"),
-        ("exec -T app python manage.py shell",),
-        ("write-upstream", "http://app-green-app-1:8000"),
-        ("nginx -s reload",),
-        ("curl", "http://127.0.0.1/health/"),
-        ("ln -sfn /data/releases/v1-def", "/data/releases/previous"),
-        ("ln -sfn /data/releases/v2-abc", "/data/releases/current"),
-        ("--project-name app-blue", "down --timeout 3"),
-        ("append-history",),
-        ("grep -qs tok",),
+    assert host.commands == [
+        ACQUIRE,
+        START_GREEN,
+        GREEN_STATUS,
+        GREEN_ADDRESS_QUERY,
+        GREEN_DIRECT_CHECK,
+        GREEN_MIGRATION_STATE,
+        UPSTREAM_GREEN,
+        RELOAD,
+        EDGE_CHECK,
+        LINK_PREVIOUS,
+        LINK_CURRENT,
+        DRAIN_WAIT,
+        STOP_BLUE_AFTER_DRAIN,
+        DIGEST_QUERY,
+        switch.append_history(HISTORY, expected_history(host)),
+        RELEASE,
     ]
-    positions = []
-    for fragments in order:
-        matches = [index for index, command in enumerate(host.commands)
-                   if all(fragment in " ".join(command) for fragment in fragments)]
-        assert matches, f"never ran {fragments}"
-        positions.append(matches[0])
-    assert positions == sorted(positions)
-    assert not host.ran("pg_dump") and not host.ran("migrate --noinput")
     assert "migrations: none pending" in said
-    assert host.history()["result"] == "ok" and host.history()["colour"] == "green"
 
 
 def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
-    host = FakeHost(pending=["events.0002_add_place"])
+    host = FakeHost(make_plan(), pending=["events.0002_add_place"])
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    dump = runner.pre_migration_dump
-    assert dump.startswith("/data/backups/pre-migrate-v2-abc-") and dump.endswith(".dump")
-    dump_at = next(i for i, c in enumerate(host.commands) if "pg_dump" in " ".join(c))
-    migrate_at = next(i for i, c in enumerate(host.commands) if "migrate --noinput" in " ".join(c))
-    switch_at = next(i for i, c in enumerate(host.commands) if "write-upstream" in c)
-    assert dump_at < migrate_at < switch_at
-    assert host.ran("--project-name app-green", "run --rm --no-deps app python manage.py migrate")
-    assert host.history()["pre_migration_dump"] == dump
+    assert runner.pre_migration_dump == DUMP
+    assert host.commands[host.commands.index(GREEN_MIGRATION_STATE):host.commands.index(UPSTREAM_GREEN) + 1] == [
+        GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, UPSTREAM_GREEN]
+    assert GREEN_MIGRATE == [
+        "docker", "compose", "--project-name", "app-green", "--file", f"{RELEASE_DIR}/compose.yaml",
+        "--env-file", f"{RELEASE_DIR}/release.env", "run", "--rm", "--no-deps", "app",
+        "python", "manage.py", "migrate", "--noinput"]
+    assert host.history() == expected_history(host, pre_migration_dump=DUMP)
+    assert f"migrations pending: events.0002_add_place; database dumped to {DUMP}" in said
 
 
 @pytest.mark.parametrize("failing, step", [
-    ("up --detach", "start green"),
-    ("IPAddress", "check /health/ on green directly"),
-    ("manage.py shell", "migrations"),
-    ("nginx -s reload", "switch nginx to green"),
-])
+    (START_GREEN, "start green"),
+    (GREEN_ADDRESS_QUERY, "check /health/ on green directly"),
+    (GREEN_MIGRATION_STATE, "migrations"),
+    (RELOAD, "switch nginx to green"),
+], ids=["up", "address", "migration-state", "reload"])
 def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step):
-    host = FakeHost(fail=[failing])
+    host = FakeHost(make_plan(), fail=[failing])
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed) as failure:
         runner.execute()
@@ -133,14 +216,13 @@ def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step
     assert f"failed at '{step}" in message
     assert message.endswith("v1-def (blue) is still serving")
     assert "for this reason" in message
-    assert host.ran("--project-name app-green", "down")
-    assert not host.ran("--project-name app-blue", "down")
-    assert not host.ran("/data/releases/current")
-    # upstream.inc names blue at the end, whatever was written before.
-    upstream_writes = [command[-1] for command in host.commands if "write-upstream" in command]
-    assert not upstream_writes or "app-blue-app-1" in upstream_writes[-1]
+    # The failing command, then: green's logs, green stopped, upstream.inc names blue again.
+    undo_starts = host.commands.index(failing) + 1
+    assert host.commands[undo_starts:undo_starts + 3] == [GREEN_LOGS, STOP_GREEN, UPSTREAM_BLUE]
+    assert not host.ran(STOP_BLUE_AFTER_DRAIN)
+    assert not host.ran(LINK_CURRENT) and not host.ran(LINK_PREVIOUS)
     assert host.history()["result"] == "failed" and step in host.history()["error"]
-    assert host.ran("grep -qs tok")
+    assert host.commands[-1] == RELEASE
 
 
 RUNC_RESET = ("Container app-green-app-1  Starting\nError response from daemon: failed to create task for "
@@ -149,128 +231,118 @@ RUNC_RESET = ("Container app-green-app-1  Starting\nError response from daemon: 
               "reset by peer: unknown")
 
 
-def host_whose_up_fails(times: int, output: str):
-    """A healthy host whose first `times` `compose up` calls fail with `output`."""
-    host = FakeHost()
-    failures = iter(range(times))
-    original = host.__call__
-
-    def run(command):
-        if "up" in command and "--detach" in command and next(failures, None) is not None:
-            host.commands.append(command)
-            return False, output
-        return original(command)
-
-    return host, run
-
-
-def ups(host) -> int:
-    return sum(1 for command in host.commands if "up" in command and "--detach" in command)
-
-
 def test_a_runtime_that_fails_to_create_the_container_once_is_asked_again():
-    host, run = host_whose_up_fails(1, RUNC_RESET)
-    runner, said = run_switch(make_plan(), host, run)
+    host = FakeHost(make_plan())
+    host.answer(START_GREEN, (False, RUNC_RESET), (True, ""))
+    runner, said = run_switch(make_plan(), host)
     runner.execute()
-    assert ups(host) == 2
+    assert host.commands[1:4] == [START_GREEN, START_GREEN, GREEN_STATUS]
     assert any("failed to create app-green-app-1" in line and "trying once more" in line for line in said)
     assert host.history()["result"] == "ok"
 
 
 def test_a_runtime_that_fails_twice_leaves_the_old_colour_serving():
-    host, run = host_whose_up_fails(2, RUNC_RESET)
-    runner, _ = run_switch(make_plan(), host, run)
+    host = FakeHost(make_plan())
+    host.answer(START_GREEN, (False, RUNC_RESET))
+    runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match=r"failed at 'start green.*read init-p.*v1-def \(blue\) is still serving"):
         runner.execute()
-    assert ups(host) == 2
+    assert host.count(START_GREEN) == 2
+    assert host.commands[1:5] == [START_GREEN, START_GREEN, GREEN_LOGS, STOP_GREEN]
 
 
 def test_a_container_that_fails_for_its_own_reasons_is_not_started_twice():
-    host, run = host_whose_up_fails(1, "Error response from daemon: pull access denied for timewarp")
-    runner, _ = run_switch(make_plan(), host, run)
+    host = FakeHost(make_plan())
+    host.answer(START_GREEN, (False, "Error response from daemon: pull access denied for timewarp"))
+    runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match="pull access denied"):
         runner.execute()
-    assert ups(host) == 1
+    assert host.count(START_GREEN) == 1
 
 
 def test_a_failed_migration_names_the_dump_taken_before_it():
-    host = FakeHost(fail=["migrate --noinput"], pending=["events.0002_fails"])
+    host = FakeHost(make_plan(), fail=[GREEN_MIGRATE], pending=["events.0002_fails"])
     runner, _ = run_switch(make_plan(), host)
-    with pytest.raises(SwitchFailed, match=r"pre-migration dump: /data/backups/pre-migrate-v2-abc-"):
+    with pytest.raises(SwitchFailed, match=f"pre-migration dump: {DUMP}"):
         runner.execute()
-    assert host.ran("pg_dump")
+    assert host.commands.index(PG_DUMP) + 1 == host.commands.index(GREEN_MIGRATE)
+    assert not host.ran(UPSTREAM_GREEN)
 
 
 def test_an_unhealthy_new_colour_times_out_with_what_docker_says():
-    host = FakeHost()
-    original = host.__call__
-
-    def starting(command):
-        if "{{.State.Status}}" in " ".join(command):
-            host.commands.append(command)
-            return True, "running starting"
-        return original(command)
-
-    runner, said = run_switch(make_plan(), host, starting)
+    host = FakeHost(make_plan())
+    host.answer(GREEN_STATUS, (True, "running starting\n"))
+    runner, said = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match=r"not healthy within 5 s \(Docker says: running starting\)"):
         runner.execute()
+    assert host.count(GREEN_STATUS) > 1
+    assert not host.ran(GREEN_ADDRESS_QUERY) and host.ran(STOP_GREEN)
 
 
 def test_a_failed_check_after_the_switch_switches_back():
-    host = FakeHost(fail=["http://127.0.0.1/health/"])
+    host = FakeHost(make_plan(), fail=[EDGE_CHECK])
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match="switched back: v1-def \\(blue\\) is still serving"):
         runner.execute()
-    upstream_writes = [command[-1] for command in host.commands if "write-upstream" in command]
-    assert ["app-green-app-1" in w for w in upstream_writes] == [True, False]
-    reloads = [c for c in host.commands if "nginx -s reload" in " ".join(c)]
-    assert len(reloads) == 2
-    assert host.ran("--project-name app-green", "down")
-    assert not host.ran("--project-name app-blue", "down")
+    after_check = host.commands.index(EDGE_CHECK) + 1
+    assert host.commands[after_check:after_check + 4] == [UPSTREAM_BLUE, RELOAD, GREEN_LOGS, STOP_GREEN]
+    assert host.count(RELOAD) == 2
+    assert not host.ran(STOP_BLUE_AFTER_DRAIN) and not host.ran(LINK_CURRENT)
 
 
 def test_a_first_release_goes_to_blue_and_stops_nothing():
-    host = FakeHost(pending=["events.0001_initial"])
-    runner, _ = run_switch(make_plan(live_colour=None, replaces=None), host)
+    plan = make_plan(live_colour=None, replaces=None)
+    host = FakeHost(plan, pending=["events.0001_initial"])
+    runner, _ = run_switch(plan, host)
     runner.execute()
-    assert host.ran("--project-name app-blue", "up --detach")
-    assert not host.ran("down")
-    assert not host.ran("/data/releases/previous")
+    assert host.ran(switch.start_colour("blue", RELEASE_DIR)) and not host.ran(START_GREEN)
+    stops = [switch.stop_colour(colour, seconds) for colour in switch.COLOURS for seconds in (3, 10)]
+    assert not [command for command in host.commands if command in stops]
+    assert not host.ran(DRAIN_WAIT)
+    # `current` is the only link pointed (nothing to be `previous`).
+    assert [command for command in host.commands if command[:2] == ["sh", "-c"] and "ln -sfn" in command[2]] == [
+        LINK_CURRENT]
+    assert host.history()["colour"] == "blue"
 
 
 def test_a_rollback_runs_no_migration_and_warns_about_unknown_ones():
-    host = FakeHost(unknown=["events.0003_add_place"])
+    host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"])
     runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    assert not host.ran("migrate --noinput") and not host.ran("pg_dump")
+    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(UPSTREAM_GREEN)
+    assert not host.ran(GREEN_MIGRATE) and not host.ran(PG_DUMP)
     assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
-    assert host.history()["action"] == "rollback"
+    assert host.history() == expected_history(host, action="rollback")
+
+
+HOLDER = '{"who": "alice", "from": "laptop", "pid": 4, "started_at": "t"}'
 
 
 def test_a_held_lock_refuses_before_anything_starts():
-    host = FakeHost(lock_output='12 {"who": "alice", "from": "laptop", "pid": 4, "started_at": "t"}')
+    host = FakeHost(make_plan())
+    host.answer(ACQUIRE, LOCK_EXISTS)
+    host.answer(INSPECT, (True, f"12 {HOLDER}\n"))
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(lock.LockHeld, match=r"alice from laptop \(pid 4, started t, 12 s ago\)"):
         runner.execute()
-    assert not host.ran("up --detach") and not host.ran("append-history")
+    assert host.commands == [ACQUIRE, INSPECT]
 
 
 def test_a_stale_lock_is_broken_with_a_warning():
-    host = FakeHost(lock_output='1000 {"who": "alice", "from": "laptop", "pid": 4, "started_at": "t"}')
-    calls = {"acquire": 0}
-    original = host.__call__
-
-    def second_acquire_succeeds(command):
-        if "acquire-lock" in command:
-            calls["acquire"] += 1
-            if calls["acquire"] > 1:
-                host.lock_output = ""
-        return original(command)
-
-    runner, said = run_switch(make_plan(lock_ttl_seconds=900), host, second_acquire_succeeds)
+    host = FakeHost(make_plan(lock_ttl_seconds=900))
+    host.answer(ACQUIRE, LOCK_EXISTS, (True, ""))
+    host.answer(INSPECT, (True, f"1000 {HOLDER}\n"))
+    runner, said = run_switch(make_plan(lock_ttl_seconds=900), host)
     runner.execute()
     assert any(line.startswith("warning: breaking the deploy lock (stale) held by alice") for line in said)
-    assert host.ran("rm -rf /data/deploy.lock")
+    assert host.commands[:5] == [ACQUIRE, INSPECT, ["rm", "-rf", "/data/deploy.lock"], ACQUIRE, START_GREEN]
+
+
+def test_the_fake_host_refuses_a_command_no_step_runs():
+    """What makes the tests above exact: a near miss of a known command is not answered."""
+    host = FakeHost(make_plan())
+    with pytest.raises(AssertionError, match="no step of it should"):
+        host(switch.stop_colour("blue", 30))
 
 
 def test_command_builders():
@@ -291,6 +363,27 @@ def test_command_builders():
                     "/data/stacks/data/compose.yaml --env-file /data/stacks/data/stack.env exec -T "
                     "postgres pg_dump --format=custom --username tw --dbname twdb > "
                     "/data/backups/x.dump.partial && mv /data/backups/x.dump.partial /data/backups/x.dump"]
+    assert switch.health_status("green") == [
+        "docker", "inspect", "--format",
+        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "app-green-app-1"]
+    assert switch.container_address("green", "onehost") == [
+        "docker", "inspect", "--format", '{{(index .NetworkSettings.Networks "onehost").IPAddress}}',
+        "app-green-app-1"]
+    assert switch.migration_state("blue", "/data/releases/r") == [
+        "docker", "compose", "--project-name", "app-blue", "--file", "/data/releases/r/compose.yaml",
+        "--env-file", "/data/releases/r/release.env", "exec", "-T", "app", "python", "manage.py", "shell",
+        "--command", switch.MIGRATION_STATE]
+    assert switch.nginx_shutting_down_workers() == [
+        "sh", "-c", "grep -ls 'worker process is shutting dow[n]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l"]
+    assert switch.colour_logs("blue") == ["docker", "logs", "--tail", "15", "app-blue-app-1"]
+    assert switch.image_digest("timewarp:id-ab") == [
+        "docker", "image", "inspect", "--format", '{{join .RepoDigests " "}}', "timewarp:id-ab"]
+    assert switch.append_history("/data/history.jsonl", {"b": 1, "a": "x"}) == [
+        "sh", "-c", "printf '%s\\n' \"$1\" >> /data/history.jsonl", "append-history", '{"a": "x", "b": 1}']
+    assert lock.inspect("/data/deploy.lock") == [
+        "sh", "-c", "if [ -d /data/deploy.lock ]; then echo \"$(( $(date +%s) - $(stat -c %Y /data/deploy.lock) ))\" "
+                    "\"$(cat /data/deploy.lock/owner.json 2>/dev/null | tr -d '\\n')\"; fi"]
+    assert lock.break_lock("/data/deploy.lock") == ["rm", "-rf", "/data/deploy.lock"]
 
 
 def test_the_live_colour_is_read_back_from_upstream_inc():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from onehost import compose_commands, tls
+from onehost.commands import compose_commands, tls
 
 PLAN = tls.tls_plan("letsencrypt", ["api.example.com", "www.example.com"], "ops@example.com",
                     "staging", "/data")
@@ -136,7 +136,7 @@ def plan_for(server: str) -> tls.TlsPlan:
     (None, None, True, False, "no certificate for api.example.com, www.example.com on the host yet"),
     (["api.example.com"], STAGING, True, False, "covers api.example.com, server_names are"),
     (BOTH, PRODUCTION, False, False, "is on the host; certbot renews it"),
-    # The README's path: staging first, then production. Same names, another directory.
+    # The path docs/how-to/tls.md advises: staging first, then production. Same names, another directory.
     (BOTH, STAGING, True, True, f"is from {STAGING}; acme_server is now {PRODUCTION}"),
     # No record of the directory (certbot always writes one): keep, never loop on issuance.
     (BOTH, None, False, False, "is on the host"),

@@ -1,11 +1,11 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from rest_framework import status
 from rest_framework.test import APITestCase
 
 from events.models import Event
 
-MOON_LANDING = datetime(1969, 7, 20, 20, 17, tzinfo=timezone.utc)
+MOON_LANDING = datetime(1969, 7, 20, 20, 17, tzinfo=UTC)
 
 
 class EventApiTests(APITestCase):

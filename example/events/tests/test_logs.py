@@ -12,7 +12,6 @@ from django.db import IntegrityError, OperationalError, connection
 from django.http import JsonResponse
 from django.test import Client, SimpleTestCase, TestCase, override_settings
 from django.urls import path
-
 from timewarp import logs
 
 view_logger = logging.getLogger("events.tests.view")
@@ -41,7 +40,7 @@ def json_lines(level=logging.INFO):
     try:
         yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
     finally:
-        for each, (handlers, old_level) in zip(loggers, saved):
+        for each, (handlers, old_level) in zip(loggers, saved, strict=False):
             each.handlers = handlers
             each.setLevel(old_level)
 
@@ -136,7 +135,7 @@ class RequestLineTests(TestCase):
         self.assertEqual(ids[0], ids[1])
         self.assertEqual(ids[2], ids[3])
         self.assertNotEqual(ids[0], ids[2])
-        for request_id, response in zip(ids[::2], (first, second)):
+        for request_id, response in zip(ids[::2], (first, second), strict=False):
             self.assertRegex(request_id, r"^[0-9a-f]{32}$")
             self.assertEqual(response.headers["X-Request-ID"], request_id)
 

@@ -7,7 +7,6 @@ from unittest import mock
 
 from django.core.exceptions import ImproperlyConfigured
 from django.test import SimpleTestCase
-
 from timewarp.settings import env
 
 PROD_ENV = {
@@ -58,7 +57,8 @@ class ProdSettingsTests(SimpleTestCase):
 
     def test_missing_database(self):
         environ = {key: value for key, value in PROD_ENV.items() if key != "DATABASE_URL"}
-        with self.assertRaisesMessage(ImproperlyConfigured, "DB_NAME is not set: set DB_NAME in the release env file; or set DATABASE_URL="):
+        with self.assertRaisesMessage(ImproperlyConfigured,
+                                      "DB_NAME is not set: set DB_NAME in the release env file; or set DATABASE_URL="):
             load_prod(environ)
 
 
@@ -99,13 +99,15 @@ class SecretFileTests(SimpleTestCase):
 
 class ValueParsingTests(SimpleTestCase):
     def test_booleans(self):
-        for word, expected in [("true", True), ("1", True), ("YES", True), ("false", False), ("0", False), ("no", False)]:
+        for word, expected in [("true", True), ("1", True), ("YES", True),
+                               ("false", False), ("0", False), ("no", False)]:
             with self.subTest(word=word):
                 self.assertIs(env.get_bool("DEBUG", not expected, environ={"DEBUG": word}), expected)
         self.assertIs(env.get_bool("DEBUG", True, environ={}), True)
 
     def test_bad_boolean(self):
-        with self.assertRaisesMessage(ImproperlyConfigured, "DEBUG is 'maybe', which is not a boolean: use true/false, 1/0 or yes/no"):
+        with self.assertRaisesMessage(ImproperlyConfigured,
+                                      "DEBUG is 'maybe', which is not a boolean: use true/false, 1/0 or yes/no"):
             env.get_bool("DEBUG", False, environ={"DEBUG": "maybe"})
 
     def test_bad_integer(self):
@@ -113,7 +115,8 @@ class ValueParsingTests(SimpleTestCase):
             env.get_int("DB_PORT", 5432, environ={"DB_PORT": "five"})
 
     def test_list_drops_blanks(self):
-        self.assertEqual(env.get_list("ALLOWED_HOSTS", environ={"ALLOWED_HOSTS": " a.example, ,b.example,"}), ["a.example", "b.example"])
+        self.assertEqual(env.get_list("ALLOWED_HOSTS", environ={"ALLOWED_HOSTS": " a.example, ,b.example,"}),
+                         ["a.example", "b.example"])
         self.assertEqual(env.get_list("CSRF_TRUSTED_ORIGINS", [], environ={}), [])
 
 
@@ -143,7 +146,8 @@ class DatabaseConfigTests(SimpleTestCase):
         self.assertEqual((config["NAME"], config["HOST"], config["PORT"]), ("timewarp", "elsewhere", "5432"))
 
     def test_missing_db_variable_names_it(self):
-        with self.assertRaisesMessage(ImproperlyConfigured, "DB_PASSWORD is not set: set DB_PASSWORD or DB_PASSWORD_FILE"):
+        with self.assertRaisesMessage(ImproperlyConfigured,
+                                      "DB_PASSWORD is not set: set DB_PASSWORD or DB_PASSWORD_FILE"):
             env.database_config(environ={"DB_NAME": "tw", "DB_USER": "app", "DB_HOST": "db"})
 
     def test_url_and_variables_together(self):

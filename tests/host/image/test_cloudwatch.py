@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from onehost import cloudwatch_config
+from onehost.commands import cloudwatch_config
 from tests.host.image.conftest import GROUP_DATA
 
 

@@ -30,7 +30,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_CONFIG = "/data/backups/config.json"
@@ -63,7 +63,7 @@ class Settings:
     releases_dir: str = "/data/releases"
 
     @classmethod
-    def load(cls, path: str) -> "Settings":
+    def load(cls, path: str) -> Settings:
         try:
             values = json.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -84,14 +84,14 @@ class Settings:
 # ----------------------------------------------------------------------------- pure parts
 
 def backup_name(database: str, when: datetime) -> str:
-    return f"{database}-{when.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.dump"
+    return f"{database}-{when.astimezone(UTC):%Y%m%dT%H%M%SZ}.dump"
 
 
 def backup_time(name: str) -> datetime | None:
     match = NAME.match(name)
     if not match:
         return None
-    return datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(match["stamp"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
 
 
 def local_to_remove(names: list[str], keep: int) -> list[str]:
@@ -181,7 +181,7 @@ def dump_database(settings: Settings) -> Path:
     """pg_dump into <name>.partial, checked with pg_restore --list, then renamed."""
     backup_dir = Path(settings.backup_dir)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    final = backup_dir / backup_name(settings.database, datetime.now(timezone.utc))
+    final = backup_dir / backup_name(settings.database, datetime.now(UTC))
     partial = final.with_name(final.name + ".partial")
     try:
         with open(partial, "wb") as out:
@@ -255,8 +255,8 @@ def upload(settings: Settings, s3, path: Path) -> str:
     The checksum is also what a bucket with an Object Lock default retention demands of every
     upload (Content-MD5 or x-amz-sdk-checksum-algorithm: S3 API Reference, PutObject), whatever
     the SDK would add of its own (botocore before 1.36 adds none)."""
-    from boto3.s3.transfer import TransferConfig
     from boto3.exceptions import S3UploadFailedError
+    from boto3.s3.transfer import TransferConfig
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     key = object_key(settings, path.name)
     checksum = sha256_of(path)
@@ -311,7 +311,7 @@ def prune_local(settings: Settings) -> list[str]:
 
 def heartbeat(settings: Settings, cloudwatch, metric: str) -> None:
     """The alarm watches this: no data point for a day means backups stopped. One metric only:
-    the host's custom metrics stay within CloudWatch's free ten (README, "Cost")."""
+    the host's custom metrics stay within CloudWatch's free ten (docs/explanation/costs.md)."""
     dimensions = [{"Name": "Host", "Value": settings.host}]
     data = [{"MetricName": metric, "Value": 1, "Unit": "Count", "Dimensions": dimensions}]
     cloudwatch.put_metric_data(Namespace=settings.namespace, MetricData=data)
@@ -350,7 +350,7 @@ def remote_backups(settings: Settings, s3) -> list[dict]:
 
 def list_backups(settings: Settings) -> int:
     s3, _ = _clients(settings)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     backups = remote_backups(settings, s3)
     if not backups:
         print(f"no backups in s3://{settings.bucket}/{settings.prefix}")
@@ -449,13 +449,14 @@ def swap_in(settings: Settings, scratch: str) -> None:
     """The restored database replaces the live one while the app is stopped; the live one is kept
     (renamed) until the app is healthy on the restored one, and put back if it is not."""
     app = live_app_container(settings)
-    kept = f"{settings.database}_before_restore_{datetime.now(timezone.utc):%Y%m%d%H%M%S}"
+    kept = f"{settings.database}_before_restore_{datetime.now(UTC):%Y%m%d%H%M%S}"
     if app:
         _run(["docker", "stop", "--time", "30", app], f"stopping {app}")
     renamed = False
     try:
         _run(psql_command(settings, "postgres",
-                          f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{settings.database}'"),
+                          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          f"WHERE datname = '{settings.database}'"),
              "closing connections to the live database")
         _run(psql_command(settings, "postgres", f'ALTER DATABASE "{settings.database}" RENAME TO "{kept}"'),
              "setting the live database aside")
@@ -470,9 +471,11 @@ def swap_in(settings: Settings, scratch: str) -> None:
             say(f"putting {kept} back as {settings.database}")
             if app:
                 subprocess.run(["docker", "stop", "--time", "30", app], capture_output=True)
-            subprocess.run(psql_command(settings, "postgres", f'ALTER DATABASE "{settings.database}" RENAME TO "{scratch}"'),
+            subprocess.run(psql_command(settings, "postgres",
+                                        f'ALTER DATABASE "{settings.database}" RENAME TO "{scratch}"'),
                            capture_output=True)
-            subprocess.run(psql_command(settings, "postgres", f'ALTER DATABASE "{kept}" RENAME TO "{settings.database}"'),
+            subprocess.run(psql_command(settings, "postgres",
+                                        f'ALTER DATABASE "{kept}" RENAME TO "{settings.database}"'),
                            capture_output=True)
         if app:
             subprocess.run(["docker", "start", app], capture_output=True)

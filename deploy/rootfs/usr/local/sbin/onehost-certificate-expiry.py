@@ -22,7 +22,7 @@ import argparse
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 DEFAULT_LETSENCRYPT_DIR = "/data/letsencrypt"
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
                         help=f"the backup heartbeat's settings (default {DEFAULT_CONFIG})")
     args = parser.parse_args(argv)
     try:
-        soonest = soonest_expiry(certificate_paths(Path(args.letsencrypt_dir)), datetime.now(timezone.utc))
+        soonest = soonest_expiry(certificate_paths(Path(args.letsencrypt_dir)), datetime.now(UTC))
         if soonest is None:
             print(f"onehost-certificate-expiry: no certificate under {args.letsencrypt_dir}/live: nothing to publish")
             return 0

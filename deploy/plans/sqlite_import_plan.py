@@ -1,0 +1,70 @@
+"""The SQLite import's plan. Everything that can be checked before the host changes is checked
+in plan_import: the file, the release it goes into, the deploy lock."""
+
+import hashlib
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api.exceptions import DeployError
+from pyinfra.facts.files import File
+
+from deploy.facts import DockerImageId, TextFile
+from deploy.lib.host_data import flag, host_layout, whole_number
+from deploy.plans.switch_plan import check_lock, link_target
+from onehost.commands import sqlite_import
+from onehost.commands.release import ReleaseError, parse_env_file
+from onehost.commands.sqlite_import import ImportPlan
+
+
+def sha256_of(path: Path) -> str:
+    with path.open("rb") as opened:
+        return hashlib.file_digest(opened, "sha256").hexdigest()
+
+
+def current_image(release_dir: str) -> str:
+    env_text = host.get_fact(TextFile, path=f"{release_dir}/release.env")
+    try:
+        image = parse_env_file(env_text or "", f"{release_dir}/release.env").get("APP_IMAGE")
+    except ReleaseError as error:
+        raise DeployError(str(error)) from None
+    if not image:
+        raise DeployError(f"{release_dir}/release.env names no APP_IMAGE: deploy the app again, then import")
+    if host.get_fact(DockerImageId, reference=image) is None:
+        raise DeployError(f"the current release's image {image} is not on {host.name}: deploy the app "
+                          "again, then import")
+    if not host.get_fact(File, path=f"{release_dir}/app.env"):
+        raise DeployError(f"{release_dir}/app.env is missing: deploy the app again, then import")
+    return image
+
+
+def plan_import() -> tuple[ImportPlan, Path]:
+    """The plan and the local file, or a DeployError that names the problem and the fix."""
+    try:
+        sqlite_file = sqlite_import.check_sqlite_file(host.data.get("sqlite"))
+    except sqlite_import.ImportRefused as refused:
+        raise DeployError(str(refused)) from None
+    verify_only, replace = flag("verify_only"), flag("replace_existing")
+    if verify_only and replace:
+        raise DeployError("verify_only=true changes nothing and replace_existing=true imports: "
+                          "give one of them")
+    layout = host_layout()
+    release_dir = link_target(f"{layout.releases}/current")
+    if not release_dir:
+        raise DeployError(f"{host.name} has no release yet ({layout.releases}/current does not exist): "
+                          "deploy the app first (pyinfra deploy/inventory.py deploy/deploy.py --data "
+                          "image=NAME:TAG), then import into its database")
+    image = current_image(release_dir)
+    if not verify_only:
+        check_lock(layout)
+    name = sqlite_import.staging_name(sqlite_file, sha256_of(sqlite_file))
+    plan = ImportPlan(
+        staging_dir=f"{host.data.data_dir}/imports/{name}", image=image, release_dir=release_dir,
+        layout=layout, db_user=host.data.db_user, db_name=host.data.db_name,
+        replace_existing=replace, verify_only=verify_only,
+        lock_ttl_seconds=whole_number("lock_ttl_seconds"),
+        break_lock=flag("break_lock"))
+    what = ("compare it with the live database (verify_only: nothing changes)" if verify_only else
+            "replace the rows of the live database" if replace else "import it into the empty live database")
+    logger.info(f"{host.name}: plan: upload {sqlite_file} to {plan.staging_dir}, then {what} "
+                f"with {image} ({release_dir.rsplit('/', 1)[-1]})")
+    return plan, sqlite_file

@@ -1,0 +1,261 @@
+"""Running the blue/green switch (onehost/commands/switch.py says what it does, step by step):
+`Switch` runs the builders' commands through a `Runner`, which the deploy files bind to the
+pyinfra connection (and the unit tests to a fake)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from onehost.commands import compose_commands as commands
+from onehost.commands import lock as deploy_lock
+from onehost.commands.switch import (
+    EDGE_PROJECT,
+    RUNTIME_CREATE_FAILED,
+    CommandError,
+    Runner,
+    SwitchFailed,
+    SwitchPlan,
+    append_history,
+    colour_logs,
+    container,
+    container_address,
+    health_status,
+    image_digest,
+    migrate,
+    migration_state,
+    nginx_shutting_down_workers,
+    parse_migration_state,
+    pg_dump,
+    point_link,
+    start_colour,
+    stop_colour,
+    summarize,
+    write_upstream,
+)
+
+
+@dataclass
+class Switch:
+    plan: SwitchPlan
+    run_command: Runner
+    say: Callable[[str], None] = print
+    owner: deploy_lock.LockOwner = field(default_factory=deploy_lock.LockOwner.here)
+    clock: Callable[[], float] = time.monotonic
+    pause: Callable[[float], None] = time.sleep
+    pre_migration_dump: str | None = None
+
+    # -- plumbing ------------------------------------------------------------------
+    def run(self, command: list[str]) -> str:
+        ok, output = self.run_command(command)
+        if not ok:
+            raise CommandError(command, output)
+        return output
+
+    def phase(self, title: str, step: Callable[[], object]):
+        started = self.clock()
+        result = step()
+        self.say(f"{title}: {self.clock() - started:.1f} s")
+        return result
+
+    def poll(self, check: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
+        deadline = self.clock() + timeout
+        while True:
+            if check():
+                return True
+            if self.clock() >= deadline:
+                return False
+            self.pause(interval)
+
+    def still_serving(self) -> str:
+        if self.plan.live_colour is None:
+            return "nothing was serving before, and nothing is now"
+        replaced = (self.plan.replaces or "").rsplit("/", 1)[-1] or "the previous release"
+        return f"{replaced} ({self.plan.live_colour}) is still serving"
+
+    # -- the lock ----------------------------------------------------------------------
+    def take_lock(self) -> None:
+        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
+                         self.run_command, self.run, self.say)
+
+    def release_lock(self) -> None:
+        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
+
+    # -- steps -------------------------------------------------------------------------
+    def start_idle(self) -> None:
+        colour, timeout = self.plan.idle_colour, self.plan.health_timeout_seconds
+        self.create_idle(colour)
+        status = ""
+
+        def healthy() -> bool:
+            nonlocal status
+            status = self.run(health_status(colour)).strip()
+            if status.split(" ")[0] in ("exited", "dead"):
+                raise CommandError(health_status(colour), f"{container(colour)} {status}")
+            return status == "running healthy"
+
+        if not self.poll(healthy, timeout=timeout, interval=0.5):
+            raise CommandError(health_status(colour), f"{container(colour)} not healthy within "
+                                                      f"{timeout} s (Docker says: {status or 'nothing'})")
+
+    def create_idle(self, colour: str) -> None:
+        """`compose up` for the idle colour, once more if the runtime failed to create its process.
+
+        runc's "read init-p: connection reset by peer" means its init process died before the
+        app ran (a transient the runtime reports as "OCI runtime create failed": opencontainers/runc
+        #2662, concourse/concourse#6180). Nothing of the release has run and the live colour still
+        serves, so a second `up` is safe; an error from the app itself is not retried.
+        """
+        try:
+            self.run(start_colour(colour, self.plan.release_dir))
+        except CommandError as failure:
+            if RUNTIME_CREATE_FAILED not in failure.output:
+                raise
+            self.say(f"the container runtime failed to create {container(colour)} ({failure}); "
+                     "trying once more")
+            self.run(start_colour(colour, self.plan.release_dir))
+
+    def check_direct(self) -> None:
+        layout = self.plan.layout
+        address = self.run(container_address(self.plan.idle_colour, layout.network)).strip()
+        url = f"http://{address}:{layout.app_port}/health/"
+        self.run(commands.health_check(url, layout.server_name, attempts=10))
+
+    def migrate(self) -> None:
+        plan = self.plan
+        state = self.migration_state()
+        if not state["pending"]:
+            self.say("migrations: none pending")
+            return
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        dump = f"{plan.layout.backups}/pre-migrate-{plan.release_id}-{stamp}.dump"
+        self.run(pg_dump(plan.layout.data_stack_dir, plan.db_user, plan.db_name, dump))
+        self.pre_migration_dump = dump
+        self.say(f"migrations pending: {summarize(state['pending'])}; database dumped to {dump}")
+        self.run(migrate(plan.idle_colour, plan.release_dir))
+
+    def warn_unknown_migrations(self) -> None:
+        unknown = self.migration_state()["unknown"]
+        if unknown:
+            self.say(f"warning: the database has migrations release {self.plan.release_id} does not "
+                     f"know ({summarize(unknown)}); it keeps the newer schema, so this release must "
+                     "work with it (expand, then contract)")
+
+    def migration_state(self) -> dict:
+        output = self.run(migration_state(self.plan.idle_colour, self.plan.release_dir))
+        state = parse_migration_state(output)
+        if state is None:
+            raise CommandError(["manage.py", "shell"], f"no migration state in: {output}")
+        return state
+
+    def upstream_for(self, colour: str) -> list[str]:
+        layout = self.plan.layout
+        return write_upstream(f"{layout.edge_dir}/conf.d", container(colour), layout.app_port)
+
+    def reload_nginx(self) -> list[str]:
+        edge = self.plan.layout.edge_dir
+        return commands.reload_nginx(EDGE_PROJECT, f"{edge}/compose.yaml", f"{edge}/stack.env")
+
+    def point_nginx_at(self, colour: str) -> None:
+        self.run(self.upstream_for(colour))
+        self.run(self.reload_nginx())
+
+    def check_through_nginx(self) -> None:
+        layout = self.plan.layout
+        self.run(commands.edge_health_check(layout.server_name, layout.tls, attempts=5))
+
+    def point_links(self) -> None:
+        plan = self.plan
+        if plan.replaces and plan.replaces != plan.release_dir:
+            self.run(point_link(f"{plan.layout.releases}/previous", plan.replaces))
+        self.run(point_link(f"{plan.layout.releases}/current", plan.release_dir))
+
+    def drain_old(self) -> None:
+        """In-flight requests finish on the old nginx workers, then Gunicorn stops gracefully."""
+        drained = self.poll(lambda: self.run(nginx_shutting_down_workers()).strip() == "0",
+                            timeout=self.plan.drain_seconds)
+        if not drained:
+            self.say(f"warning: nginx still had requests in flight after {self.plan.drain_seconds} s")
+        self.run(stop_colour(self.plan.live_colour, self.plan.drain_seconds))
+
+    def stop_idle(self) -> None:
+        """The new colour goes; its last log lines stay in the deploy's output."""
+        ok, logs = self.run_command(colour_logs(self.plan.idle_colour))
+        if ok and logs.strip():
+            self.say(f"last lines of {container(self.plan.idle_colour)}:\n{logs.rstrip()}")
+        self.run_command(stop_colour(self.plan.idle_colour, 10))
+
+    # -- the whole switch --------------------------------------------------------------
+    def execute(self) -> None:
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        started = self.clock()
+        self.phase("lock", self.take_lock)
+        error: str | None = None
+        try:
+            self.go_live()
+        except Exception as failure:
+            error = str(failure) or type(failure).__name__
+            raise
+        finally:
+            self.record(started_at, self.clock() - started, error)
+            self.release_lock()
+
+    def go_live(self) -> None:
+        plan, idle = self.plan, self.plan.idle_colour
+        self.before_switch(f"start {idle} with {plan.release_id} and wait until healthy", self.start_idle)
+        self.before_switch(f"check /health/ on {idle} directly", self.check_direct)
+        if plan.migrates:
+            self.before_switch("migrations", self.migrate)
+        else:
+            self.before_switch("check migrations", self.warn_unknown_migrations)
+        self.before_switch(f"switch nginx to {idle}", lambda: self.point_nginx_at(idle))
+        try:
+            self.phase("check /health/ through nginx", self.check_through_nginx)
+        except CommandError as failure:
+            self.switch_back()
+            raise SwitchFailed(f"{plan.action} of {plan.release_id} failed the check through nginx "
+                               f"after the switch ({failure}); switched back: {self.still_serving()}"
+                               ) from None
+        self.phase("point current and previous", self.point_links)
+        if plan.live_colour:
+            self.phase(f"drain and stop {plan.live_colour}", self.drain_old)
+
+    def before_switch(self, title: str, step: Callable[[], object]) -> None:
+        try:
+            self.phase(title, step)
+        except CommandError as failure:
+            self.stop_idle()
+            if self.plan.live_colour:       # a failed reload may have left the new colour's file
+                self.run_command(self.upstream_for(self.plan.live_colour))
+            dump = f" (pre-migration dump: {self.pre_migration_dump})" if self.pre_migration_dump else ""
+            raise SwitchFailed(f"{self.plan.action} of {self.plan.release_id} failed at '{title}': "
+                               f"{failure}{dump}; {self.still_serving()}") from None
+
+    def switch_back(self) -> None:
+        if self.plan.live_colour:
+            self.run_command(self.upstream_for(self.plan.live_colour))
+            self.run_command(self.reload_nginx())
+        self.stop_idle()
+
+    def record(self, started_at: str, seconds: float, error: str | None) -> None:
+        plan = self.plan
+        ok, digests = self.run_command(image_digest(plan.host_image))
+        entry = {
+            "action": plan.action,
+            "release": plan.release_id,
+            "image": plan.image,
+            "host_image": plan.host_image,
+            "image_id": plan.image_id,
+            "image_digest": (digests.split() or [None])[0] if ok else None,
+            "git_commit": plan.git_commit,
+            "who": f"{self.owner.who}@{self.owner.origin}",
+            "started_at": started_at,
+            "result": "failed" if error else "ok",
+            "error": error,
+            "seconds": round(seconds, 1),
+            "colour": plan.idle_colour,
+            "pre_migration_dump": self.pre_migration_dump,
+        }
+        self.run_command(append_history(plan.layout.history_file, entry))
