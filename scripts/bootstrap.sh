@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # command:package — a command already on PATH (however it was installed) is left alone.
 REQUIREMENTS=(dockerd:docker.io mmdebstrap:mmdebstrap packer:packer ssh:openssh-client
-  ssh-keygen:openssh-client curl:curl git:git make:make docker-registry:docker-registry)
+  ssh-keygen:openssh-client curl:curl git:git make:make docker-registry:docker-registry
+  systemd-analyze:systemd)
 VENV=.venv
 
 as_root() {
