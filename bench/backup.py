@@ -17,13 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import boto3  # noqa: E402
+import boto3
 
-from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost.local import instance  # noqa: E402
-from onehost.local.instance import wait_until  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
-from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file  # noqa: E402
+from bench.deploy import BENCH_ENV, fresh_bench_instance
+from onehost.local import instance
+from onehost.local.instance import wait_until
+from onehost.remote.deploys import run_deploy
+from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file
 
 BUCKET = "bench-backups"
 FILL = ("INSERT INTO events_event (title, description, happened_at, created_at, updated_at) "

@@ -18,10 +18,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from onehost.local import (
-    base_images,  # noqa: E402
+    base_images,
     docker_cli,
 )
-from onehost.local.bake import bake_local_image, verify_candidate  # noqa: E402
+from onehost.local.bake import bake_local_image, verify_candidate
 
 
 def seconds(step) -> tuple[float, object]:

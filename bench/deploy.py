@@ -16,14 +16,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from onehost.local import (
-    app_image,  # noqa: E402
+    app_image,
     base_images,
     instance,
 )
-from onehost.local.bake import bake_local_image  # noqa: E402
-from onehost.local.shell import run  # noqa: E402
-from onehost.paths import REPO_ROOT  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
+from onehost.local.bake import bake_local_image
+from onehost.local.shell import run
+from onehost.paths import REPO_ROOT
+from onehost.remote.deploys import run_deploy
 
 BENCH_ENV = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
              "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}

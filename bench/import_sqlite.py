@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost.local import instance  # noqa: E402
-from onehost.paths import REPO_ROOT  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
+from bench.deploy import BENCH_ENV, fresh_bench_instance
+from onehost.local import instance
+from onehost.paths import REPO_ROOT
+from onehost.remote.deploys import run_deploy
 
 BATCH = 10_000
 

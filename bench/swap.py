@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost.aws import hosts  # noqa: E402
+from bench.deploy import BENCH_ENV, fresh_bench_instance
+from onehost.aws import hosts
 from onehost.local import instance
-from onehost.local.loadgen import LoadGenerator  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
-from onehost.remote.inventory import local_instance_host  # noqa: E402
+from onehost.local.loadgen import LoadGenerator
+from onehost.remote.deploys import run_deploy
+from onehost.remote.inventory import local_instance_host
 
 ADDRESS = "127.0.0.1"
 LOAD_SECONDS = 600  # the load's own bound: it stops by itself however the swap goes

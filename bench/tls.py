@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.deploy import BENCH_ENV, fresh_bench_instance  # noqa: E402
-from onehost.local import instance  # noqa: E402
-from onehost.local.loadgen import LoadGenerator  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
-from tests.host.acme import DIRECTORY_URL, AcmeServer  # noqa: E402
+from bench.deploy import BENCH_ENV, fresh_bench_instance
+from onehost.local import instance
+from onehost.local.loadgen import LoadGenerator
+from onehost.remote.deploys import run_deploy
+from tests.host.acme import DIRECTORY_URL, AcmeServer
 
 DOMAIN = "timewarp.test"
 

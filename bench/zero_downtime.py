@@ -31,14 +31,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from onehost.commands import (
-    compose_commands,  # noqa: E402
+    compose_commands,
     release,
     switch,
 )
 from onehost.local import docker_cli, instance
-from onehost.local.loadgen import LoadGenerator, LoadResult  # noqa: E402
-from onehost.local.shell import CommandFailed, progress  # noqa: E402
-from onehost.remote.deploys import run_deploy  # noqa: E402
+from onehost.local.loadgen import LoadGenerator, LoadResult
+from onehost.local.shell import CommandFailed, progress
+from onehost.remote.deploys import run_deploy
 
 # The bench instance, its ports and new_image_from are bench/deploy.py's (one place for them).
 _spec = importlib.util.spec_from_file_location("bench_deploy", Path(__file__).with_name("deploy.py"))

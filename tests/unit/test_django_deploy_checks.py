@@ -100,7 +100,8 @@ def test_prod_security_settings(tmp_path):
     assert found == {
         "SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True,
         "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
-        "SECURE_CONTENT_TYPE_NOSNIFF": True, "X_FRAME_OPTIONS": "DENY", "SECURE_REFERRER_POLICY": "strict-origin-when-cross-origin",
+        "SECURE_CONTENT_TYPE_NOSNIFF": True, "X_FRAME_OPTIONS": "DENY",
+        "SECURE_REFERRER_POLICY": "strict-origin-when-cross-origin",
         "CSRF_TRUSTED_ORIGINS": ["https://api.example.com", "https://www.example.com"],
         "DEBUG": False,
     }

@@ -109,7 +109,8 @@ def test_backup_bucket_is_private_encrypted_versioned_tls_only_with_the_backup_l
     [expected] = backups.lifecycle_rules("backups/", 30)["Rules"]
     assert rule["Id"] == expected["ID"] and rule["Status"] == "Enabled"
     assert template["Parameters"]["BackupPrefix"]["Default"] == GROUP_DATA["backup_prefix"]
-    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == expected["NoncurrentVersionExpiration"]["NoncurrentDays"]
+    noncurrent_days = expected["NoncurrentVersionExpiration"]["NoncurrentDays"]
+    assert rule["NoncurrentVersionExpiration"]["NoncurrentDays"] == noncurrent_days
     assert rule["AbortIncompleteMultipartUpload"] == expected["AbortIncompleteMultipartUpload"]
     assert rule["ExpirationInDays"] == {"Ref": "BackupRetentionDays"}
     # Expiration and lock count the same days from the upload: the rule never tries a locked
@@ -248,7 +249,8 @@ def test_host_role_is_limited_to_its_bucket_log_group_namespace_parameters_and_r
     ecr = template["Resources"]["EcrPullPolicy"]
     # The ECR policy exists only with an EcrRepository.
     assert ecr["Condition"] == "HasEcrRepository" and ecr["Properties"]["Roles"] == [{"Ref": "HostRole"}]
-    policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"] for policy in [*declared, ecr["Properties"]]}
+    policies = {policy["PolicyName"]: policy["PolicyDocument"]["Statement"]
+                for policy in [*declared, ecr["Properties"]]}
     assert set(policies) == {"backups", "cloudwatch-agent", "ecr-pull"}
     # The host never reads the app's secrets (the deploy writes them into app.env): no SSM, no KMS.
     actions = [action for statements in policies.values() for statement in statements
