@@ -4,6 +4,7 @@ every ONEHOST_* variable is read by the code, every `packer build` names the tem
 and sources, every .venv program is installed, every `onehost ...` code span names a real command
 and its flags, and the README's two commands are the Makefile's and CI's."""
 
+import os
 import re
 import shlex
 import subprocess
@@ -18,6 +19,11 @@ README = REPO / "README.md"
 PAGES = [README, *sorted((REPO / "docs").rglob("*.md"))]
 SHELL_BLOCK = re.compile(r"```(?:sh|bash|console)\n(.*?)```", flags=re.S)
 
+
+# As a user types it: `make test` runs this suite, and a make inside make would print its
+# "Entering directory" lines and inherit the outer one's flags.
+MAKE_DRY_RUN = ["make", "--dry-run", "--no-print-directory"]
+OUTSIDE_MAKE = {key: value for key, value in os.environ.items() if key not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
 
 def name_of(page: Path) -> str:
     return str(page.relative_to(REPO))
@@ -138,8 +144,8 @@ MAKE_LINES = [(name_of(page), line) for page in PAGES for line in shell_lines(pa
 @pytest.mark.parametrize(("page", "line"), MAKE_LINES)
 def test_a_shown_make_command_is_one_the_makefile_runs(page, line):
     words = shlex.split(line)
-    dry = subprocess.run(["make", "--dry-run", *words[words.index("make") + 1:]], cwd=REPO, capture_output=True,
-                         text=True, timeout=30)
+    dry = subprocess.run([*MAKE_DRY_RUN, *words[words.index("make") + 1:]], cwd=REPO, capture_output=True,
+                         text=True, timeout=30, env=OUTSIDE_MAKE)
     assert dry.returncode == 0, f"{page}: `{line}`: {dry.stderr}"
 
 
@@ -151,8 +157,8 @@ def test_the_readme_promises_two_commands_that_install_what_they_need_and_ci_run
     assert lines == ["make demo", "make test"]
     for line in lines:
         # Each first runs the bootstrap (apt packages, .venv, Docker), as the README says.
-        planned = subprocess.run(["make", "--dry-run", *line.split()[1:]], cwd=REPO, capture_output=True, text=True,
-                                 timeout=30).stdout.splitlines()
+        planned = subprocess.run([*MAKE_DRY_RUN, *line.split()[1:]], cwd=REPO, capture_output=True, text=True,
+                                 timeout=30, env=OUTSIDE_MAKE).stdout.splitlines()
         assert planned[0] == "bash scripts/bootstrap.sh", (line, planned)
     # CI proves the README: its script runs the second command.
     ci = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines() if not line.lstrip().startswith("#")]
