@@ -7,10 +7,10 @@ blue/green switch (deploy/tasks/switch.py), which undoes itself when the release
 A re-run with the same inputs changes nothing. `--dry` prints the plan and changes nothing.
 """
 
-from pyinfra import host
 from pyinfra.operations import docker
 
 from deploy.plans.release_plan import plan_release
+from deploy.settings import settings
 from deploy.tasks.app_release import write_release
 from deploy.tasks.backups import configure_backups
 from deploy.tasks.certificates import issue_certificate
@@ -23,7 +23,7 @@ from deploy.tasks.switch import retire_single_colour_app, switch_to
 
 plan = plan_release()
 
-docker.network(name="Create the shared network", network=host.data.network_name, present=True)
+docker.network(name="Create the shared network", network=settings().deploy.network_name, present=True)
 ship_images(plan)
 started = deploy_data_stack(plan)
 configure_backups()

@@ -11,17 +11,17 @@ until the app is healthy again (and put back if it is not). `onehost backups lis
 
 import re
 
-from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server
 
-from deploy.lib.host_data import flag
+from deploy.settings import settings
 
-backup = str(host.data.get("backup") or "latest")
+backup = str(settings().get("backup") or "latest")
 if backup != "latest" and not re.match(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$", backup):
     raise DeployError(f"backup {backup!r} is not a backup name (like timewarp-20261125T030000Z.dump, "
                       "see `onehost backups list`) or latest")
-arguments = ["restore", backup] + (["--replace-live"] if flag("replace_live") else [])
-server.shell(name=f"Restore {backup}" + (" in place of the live database" if flag("replace_live") else
+replace_live = settings().flag("replace_live")
+arguments = ["restore", backup] + (["--replace-live"] if replace_live else [])
+server.shell(name=f"Restore {backup}" + (" in place of the live database" if replace_live else
                                          " into a scratch database (a check; nothing changes)"),
              commands=[" ".join(["/usr/local/sbin/onehost-backup", *arguments])])

@@ -1,6 +1,8 @@
 # Configuration for every host: what the bake installs and how the stacks are named.
 # Values here are defaults; inventories, `--data` and `--group-data` override them.
 
+from onehost.commands import host_defaults as _shared  # the values other layers share
+
 # --- bake ---------------------------------------------------------------------
 admin_user = "admin"
 # The ECR credential helper lets root's docker pull from ECR with the instance role (the
@@ -10,8 +12,8 @@ docker_packages = ["docker.io", "docker-cli", "docker-compose", "amazon-ecr-cred
 image_hygiene = True
 timezone = "Etc/UTC"
 # The data volume (EBS on AWS) is mounted at data_dir by this label, with nofail.
-data_volume_label = "onehost-data"
-data_volume_fstype = "ext4"
+data_volume_label = _shared.DATA_VOLUME_LABEL
+data_volume_fstype = _shared.DATA_VOLUME_FSTYPE
 # What a swap uses to give a blank data volume its file system (Debian's cloud images have it;
 # the local image's minimal base does not).
 data_volume_packages = ["e2fsprogs"]
@@ -20,7 +22,7 @@ cloud_init_packages = ["cloud-init"]
 # Hardening: security updates installed daily by unattended-upgrades; time from timesyncd.
 hardening_packages = ["unattended-upgrades", "systemd-timesyncd", "tzdata", "rsyslog", "logrotate"]
 # Backups: the PostgreSQL client of the server's major version (postgres_image below).
-postgres_major = "17"
+postgres_major = _shared.POSTGRES_MAJOR
 backup_packages = [f"postgresql-client-{postgres_major}", "python3-boto3"]
 # TLS: certbot renews the edge's certificates; openssl makes the placeholder and reads certificates.
 tls_packages = ["certbot", "openssl"]
@@ -34,7 +36,7 @@ cloudwatch_namespace = "onehost"
 # The log group the AWS layer creates (7-day retention there; the agent is told the same).
 cloudwatch_log_group = "/onehost/host"
 cloudwatch_log_retention_days = 7
-cloudwatch_disks = ["/", "/data"]
+cloudwatch_disks = ["/", _shared.DATA_DIR]
 # log stream (after the instance id) -> file. nginx and the app log to Docker's json-file
 # logs (one file per container); the system journal reaches /var/log/syslog via rsyslog.
 cloudwatch_log_files = {
@@ -56,10 +58,10 @@ cloudwatch_request_sample = 16
 cloudwatch_counted_terms = ["server_error", "database_connection_failed", "certificate renewal failed"]
 
 # --- deploy -------------------------------------------------------------------
-data_dir = "/data"
+data_dir = _shared.DATA_DIR
 network_name = "onehost"
 # Official images by default; the local instance is given Debian-built stand-ins.
-postgres_image = "postgres:17-bookworm"
+postgres_image = f"postgres:{_shared.POSTGRES_MAJOR}-bookworm"
 # nginx's stable line (an even minor version, https://www.nginx.com/blog/nginx-1-18-1-19-released/#NGINX-Versioning-Explained),
 # on Debian trixie like the host and the local stand-in. The tag follows the line's patch releases; the
 # official image names it <minor>-<debian suite> (nginx/docker-nginx generate-stackbrew-library.sh:

@@ -1,2 +1,2 @@
-"""Helpers the tasks share: reading host.data, files from deploy/rootfs, systemd units, private
+"""Helpers the tasks share: files from deploy/rootfs, systemd units, private
 uploads, compose stacks. None of them is a `@deploy` task."""

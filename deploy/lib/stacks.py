@@ -6,6 +6,7 @@ from pyinfra import host
 from pyinfra.operations import files, server
 
 from deploy.facts import ComposeServiceStates
+from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 
 
@@ -24,6 +25,6 @@ def converge(project: str, compose_file: str, env_file: str, services: tuple[str
     return server.shell(
         name=f"Start the {project} stack and wait until it is healthy",
         commands=[commands.shell(commands.up(project, compose_file, env_file,
-                                             host.data.health_timeout_seconds))],
+                                             settings().whole_number("health_timeout_seconds")))],
         _if=lambda: not running or any(op.did_change() for op in changes),
     )

@@ -11,11 +11,10 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, PendingMigrations
-from deploy.lib.host_data import flag
 from deploy.plans import switch_plan as switching
-from deploy.plans.backup_inputs import check_backup_inputs
+from deploy.settings import dry_run_requested, settings
 from onehost.aws import secrets
-from onehost.commands import registry, release, tls
+from onehost.commands import registry, release
 from onehost.commands.switch import SwitchPlan
 from onehost.commands.tls import TlsPlan
 from onehost.local import app_config, docker_cli
@@ -74,7 +73,7 @@ def _registry_image(reference: str) -> HostImage:
     pulls and runs `repository@digest`."""
     try:
         parsed = registry.parse_reference(reference)
-        credentials = registry.credentials_from(host.data)
+        credentials = settings().registry.credentials()
         digest = resolve_digest(parsed, credentials)
     except registry.RegistryError as error:
         raise DeployError(str(error)) from None
@@ -97,63 +96,43 @@ def _read_app_env(path_text: str, check: bool = True) -> dict[str, str]:
 
 def _app_settings() -> dict[str, str]:
     """The env file's settings; with ssm_path, SSM Parameter Store's on top (they win)."""
-    data = host.data
+    data = settings()
     if not data.get("ssm_path"):
         if not data.get("env_file"):
             raise DeployError("no env file given: pass the app's settings with --data env_file=PATH, "
                               "or read them from SSM Parameter Store with --data ssm_path=/app/env/")
-        return _read_app_env(data.env_file)
+        return _read_app_env(data["env_file"])
     import boto3
-    file_env = _read_app_env(data.env_file, check=False) if data.get("env_file") else {}
+    file_env = _read_app_env(data["env_file"], check=False) if data.get("env_file") else {}
     try:
-        ssm = boto3.client("ssm", region_name=data.aws_region)
-        env = {**file_env, **secrets.read_parameters(ssm, data.ssm_path)}
-        release.check_app_env(env, f"SSM {data.ssm_path}")
+        ssm = boto3.client("ssm", region_name=data["aws_region"])
+        env = {**file_env, **secrets.read_parameters(ssm, data["ssm_path"])}
+        release.check_app_env(env, f"SSM {data['ssm_path']}")
     except release.ReleaseError as error:
         raise DeployError(str(error)) from None
     return env
 
 
-def _tls_plan() -> TlsPlan:
-    """Domains, contact and ACME server checked together, before anything else."""
-    data = host.data
-    mode = "off" if data.get("tls") is False else data.get("tls")
-    try:
-        plan = tls.tls_plan(mode, data.get("server_names"), data.get("letsencrypt_email"),
-                            data.get("acme_server"), data.data_dir)
-    except tls.TlsError as error:
-        raise DeployError(str(error)) from None
-    bundle = data.get("acme_ca_bundle")
-    if plan.enabled and bundle and not Path(bundle).expanduser().is_file():
-        raise DeployError(f"acme_ca_bundle {bundle} does not exist: give a PEM file of the ACME "
-                          "server's CA, or leave it unset for Let's Encrypt")
-    return plan
-
-
 def plan_release() -> ReleasePlan:
-    data = host.data
-    tls_plan = _tls_plan()
-    check_backup_inputs(data)
-    try:
-        registry.refuse_password_data(data)
-    except registry.RegistryError as error:
-        raise DeployError(str(error)) from None
-    image = app_config.image_for(data)
+    settings().check_deploy_inputs()
+    tls_plan = settings().tls.plan
+    deploy = settings().deploy
+    image = app_config.image_for(settings())
     if not image:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG (or --data tag=TAG "
                           "with the image repository from ONEHOST_APP_CONFIG)")
     user_env = _app_settings()
-    pull = flag("pull")
+    pull = deploy.pull
     app = _registry_image(image) if pull else _host_image(image, pull)
 
     app_env = {
-        "ALLOWED_HOSTS": ",".join(data.server_names),
+        "ALLOWED_HOSTS": ",".join(deploy.server_names),
         "DB_HOST": "postgres", "DB_PORT": "5432",
-        "DB_NAME": data.db_name, "DB_USER": data.db_user,
+        "DB_NAME": deploy.db_name, "DB_USER": deploy.db_user,
         "APP_VERSION": release.image_tag(image),
         **user_env,
     }
-    release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": data.network_name}
+    release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name}
     postgres_env = {"POSTGRES_USER": app_env["DB_USER"], "POSTGRES_DB": app_env["DB_NAME"],
                     "POSTGRES_PASSWORD": app_env["DB_PASSWORD"]}
 
@@ -167,14 +146,14 @@ def plan_release() -> ReleasePlan:
         release_id, image, app.image_id, git_commit,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), image_digest=app.digest)
-    releases = f"{data.data_dir}/releases"
+    releases = settings().layout.releases
     directory = f"{releases}/{release_id}"
     switch_plan = switching.switch_plan("deploy", release_id, directory, image, app.compose_reference,
                                      app.image_id, git_commit)
     switching.describe(switch_plan, _pending_migrations(switch_plan))
     return ReleasePlan(
         id=release_id, releases=releases, directory=directory, app=app,
-        postgres=_host_image(data.postgres_image, pull), nginx=_host_image(data.nginx_image, pull),
+        postgres=_host_image(deploy.postgres_image, pull), nginx=_host_image(deploy.nginx_image, pull),
         app_env=app_env_text, release_env=release_env_text,
         postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan, tls=tls_plan)
 
@@ -183,7 +162,7 @@ def _pending_migrations(plan: SwitchPlan) -> str:
     """For the plan printout: asked only on --dry (it starts a container), and only when it can be."""
     if switching.is_live(plan):
         return "none (already live)"
-    if not switching.dry_run():
+    if not dry_run_requested():
         return "checked on the new colour before the switch"
     if not plan.replaces:
         return "all (first release)"

@@ -7,8 +7,8 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DockerImageId, ReleaseDirectories, TextFile
-from deploy.lib.host_data import host_layout
 from deploy.plans import switch_plan as switching
+from deploy.settings import settings
 from onehost.commands.release import parse_env_file
 from onehost.commands.switch import SwitchPlan
 
@@ -22,8 +22,8 @@ def _on_host(releases: str) -> str:
 
 def plan_rollback() -> SwitchPlan:
     """To `previous`, or to the release named with --data release=<id>."""
-    releases = host_layout().releases
-    name = host.data.get("release")
+    releases = settings().layout.releases
+    name = settings().get("release")
     if name:
         if not RELEASE_NAME.match(str(name)) or name in ("current", "previous"):
             raise DeployError(f"release {name!r} is not a release id: give one of {_on_host(releases)}")

@@ -9,8 +9,8 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import File
 
 from deploy.facts import DockerImageId, TextFile
-from deploy.lib.host_data import flag, host_layout, whole_number
 from deploy.plans.switch_plan import check_lock, link_target
+from deploy.settings import settings
 from onehost.commands import sqlite_import
 from onehost.commands.release import ReleaseError, parse_env_file
 from onehost.commands.sqlite_import import ImportPlan
@@ -40,14 +40,14 @@ def current_image(release_dir: str) -> str:
 def plan_import() -> tuple[ImportPlan, Path]:
     """The plan and the local file, or a DeployError that names the problem and the fix."""
     try:
-        sqlite_file = sqlite_import.check_sqlite_file(host.data.get("sqlite"))
+        sqlite_file = sqlite_import.check_sqlite_file(settings().get("sqlite"))
     except sqlite_import.ImportRefused as refused:
         raise DeployError(str(refused)) from None
-    verify_only, replace = flag("verify_only"), flag("replace_existing")
+    verify_only, replace = settings().flag("verify_only"), settings().flag("replace_existing")
     if verify_only and replace:
         raise DeployError("verify_only=true changes nothing and replace_existing=true imports: "
                           "give one of them")
-    layout = host_layout()
+    layout = settings().layout
     release_dir = link_target(f"{layout.releases}/current")
     if not release_dir:
         raise DeployError(f"{host.name} has no release yet ({layout.releases}/current does not exist): "
@@ -58,11 +58,11 @@ def plan_import() -> tuple[ImportPlan, Path]:
         check_lock(layout)
     name = sqlite_import.staging_name(sqlite_file, sha256_of(sqlite_file))
     plan = ImportPlan(
-        staging_dir=f"{host.data.data_dir}/imports/{name}", image=image, release_dir=release_dir,
-        layout=layout, db_user=host.data.db_user, db_name=host.data.db_name,
+        staging_dir=f"{layout.imports}/{name}", image=image, release_dir=release_dir,
+        layout=layout, db_user=settings().deploy.db_user, db_name=settings().deploy.db_name,
         replace_existing=replace, verify_only=verify_only,
-        lock_ttl_seconds=whole_number("lock_ttl_seconds"),
-        break_lock=flag("break_lock"))
+        lock_ttl_seconds=settings().whole_number("lock_ttl_seconds"),
+        break_lock=settings().deploy.break_lock)
     what = ("compare it with the live database (verify_only: nothing changes)" if verify_only else
             "replace the rows of the live database" if replace else "import it into the empty live database")
     logger.info(f"{host.name}: plan: upload {sqlite_file} to {plan.staging_dir}, then {what} "

@@ -1,13 +1,11 @@
 """The switch's plan: what is live on the host, who holds the lock, and what the switch will do."""
 
-import sys
-
 from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Link
 
 from deploy.facts import AppColours, DeployLock, TextFile
-from deploy.lib.host_data import flag, host_layout, whole_number
+from deploy.settings import settings
 from onehost.commands import lock as deploy_lock
 from onehost.commands import switch
 from onehost.commands.switch import HostLayout, SwitchPlan
@@ -36,33 +34,29 @@ def colour_state(colour: str) -> tuple[str | None, str | None]:
 def check_lock(layout: HostLayout) -> None:
     """Refuse before anything changes when another deploy holds the lock (the switch takes it)."""
     held = host.get_fact(DeployLock, lock_dir=layout.lock_dir)
-    if held and not deploy_lock.should_break(held, whole_number("lock_ttl_seconds"), flag("break_lock")):
-        raise DeployError(deploy_lock.refusal(layout.lock_dir, held, whole_number("lock_ttl_seconds")))
+    ttl = settings().whole_number("lock_ttl_seconds")
+    if held and not deploy_lock.should_break(held, ttl, settings().deploy.break_lock):
+        raise DeployError(deploy_lock.refusal(layout.lock_dir, held, ttl))
 
 
 def switch_plan(action: str, release_id: str, release_dir: str, image: str, host_image: str,
                 image_id: str | None, git_commit: str | None) -> SwitchPlan:
-    layout = host_layout()
+    layout = settings().layout
     check_lock(layout)
     return SwitchPlan(
         action=action, release_id=release_id, release_dir=release_dir,
         live_colour=live_colour(layout), replaces=link_target(f"{layout.releases}/current"),
         image=image, host_image=host_image, image_id=image_id, git_commit=git_commit,
-        layout=layout, db_user=host.data.db_user, db_name=host.data.db_name,
-        health_timeout_seconds=whole_number("health_timeout_seconds"),
-        drain_seconds=whole_number("drain_seconds"),
-        lock_ttl_seconds=whole_number("lock_ttl_seconds"), break_lock=flag("break_lock"))
+        layout=layout, db_user=settings().deploy.db_user, db_name=settings().deploy.db_name,
+        health_timeout_seconds=settings().whole_number("health_timeout_seconds"),
+        drain_seconds=settings().whole_number("drain_seconds"),
+        lock_ttl_seconds=settings().whole_number("lock_ttl_seconds"), break_lock=settings().deploy.break_lock)
 
 
 def is_live(plan: SwitchPlan) -> bool:
     """The release already serves: `current` names it and the live colour runs it."""
     return (plan.replaces == plan.release_dir and plan.live_colour is not None
             and colour_state(plan.live_colour)[1] == plan.release_dir)
-
-
-def dry_run() -> bool:
-    # pyinfra does not tell a deploy file about --dry; the plan says more when it is given.
-    return "--dry" in sys.argv
 
 
 def describe(plan: SwitchPlan, migrations: str) -> None:

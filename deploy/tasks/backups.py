@@ -16,28 +16,30 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.lib.private_upload import private_file
+from deploy.settings import Settings, settings
 
 TIMER_DROP_IN = "/etc/systemd/system/onehost-backup.timer.d/schedule.conf"
 
 
-def backup_settings(data, host_name: str) -> dict:
+def backup_settings(given: Settings, host_name: str) -> dict:
     """config.json for onehost-backup (its Settings fields)."""
-    settings = {
-        "bucket": data.backup_bucket,
-        "prefix": data.backup_prefix,
-        "region": data.aws_region,
-        "database": data.db_name,
-        "db_user": data.db_user,
+    backups = given.backups
+    config = {
+        "bucket": backups.bucket,
+        "prefix": backups.prefix,
+        "region": backups.region,
+        "database": given.deploy.db_name,
+        "db_user": given.deploy.db_user,
         # The heartbeat's Host dimension: stable across instances where the inventory gives one.
-        "host": data.get("metrics_host") or host_name,
-        "backup_dir": f"{data.data_dir}/backups",
-        "releases_dir": f"{data.data_dir}/releases",
-        "keep_local": int(data.backup_keep_local),
-        "namespace": data.cloudwatch_namespace,
+        "host": backups.metrics_host or host_name,
+        "backup_dir": given.layout.backups,
+        "releases_dir": given.layout.releases,
+        "keep_local": backups.keep_local,
+        "namespace": given["cloudwatch_namespace"],
     }
-    if data.get("aws_endpoint_url"):
-        settings["endpoint_url"] = data.aws_endpoint_url
-    return settings
+    if backups.endpoint_url:
+        config["endpoint_url"] = backups.endpoint_url
+    return config
 
 
 def timer_schedule(on_calendar: str) -> str:
@@ -46,11 +48,12 @@ def timer_schedule(on_calendar: str) -> str:
 
 @deploy("Backup settings")
 def configure_backups():
-    backup_dir = f"{host.data.data_dir}/backups"
+    backups = settings().backups
+    backup_dir = settings().layout.backups
     files.directory(name="Create the backups directory", path=backup_dir, mode="700")
     config = f"{backup_dir}/config.json"
     credentials = f"{backup_dir}/aws-credentials"
-    if str(host.data.get("backups") or "on") == "off":
+    if not backups.enabled:
         host.log_styled(f"backups=off: this host's backup settings are removed and the nightly backup "
                         f"stops; the dumps already in S3 and in {backup_dir} stay. A deploy with "
                         "--data backup_bucket=... switches backups on again.", fg="yellow",
@@ -58,7 +61,7 @@ def configure_backups():
         files.file(name="backups=off: remove the backup settings", path=config, present=False)
         files.file(name="backups=off: remove the backups' AWS credentials", path=credentials, present=False)
         return
-    if not host.data.get("backup_bucket"):
+    if not backups.bucket:
         if host.get_fact(File, path=config):
             host.log("backups: the host keeps its backup settings (no backup_bucket given; "
                      "backups=off removes them)")
@@ -67,15 +70,15 @@ def configure_backups():
                             "BackupBucketName> to back up nightly", fg="yellow", log_func=logger.warning)
         return
     private_file(name="Write the backup settings",
-                 content=json.dumps(backup_settings(host.data, host.name), indent=2) + "\n", dest=config)
-    if host.data.get("backup_aws_credentials"):
-        private_file(name="Install the AWS credentials for backups",
-                     content=Path(host.data.backup_aws_credentials).expanduser(), dest=credentials)
+                 content=json.dumps(backup_settings(settings(), host.name), indent=2) + "\n", dest=config)
+    if backups.aws_credentials:
+        private_file(name="Install the AWS credentials for backups", content=backups.aws_credentials,
+                     dest=credentials)
     else:
         files.file(name="No AWS credentials file (an instance role)", path=credentials, present=False)
     files.directory(name="Create the backup timer's drop-in directory", path=str(Path(TIMER_DROP_IN).parent))
-    schedule = files.put(name=f"Back up at {host.data.backup_time}",
-                         src=StringIO(timer_schedule(host.data.backup_time)), dest=TIMER_DROP_IN, mode="644")
+    schedule = files.put(name=f"Back up at {backups.time}",
+                         src=StringIO(timer_schedule(backups.time)), dest=TIMER_DROP_IN, mode="644")
     server.shell(name="Reschedule the backup timer",
                  commands=["systemctl daemon-reload && systemctl restart onehost-backup.timer"],
                  _if=schedule.did_change)

@@ -1,11 +1,11 @@
 """On boot: mount the data volume by label (nofail), then bring up the data, app and edge stacks."""
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot
+from deploy.settings import settings
 
 
 def fstab_line(label: str, mount_point: str, fstype: str) -> str:
@@ -16,12 +16,12 @@ def fstab_line(label: str, mount_point: str, fstype: str) -> str:
 
 @deploy("Stacks at boot")
 def start_stacks_at_boot():
-    data_dir = host.data.data_dir
-    apt.packages(name="Install the data volume's file system tools", packages=host.data.data_volume_packages,
+    data_dir = settings().layout.data_dir
+    apt.packages(name="Install the data volume's file system tools", packages=settings()["data_volume_packages"],
                  no_recommends=True)
     files.directory(name=f"Create the mount point {data_dir}", path=data_dir, mode="755")
     files.line(name="Mount the data volume by its label", path="/etc/fstab",
-               line=fstab_line(host.data.data_volume_label, data_dir, host.data.data_volume_fstype),
+               line=fstab_line(settings()["data_volume_label"], data_dir, settings()["data_volume_fstype"]),
                escape_regex_characters=True)
     rootfs.put("/usr/local/sbin/onehost-stacks", mode="755")
     rootfs.put("/etc/systemd/system/onehost-stacks.service")

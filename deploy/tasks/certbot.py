@@ -4,17 +4,17 @@ The certificates themselves belong to the deploy (deploy/tasks/certificates.py) 
 data volume; the image only carries the tools and the schedule.
 """
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot, start_now
+from deploy.settings import settings
 
 
 @deploy("certbot")
 def install_certbot():
-    apt.packages(name="Install certbot and openssl", packages=host.data.tls_packages, no_recommends=True)
+    apt.packages(name="Install certbot and openssl", packages=settings()["tls_packages"], no_recommends=True)
     # Debian's own certbot.timer renews /etc/letsencrypt; ours renews /data/letsencrypt and reloads nginx.
     files.link(name="Mask Debian's certbot.timer", path="/etc/systemd/system/certbot.timer",
                target="/dev/null")

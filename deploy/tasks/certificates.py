@@ -12,7 +12,6 @@ ACME server again. Renewal is the image's timer (deploy/tasks/certbot.py).
 
 import secrets
 import shlex
-from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import deploy
@@ -20,7 +19,7 @@ from pyinfra.api.exceptions import DeployError, NestedOperationError
 from pyinfra.operations import files, python, server
 
 from deploy.facts import CertificateNames, CertificateValid, TextFile
-from deploy.lib.host_data import host_layout
+from deploy.settings import settings
 from onehost.commands import cloudflare, switch, tls
 from onehost.commands import compose_commands as commands
 from onehost.paths import REPO_ROOT
@@ -35,7 +34,7 @@ def _issued_names(plan: tls.TlsPlan) -> list[str] | None:
 
 def _point_nginx_at(plan: tls.TlsPlan, issued: bool, name: str):
     return files.template(name=name, src=str(CERTIFICATE_TEMPLATE),
-                          dest=f"{host_layout().edge_dir}/conf.d/{CERTIFICATE_INCLUDE}", mode="644",
+                          dest=f"{settings().layout.edge_dir}/conf.d/{CERTIFICATE_INCLUDE}", mode="644",
                           **tls.nginx_certificate(plan, issued))
 
 
@@ -48,8 +47,8 @@ def prepare_certificate(plan: tls.TlsPlan):
         return []
     files.directory(name="Create the letsencrypt directory", path=plan.letsencrypt_dir, mode="755")
     files.directory(name="Create the ACME challenge webroot", path=plan.webroot, mode="755")
-    if host.data.get("acme_ca_bundle"):
-        files.put(name="Install the ACME server's CA bundle", src=str(Path(host.data.acme_ca_bundle).expanduser()),
+    if settings().tls.acme_ca_bundle:
+        files.put(name="Install the ACME server's CA bundle", src=str(settings().tls.acme_ca_bundle),
                   dest=plan.ca_bundle, mode="644")
     else:
         files.file(name="No private ACME CA bundle", path=plan.ca_bundle, present=False)
@@ -73,7 +72,7 @@ def check_challenge_path(plan: tls.TlsPlan) -> None:
     """Fetch each name's challenge path from the host, as the ACME server will: a probe token in
     the webroot must come back. A CloudFlare answer that cannot (cloudflare.challenge_blocked)
     stops the deploy with the fix; anything else (no DNS yet, a firewall) is left to certbot."""
-    sudo = bool(host.data.get("_sudo"))
+    sudo = settings().deploy.sudo
     token = f"onehost-probe-{secrets.token_hex(8)}"
     probe = f"{plan.webroot}{cloudflare.PROBE_PATH}{token}"
 
@@ -114,7 +113,7 @@ def issue_certificate(plan: tls.TlsPlan):
     logger.info(f"{host.name}: a certificate is needed: {decision.reason}")
     python.call(name=f"Check that the ACME server can reach the challenge path of {', '.join(plan.names)}",
                 function=check_challenge_path, plan=plan)
-    environment = tls.issue_environment(plan, with_ca_bundle=bool(host.data.get("acme_ca_bundle")))
+    environment = tls.issue_environment(plan, with_ca_bundle=settings().tls.acme_ca_bundle is not None)
     hint = (f"certbot could not get a certificate for {', '.join(plan.names)} from {plan.directory_url}: "
             "check that each name's DNS points at this host and that port 80 is reachable from the "
             "internet; nginx keeps serving " + ("the previous certificate" if names else "the placeholder"))
@@ -125,6 +124,6 @@ def issue_certificate(plan: tls.TlsPlan):
         _env=environment,
     )
     _point_nginx_at(plan, True, "Point nginx at the issued certificate")
-    edge = host_layout().edge_dir
+    edge = settings().layout.edge_dir
     server.shell(name="Reload nginx with the issued certificate", commands=[commands.shell(
         commands.reload_nginx(switch.EDGE_PROJECT, f"{edge}/compose.yaml", f"{edge}/stack.env"))])

@@ -6,12 +6,12 @@ it here and boots from a NoCloud seed (onehost/local/instance.py). The image kee
 state (deploy/tasks/image_hygiene.py), so every host's first boot is a first boot.
 """
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot
+from deploy.settings import settings
 
 # Its boot stages (https://docs.cloud-init.io/en/latest/explanation/boot.html); the package
 # enables them, and its generator adds cloud-init.target to the boot when a datasource is found.
@@ -21,7 +21,7 @@ STAGE_UNITS = ("cloud-init-main.service", "cloud-init-local.service", "cloud-ini
 
 @deploy("cloud-init")
 def install_cloud_init():
-    apt.packages(name="Install cloud-init", packages=host.data.cloud_init_packages, no_recommends=True)
+    apt.packages(name="Install cloud-init", packages=settings()["cloud_init_packages"], no_recommends=True)
     rootfs.put("/etc/cloud/cloud.cfg.d/99_onehost.cfg")
     for unit in STAGE_UNITS:
         enable_at_boot(unit)

@@ -13,6 +13,7 @@ from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, files, server
 
 from deploy.lib.units import enable_at_boot
+from deploy.settings import settings
 from onehost.commands import cloudwatch_config
 
 PACKAGE_CACHE = "/var/cache/onehost/amazon-cloudwatch-agent.deb"
@@ -26,13 +27,13 @@ def wants_package(data) -> bool:
 @deploy("CloudWatch agent")
 def configure_cloudwatch_agent():
     try:
-        config = cloudwatch_config.render_from(host.data)
+        config = cloudwatch_config.render_from(settings().values)
     except ValueError as error:   # a setting out of range; the message names the fix
         raise DeployError(f"the CloudWatch agent configuration: {error}") from None
-    problems = cloudwatch_config.problems_for(config, host.data)
+    problems = cloudwatch_config.problems_for(config, settings().values)
     if problems:
         raise DeployError("the CloudWatch agent configuration is incomplete: " + "; ".join(problems))
-    if wants_package(host.data):
+    if wants_package(settings()):
         files.directory(name="Create the package cache", path=str(PurePosixPath(PACKAGE_CACHE).parent))
         files.download(name="Download the CloudWatch agent package",
                        src=cloudwatch_config.package_url(host.get_fact(Arch)), dest=PACKAGE_CACHE)
@@ -45,7 +46,7 @@ def configure_cloudwatch_agent():
                     path=str(PurePosixPath(config_path).parent), mode="755")
     files.put(name="Write the CloudWatch agent config", src=StringIO(json.dumps(config, indent=2) + "\n"),
               dest=config_path, user="root", group="root", mode="644")
-    if wants_package(host.data):
+    if wants_package(settings()):
         # The agent's own translator checks the file against its schema (and writes its TOML);
         # a config it rejects fails the bake instead of a host that ships no logs.
         server.shell(name="Validate the CloudWatch agent config with the agent",

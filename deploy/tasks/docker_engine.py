@@ -1,11 +1,11 @@
 """Docker engine and the compose v2 plugin from the distribution, and the ECR credential helper."""
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import apt, files
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot, restart_if_changed
+from deploy.settings import settings
 
 
 @deploy("Docker engine")
@@ -13,7 +13,7 @@ def install_docker_engine():
     apt.update(name="Refresh package lists", cache_time=3600)
     apt.packages(
         name="Install Docker engine and compose v2",
-        packages=host.data.docker_packages,
+        packages=settings()["docker_packages"],
         no_recommends=True,
     )
     daemon_json = rootfs.put("/etc/docker/daemon.json")

@@ -6,8 +6,8 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.lib import stacks
-from deploy.lib.host_data import host_layout
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
+from deploy.settings import settings
 from deploy.tasks.certificates import prepare_certificate
 from deploy.tasks.static_files import static_dir
 from onehost.commands import cloudflare as cloudflare_ranges
@@ -42,7 +42,7 @@ SITE_FILES = {
 
 @deploy("Edge stack")
 def deploy_edge_stack(plan: ReleasePlan):
-    stack_dir = host_layout().edge_dir
+    stack_dir = settings().layout.edge_dir
     files.directory(name="Create the edge stack directories", path=f"{stack_dir}/conf.d", mode="755")
     compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
     stack_files = [
@@ -50,7 +50,7 @@ def deploy_edge_stack(plan: ReleasePlan):
                         compose_file),
         stacks.put_text("Write the edge stack variables",
                         render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
-                                    "NETWORK_NAME": host.data.network_name,
+                                    "NETWORK_NAME": settings().deploy.network_name,
                                     "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
                                     "STATIC_DIR": static_dir()}), env_file),
     ]
@@ -58,16 +58,16 @@ def deploy_edge_stack(plan: ReleasePlan):
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
     if not host.get_fact(File, path=upstream):
         stacks.put_text("Point nginx at the first colour", switch.upstream_line(
-            switch.container(switch.COLOURS[0]), host.data.app_port), upstream)
+            switch.container(switch.COLOURS[0]), settings().layout.app_port), upstream)
     certificate = prepare_certificate(plan.tls)
-    settings = {key: host.data.get(key) for key in SITE_SETTINGS}
+    site_settings = {key: settings().get(key) for key in SITE_SETTINGS}
     cloudflare = cloudflare_ranges.shipped_ranges()
     site = certificate + [files.template(name=f"Render the nginx configuration {name}",
                                          src=str(NGINX_TEMPLATES / template),
                            dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled,
-                           static_files=bool(host.data.get("app_static_dir")),
+                           static_files=bool(settings().deploy.app_static_dir),
                            cloudflare_ranges=cloudflare.networks, cloudflare_ranges_taken=cloudflare.taken,
-                           **settings)
+                           **site_settings)
             for name, template in SITE_FILES.items()]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     reloaded = server.shell(
@@ -81,10 +81,10 @@ def deploy_edge_stack(plan: ReleasePlan):
 @deploy("Health check")
 def check_health_through_edge(changes):
     """After the edge or data stack restarted, the app still answers /health/ through nginx."""
-    layout = host_layout()
+    layout = settings().layout
     server.shell(
         name="Check /health/ through nginx",
         commands=[commands.shell(commands.edge_health_check(
-            layout.server_name, layout.tls, attempts=host.data.health_timeout_seconds))],
+            layout.server_name, layout.tls, attempts=settings().whole_number("health_timeout_seconds")))],
         _if=lambda: any(op.did_change() for op in changes),
     )

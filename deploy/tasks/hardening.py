@@ -9,13 +9,14 @@ from pyinfra.operations import apt, files
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot, restart_if_changed, start_now
+from deploy.settings import settings
 
 
 @deploy("Hardening")
 def harden_host():
     apt.packages(
         name="Install unattended-upgrades, timesyncd, tzdata, rsyslog and logrotate",
-        packages=host.data.hardening_packages,
+        packages=settings()["hardening_packages"],
         no_recommends=True,
     )
     # Security updates every day; which origins is 50unattended-upgrades' default (Debian-Security).
@@ -40,7 +41,7 @@ def harden_host():
     enable_at_boot("onehost-sysctl.service")
     start_now("onehost-sysctl.service", real_host_only=True)
 
-    timezone = host.data.timezone
+    timezone = settings()["timezone"]
     files.link(name=f"Set the time zone to {timezone}", path="/etc/localtime",
                target=f"/usr/share/zoneinfo/{timezone}")
     files.put(name="Record the time zone for tools that read /etc/timezone",

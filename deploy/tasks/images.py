@@ -11,6 +11,7 @@ from pyinfra.operations import docker, files, python, server
 
 from deploy.facts import DockerImageId
 from deploy.plans.release_plan import HostImage, ReleasePlan
+from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 from onehost.commands import private_files, registry, release
 from onehost.local.shell import run
@@ -54,7 +55,7 @@ def ship_image(image: HostImage):
     archive = save_archive(image_id)
     # On the data volume: a host that takes it over (an AMI swap) has none of this host's
     # images, and onehost-stacks loads them from here at its boot.
-    archives = f"{host.data.data_dir}/images"
+    archives = settings().layout.image_archives
     remote = f"{archives}/{release.shipped_archive(pinned)}"
     files.directory(name="Create the image archive directory", path=archives, mode="700")
     files.put(name=f"Upload {reference}", src=str(archive), dest=remote, mode="600")
@@ -73,7 +74,7 @@ def pull_by_digest(image: HostImage) -> None:
     """`docker pull repository@digest` on the host. With credentials they exist only for the
     pull: a 0700 directory under /run (tmpfs) holding a 0600 config.json, removed afterwards,
     whatever happened. They are uploaded, never part of a command line pyinfra could print."""
-    sudo = bool(host.data.get("_sudo"))
+    sudo = settings().deploy.sudo
 
     def fail(problem: str) -> None:
         message = f"the host could not pull {image.compose_reference}: {problem}"

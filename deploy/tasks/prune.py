@@ -8,13 +8,14 @@ from pyinfra.operations import docker, files
 
 from deploy.facts import ReleaseDirectories
 from deploy.plans.switch_plan import link_target
+from deploy.settings import settings
 from onehost.commands.release import releases_to_prune, shipped_archive
 from onehost.commands.switch import SwitchPlan
 
 
 @deploy("Prune releases")
 def prune_releases(plan: SwitchPlan):
-    keep = int(host.data.keep_releases)
+    keep = settings().deploy.keep_releases
     rows = [row for row in host.get_fact(ReleaseDirectories, releases=plan.layout.releases)
             if row[1] != plan.release_id]
     # This deploy's release is the newest, whether or not its directory existed before.
@@ -33,5 +34,5 @@ def prune_releases(plan: SwitchPlan):
     for image in images:
         docker.image(name=f"Remove image {image}", image=image, present=False)
         if archive := shipped_archive(image):
-            files.file(name=f"Remove the archive of {image}", path=f"{host.data.data_dir}/images/{archive}",
+            files.file(name=f"Remove the archive of {image}", path=f"{settings().layout.image_archives}/{archive}",
                        present=False)

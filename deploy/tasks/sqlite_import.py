@@ -10,6 +10,7 @@ from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import files, python
 
 from deploy.lib.private_upload import private_file
+from deploy.settings import settings
 from onehost.commands import lock as deploy_lock
 from onehost.commands import sqlite_import
 from onehost.commands.sqlite_import import ImportPlan
@@ -32,7 +33,7 @@ def import_sqlite(plan: ImportPlan, sqlite_file: Path):
 
 
 def run_import(plan: ImportPlan) -> None:
-    sudo = bool(host.data.get("_sudo"))
+    sudo = settings().deploy.sudo
 
     def run_command(command: list[str]) -> tuple[bool, str]:
         ok, output = host.run_shell_command(shlex.join(command), _sudo=sudo)

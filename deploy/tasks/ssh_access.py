@@ -2,17 +2,17 @@
 
 from io import StringIO
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
 from deploy.lib import rootfs
 from deploy.lib.units import enable_at_boot, restart_if_changed
+from deploy.settings import settings
 
 
 @deploy("SSH access")
 def configure_ssh_access():
-    admin = host.data.admin_user
+    admin = settings()["admin_user"]
     server.user(
         name=f"Create the {admin} user",
         user=admin,

@@ -11,19 +11,20 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from deploy.plans.release_plan import ReleasePlan
+from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 
 PUBLISHED_MARKER = "static-published"
 
 
 def static_dir() -> str:
-    return f"{host.data.data_dir}/static"
+    return settings().layout.static_dir
 
 
 @deploy("Static files")
 def publish_static_files(plan: ReleasePlan):
     files.directory(name="Create the static files directory", path=static_dir(), mode="755")
-    source = host.data.get("app_static_dir")
+    source = settings().deploy.app_static_dir
     if not source:
         host.noop("app_static_dir is empty: nginx serves no static files")
         return

@@ -8,8 +8,8 @@ from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import python, server
 
 from deploy.facts import AppColours
-from deploy.lib.host_data import whole_number
 from deploy.plans.switch_plan import is_live
+from deploy.settings import settings
 from onehost.commands import lock as deploy_lock
 from onehost.commands import switch
 from onehost.commands.switch import SwitchPlan
@@ -37,11 +37,11 @@ def retire_single_colour_app():
         return
     server.shell(name="Stop and remove the app project of the single-colour layout",
                  commands=[shlex.join(["docker", "compose", "--project-name", LEGACY_PROJECT, "down",
-                                       "--timeout", str(whole_number("drain_seconds"))])])
+                                       "--timeout", str(settings().whole_number("drain_seconds"))])])
 
 
 def run_switch(plan: SwitchPlan) -> None:
-    sudo = bool(host.data.get("_sudo"))
+    sudo = settings().deploy.sudo
 
     def run_command(command: list[str]) -> tuple[bool, str]:
         ok, output = host.run_shell_command(shlex.join(command), _sudo=sudo)

@@ -227,6 +227,18 @@ class HostLayout:
         return f"{self.data_dir}/backups"
 
     @property
+    def static_dir(self) -> str:
+        return f"{self.data_dir}/static"
+
+    @property
+    def image_archives(self) -> str:
+        return f"{self.data_dir}/images"
+
+    @property
+    def imports(self) -> str:
+        return f"{self.data_dir}/imports"
+
+    @property
     def edge_dir(self) -> str:
         return f"{self.data_dir}/stacks/{EDGE_PROJECT}"
 

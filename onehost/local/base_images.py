@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from onehost.commands.host_defaults import POSTGRES_MAJOR
 from onehost.local import docker_cli
 from onehost.local.content_hash import digest
 from onehost.local.shell import CommandFailed, output, progress, run, timed
@@ -90,7 +91,7 @@ CLEANUP_HOOKS = (
     'echo localhost > "$1/etc/hostname"',
 )
 
-PG_MAJOR = "17"
+PG_MAJOR = POSTGRES_MAJOR
 PG_BIN = f"/usr/lib/postgresql/{PG_MAJOR}/bin"
 
 # Units masked in the instance image; the rest stays as on a Debian cloud image.

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from deploy.plans.backup_inputs import check_backup_inputs
+from deploy.settings import BackupSettings
 from deploy.tasks import backups
 from onehost.paths import REPO_ROOT
 
@@ -100,7 +100,7 @@ class _Data(dict):
 def test_bad_backup_inputs_are_refused_before_anything(data, message):
     values = _Data({"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC", **data})
     with pytest.raises(Exception, match=message):
-        check_backup_inputs(values)
+        BackupSettings.from_values(values)
 
 
 class _Raw:

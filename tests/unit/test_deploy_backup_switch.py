@@ -4,7 +4,7 @@ before the host is touched."""
 import pytest
 from pyinfra.api.exceptions import DeployError
 
-from deploy.plans.backup_inputs import check_backup_inputs
+from deploy.settings import BackupSettings
 
 DEFAULTS = {"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC"}
 
@@ -15,9 +15,9 @@ DEFAULTS = {"backup_keep_local": 2, "backup_time": "*-*-* 03:00:00 UTC"}
 ])
 def test_a_backups_switch_that_cannot_be_meant_is_refused(data, message):
     with pytest.raises(DeployError, match=message):
-        check_backup_inputs({**DEFAULTS, **data})
+        BackupSettings.from_values({**DEFAULTS, **data})
 
 
 @pytest.mark.parametrize("data", [{}, {"backups": "off"}, {"backups": "on", "backup_bucket": "ok-bucket"}])
 def test_a_deploy_may_name_no_bucket_switch_backups_off_or_name_one(data):
-    check_backup_inputs({**DEFAULTS, **data})
+    BackupSettings.from_values({**DEFAULTS, **data})
