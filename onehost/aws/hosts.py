@@ -42,13 +42,12 @@ from onehost.aws.clients import table, tag_dict, tag_list
 from onehost.aws.stack import describe, outputs_of, stack_name
 from onehost.commands import reach
 from onehost.commands.compose_commands import edge_health_check
-from onehost.local.shell import CommandFailed, run
-from onehost.remote.history import ssh_command
+from onehost.commands.host_defaults import DATA_DIR, DATA_VOLUME_FSTYPE, DATA_VOLUME_LABEL
+from onehost.local.shell import CommandFailed
+from onehost.remote.session import HostSession
 from onehost.remote.ssh_files import SshFiles
 
 DEVICE = "/dev/sdf"
-DATA_DIR = "/data"
-DATA_LABEL = "onehost-data"
 RETIRE_TAG = "onehost:retire-after"
 STACK_OUTPUTS = ("SecurityGroupId", "InstanceProfileArn", "DataVolumeId", "ElasticIpAllocationId",
                  "AvailabilityZone", "ElasticIp")
@@ -106,7 +105,8 @@ START_STACKS = "systemctl restart onehost-stacks.service"
 
 
 def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
-                      label: str = DATA_LABEL, fstype: str = "ext4", by_id_dir: str = "/dev/disk/by-id") -> str:
+                      label: str = DATA_VOLUME_LABEL, fstype: str = DATA_VOLUME_FSTYPE,
+                      by_id_dir: str = "/dev/disk/by-id") -> str:
     """Mount the data volume unless it is (the baked fstab mounts it at boot): wait for the
     attached volume, give a new (blank) one its file system, mount it by label, and fail unless
     it is mounted (fstab's nofail makes a failed `mount` succeed). Nitro instances name an EBS
@@ -226,8 +226,7 @@ class SshHosts:
 
     def run(self, target, script: str, timeout: float = 300) -> None:
         """The script as root on the host; a failure carries its last lines of stderr."""
-        hostname, data = self.connection(target)
-        run(ssh_command(hostname, data, script), capture=True, timeout=timeout)
+        HostSession(*self.connection(target)).run(script, capture=True, timeout=timeout)
 
     def wait_ready(self, target) -> None:
         deadline = time.monotonic() + self.ready_timeout

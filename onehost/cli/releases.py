@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from onehost.local.shell import CommandFailed, output
+from onehost.commands.host_defaults import DATA_DIR
 from onehost.remote import history
-from onehost.remote.history import (
-    format_history,
-    format_releases,
-    parse_report,
-    remote_report,
-    ssh_command,
-)
-from onehost.remote.inventory import hosts_from_environment
+from onehost.remote.history import format_history, format_releases, layout_at, parse_report, remote_report
+from onehost.remote.session import inventory_sessions
 
 
 def show(args) -> int:
-    try:
-        hosts = hosts_from_environment()
-    except Exception as error:   # the inventory's errors say what to do
-        raise CommandFailed(str(error)) from None
-    for hostname, data in hosts:
-        text = output(ssh_command(hostname, data, remote_report(args.data_dir, args.history)))
-        report = parse_report(text)
-        print(f"{hostname}: releases (newest first)\n{format_releases(report)}\n")
-        print(f"{hostname}: history (newest first)\n{format_history(report)}\n")
+    script = remote_report(layout_at(args.data_dir), args.history)
+    for session in inventory_sessions():
+        report = parse_report(session.output(script))
+        print(f"{session.name}: releases (newest first)\n{format_releases(report)}\n")
+        print(f"{session.name}: history (newest first)\n{format_history(report)}\n")
     return 0
 
 
@@ -35,5 +25,5 @@ def register(subparsers) -> None:
         description=history.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--history", type=int, default=20, metavar="N",
                         help="how many history entries to show (default 20)")
-    parser.add_argument("--data-dir", default="/data", help="the hosts' data directory (default /data)")
+    parser.add_argument("--data-dir", default=DATA_DIR, help=f"the hosts' data directory (default {DATA_DIR})")
     parser.set_defaults(func=show)

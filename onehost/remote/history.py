@@ -3,6 +3,7 @@
 Reads, over SSH as the deploy does, `/data/releases/*/release.json`, the `current` and
 `previous` links and `/data/history.jsonl`; prints them as tables. Changes nothing.
 """
+# The SSH is onehost/remote/session.py's; the paths are HostLayout's (onehost/commands/switch.py).
 
 from __future__ import annotations
 
@@ -10,13 +11,20 @@ import json
 import shlex
 from datetime import UTC, datetime
 
+from onehost.commands.switch import HostLayout
+
 SECTION = "== "
 
 
-def remote_report(data_dir: str, history_lines: int) -> str:
+def layout_at(data_dir: str) -> HostLayout:
+    """The paths of a host whose data directory is `data_dir` (the report reads paths only)."""
+    return HostLayout(data_dir=data_dir, network="", app_port=0, server_name="")
+
+
+def remote_report(layout: HostLayout, history_lines: int) -> str:
     """A POSIX sh script printing the links, each release.json on one line, then the history tail."""
-    releases = shlex.quote(f"{data_dir}/releases")
-    history = shlex.quote(f"{data_dir}/history.jsonl")
+    releases = shlex.quote(layout.releases)
+    history = shlex.quote(layout.history_file)
     return "; ".join([
         f"echo '{SECTION}current'; readlink {releases}/current",
         f"echo '{SECTION}previous'; readlink {releases}/previous",
@@ -27,26 +35,6 @@ def remote_report(data_dir: str, history_lines: int) -> str:
         f"echo '{SECTION}history'; tail -n {int(history_lines)} {history} 2>/dev/null",
         "true",
     ])
-
-
-def ssh_command(hostname: str, data: dict, remote: str) -> list[str]:
-    """ssh with the inventory's connection settings; sudo because /data is root's."""
-    command = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-    if data.get("ssh_port"):
-        command += ["-p", str(data["ssh_port"])]
-    if data.get("ssh_key"):
-        command += ["-i", str(data["ssh_key"])]
-    if data.get("ssh_known_hosts_file"):
-        command += ["-o", f"UserKnownHostsFile={data['ssh_known_hosts_file']}"]
-    if data.get("ssh_strict_host_key_checking"):
-        command += ["-o", f"StrictHostKeyChecking={data['ssh_strict_host_key_checking']}"]
-    if data.get("ssh_config_file"):  # an EC2 host: its ProxyCommand and pinned keys (onehost.commands.reach)
-        command += ["-F", str(data["ssh_config_file"])]
-    target = data.get("ssh_hostname", hostname)
-    user = data.get("ssh_user")
-    command.append(f"{user}@{target}" if user else target)
-    command.append("sudo sh -c " + shlex.quote(remote))
-    return command
 
 
 def parse_report(text: str) -> dict:

@@ -267,6 +267,9 @@ def test_the_restore_deploy_file_refuses_a_bad_name(backups, deployer):
 
 
 def test_the_console_lists_each_hosts_backups(backups, instance_environ):
+    if not backups.objects():  # run alone: no earlier test has uploaded a dump
+        made = backups.backup("run")
+        assert made.returncode == 0, made.stdout + made.stderr
     result = subprocess.run([sys.executable, "-m", "onehost.cli", "backups", "list"], cwd=REPO_ROOT,
                             env=instance_environ, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -45,19 +45,9 @@ def test_an_empty_host_says_so():
     assert history.format_history(report) == "no deploys yet"
 
 
-def test_ssh_command_uses_the_inventory_settings():
-    command = history.ssh_command("onehost-local", {
-        "ssh_hostname": "127.0.0.1", "ssh_port": 2222, "ssh_user": "admin", "ssh_key": "/k",
-        "ssh_known_hosts_file": "/kh", "ssh_strict_host_key_checking": "accept-new"}, "true")
-    assert command == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-p", "2222", "-i", "/k",
-                       "-o", "UserKnownHostsFile=/kh", "-o", "StrictHostKeyChecking=accept-new",
-                       "admin@127.0.0.1", "sudo sh -c true"]
-
-
-def test_ssh_command_reads_an_ec2_hosts_config_for_its_tunnel_and_pinned_keys():
-    command = history.ssh_command("i-0abc", {
-        "ssh_hostname": "i-0abc", "ssh_user": "admin", "ssh_config_file": "/state/aws/ssh_config",
-        "ssh_known_hosts_file": "/state/aws/known_hosts", "ssh_strict_host_key_checking": "yes"}, "true")
-    assert command == ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                       "-o", "UserKnownHostsFile=/state/aws/known_hosts", "-o", "StrictHostKeyChecking=yes",
-                       "-F", "/state/aws/ssh_config", "admin@i-0abc", "sudo sh -c true"]
+def test_the_report_reads_the_paths_of_the_hosts_layout():
+    layout = history.layout_at("/srv/my data")
+    script = history.remote_report(layout, 5)
+    assert f"readlink '{layout.releases}'/current" in script and f"readlink '{layout.releases}'/previous" in script
+    assert f"tail -n 5 '{layout.history_file}'" in script
+    assert layout.history_file == "/srv/my data/history.jsonl"
