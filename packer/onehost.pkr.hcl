@@ -175,7 +175,7 @@ build {
     inline = concat(local.open_builder_key, [
       chomp(build.SSHPrivateKey),
       "PRIVATE_KEY",
-      "'${var.python}' -m pytest tests/host/image -p no:cacheprovider --image-host 'ssh://${build.User}@${build.Host}:${build.Port}' --image-ssh-key \"$key\" ${var.image_suite_args}",
+      "'${var.python}' -m pytest packer/image_suite -p no:cacheprovider --image-host 'ssh://${build.User}@${build.Host}:${build.Port}' --image-ssh-key \"$key\" ${var.image_suite_args}",
     ])
   }
 

@@ -1,35 +1,29 @@
 """Each test directory is a tier: unit, aws, host. A test belongs to the tier folder it is in
-(at any depth: tests/host/image/ is the host tier).
+(at any depth), or to the tier of a suite that lives beside what it checks (the image suite,
+packer/image_suite/, is the host tier).
 
-The image suite's options live here so that `pytest tests/host/image --image-host ...` works
-from the repository root (Packer runs it that way against the AMI's builder instance).
+The host tier's session fixtures (one deployed test instance) are a plugin loaded here rather
+than tests/host's conftest, so the image suite outside tests/ can check the same instance.
 """
 
 from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["tests.host.fixtures"]
+
 TIERS = ("unit", "aws", "host")
-
-
-def pytest_addoption(parser):
-    group = parser.getgroup("onehost image suite (tests/host/image)")
-    group.addoption("--image-host", metavar="SPEC", default=None,
-                    help="testinfra host the image suite checks, e.g. docker://onehost-candidate or "
-                         "ssh://admin@HOST:PORT (default: the host tier's deployed test instance)")
-    group.addoption("--image-ssh-key", metavar="PATH", default=None,
-                    help="private key for an ssh:// --image-host")
-    group.addoption("--image", metavar="REFERENCE", default=None,
-                    help="the committed local image to check for hygiene (host keys, machine-id, ...)")
-    group.addoption("--image-expect-package", metavar="NAME", action="append", default=[],
-                    help="also check that package NAME is installed (repeatable)")
+# Suites kept beside the product they gate, by their folder's last two parts, and their tier.
+SUITES_OUTSIDE_TESTS = {("packer", "image_suite"): "host"}
 
 
 def tier_of(path: Path) -> str | None:
-    """The nearest folder among the test's ancestors that names a tier."""
+    """The nearest folder among the test's ancestors that names a tier or a suite."""
     for parent in path.parents:
         if parent.name in TIERS:
             return parent.name
+        if (parent.parent.name, parent.name) in SUITES_OUTSIDE_TESTS:
+            return SUITES_OUTSIDE_TESTS[parent.parent.name, parent.name]
     return None
 
 

@@ -2,7 +2,7 @@
 
 The same template and the same pyinfra bake make the AMI; only the source differs. Packer's
 docker source cannot boot systemd, so Packer commits a *candidate* image; a throwaway instance
-booted from it must pass the image suite (tests/host/image) before the image gets its usable
+booted from it must pass the image suite (packer/image_suite) before the image gets its usable
 tag. A candidate that fails is removed: a failed bake leaves no new image.
 """
 
@@ -21,10 +21,11 @@ from onehost.remote.deploys import pyinfra_executable
 
 IMAGE_REPOSITORY = "onehost/instance"
 CANDIDATE_REPOSITORY = "onehost/instance-candidate"
-# Everything the baked image is made from; a change to any of it means a new image.
+# Everything the baked image is made from, and the image suite that gates it (it lives under
+# packer/): a change to any of it means a new image, checked by the suite of this checkout.
 BAKE_INPUTS = ("packer", "deploy/bake.py", "deploy/cleanup.py", "deploy/tasks",
                "deploy/rootfs", "deploy/group_data", "onehost/commands/cloudwatch_config.py")
-IMAGE_SUITE = "tests/host/image"
+IMAGE_SUITE = "packer/image_suite"
 FAILED_TEST = re.compile(r"^(?:FAILED|ERROR) (\S+?)(?: - |$)", re.MULTILINE)
 
 

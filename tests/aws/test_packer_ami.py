@@ -86,7 +86,7 @@ def test_bake_runs_the_bake_the_image_suite_and_cleanup_then_tags_the_ami(aws, m
     assert commands[0].startswith("pyinfra --yes --sudo --ssh-key ")
     assert commands[0].endswith(f"--ssh-user packer --ssh-port {sshd.port} 127.0.0.1 deploy/bake.py")
     assert "--group-data deploy/group_data --data bake_target=aws" in commands[0]
-    assert commands[1].startswith("python -m pytest tests/host/image -p no:cacheprovider "
+    assert commands[1].startswith("python -m pytest packer/image_suite -p no:cacheprovider "
                                   f"--image-host ssh://packer@127.0.0.1:{sshd.port} --image-ssh-key ")
     assert commands[2].endswith("127.0.0.1 deploy/cleanup.py")
     # Each step got the builder's key in a mode-600 file, removed afterwards.

@@ -4,6 +4,9 @@ The test instance has its own name and ports, so a demo instance can run beside 
 ONEHOST_TEST_INSTANCE, ONEHOST_TEST_SSH_PORT, ONEHOST_TEST_HTTP_PORT and ONEHOST_TEST_HTTPS_PORT
 replace them, so two host tiers (two checkouts) can run side by side.
 Set ONEHOST_KEEP_TEST_INSTANCE=1 to leave it running after the session for a look inside.
+
+The session fixtures (the instance, deployed once) are in tests/host/fixtures.py, a plugin that
+tests/conftest.py loads, so that the image suite in packer/image_suite/ can use them too.
 """
 
 import json
@@ -13,10 +16,8 @@ import urllib.error
 import urllib.request
 
 import pytest
-import testinfra
 
-from onehost.local import app_image, base_images, instance
-from onehost.local.bake import bake_local_image
+from onehost.local import instance
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
 
@@ -26,7 +27,6 @@ TEST_INSTANCE_ENV = {
     "ONEHOST_HTTP_PORT": "18080",
     "ONEHOST_HTTPS_PORT": "18443",
 }
-APP_IMAGE = "timewarp:test-v1"
 
 
 class Deployer:
@@ -98,46 +98,12 @@ def instance_settings(environ=os.environ) -> dict:
             for name, value in TEST_INSTANCE_ENV.items()}
 
 
-@pytest.fixture(scope="session")
-def instance_environ():
-    return {**os.environ, **instance_settings()}
+def app_repository(settings: dict) -> str:
+    """The session's own name for the test app's images, from its instance name. Two host tiers
+    share one Docker daemon: with one fixed name, the second would re-tag `test-v1` under the
+    first. The tags stay `test-v1`, `test-v2`, ... since a release id is `<tag>-<hash>`."""
+    return f"timewarp-{settings['ONEHOST_INSTANCE']}"
 
 
-@pytest.fixture(scope="session")
-def base_image_names():
-    """The base images and the baked instance image, built once (both cached by content hash)."""
-    bases = base_images.ensure_all()
-    bake_local_image()
-    return bases
-
-
-@pytest.fixture(scope="session")
-def test_instance(instance_environ, base_image_names):
-    config = instance.InstanceConfig.from_environment(instance_environ)
-    bases = base_image_names
-    instance.reset(config)
-    instance.up(config)
-    app_image.build(REPO_ROOT / "example", APP_IMAGE, base_image=bases["python"])
-    yield Instance(config)
-    if not os.environ.get("ONEHOST_KEEP_TEST_INSTANCE"):
-        instance.reset(config)
-
-
-@pytest.fixture(scope="session")
-def deployer(instance_environ, test_instance):
-    return Deployer(instance_environ)
-
-
-@pytest.fixture(scope="session")
-def deployed(deployer, test_instance):
-    """The example app deployed once; tests that redeploy restore this state."""
-    result = deployer.run({"image": APP_IMAGE})
-    test_instance.wait_for_health()
-    return result
-
-
-@pytest.fixture(scope="session")
-def infra(test_instance, deployed):
-    """testinfra over SSH, as an operator would reach the host."""
-    return testinfra.get_host(f"ssh://{test_instance.config.name}",
-                              ssh_config=str(test_instance.config.ssh_config))
+APP_REPOSITORY = app_repository(instance_settings())
+APP_IMAGE = f"{APP_REPOSITORY}:test-v1"

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.host.conftest import APP_IMAGE
+
 RELEASE_STATE = ("ls -1 /data/releases && readlink /data/releases/current && "
                  "docker ps --format '{{.Names}} {{.Image}} {{.CreatedAt}}' && "
                  "md5sum /data/stacks/edge/conf.d/* && find /data/letsencrypt | sort")
@@ -27,7 +29,7 @@ def refused(deployer, data, environ=None):
 def test_missing_secret_key(deployer, host_state, tmp_path):
     env_file = tmp_path / "app.env"
     env_file.write_text("DB_PASSWORD=secret\n")
-    output = refused(deployer, {"image": "timewarp:test-v1", "env_file": str(env_file)})
+    output = refused(deployer, {"image": APP_IMAGE, "env_file": str(env_file)})
     assert f"SECRET_KEY not set in {env_file}" in output
 
 
@@ -42,18 +44,18 @@ def test_no_image_given(deployer, host_state):
 
 
 def test_instance_not_running(deployer, host_state):
-    output = refused(deployer, {"image": "timewarp:test-v1"},
+    output = refused(deployer, {"image": APP_IMAGE},
                      environ={"ONEHOST_INSTANCE": "onehost-not-started"})
     assert "the local instance onehost-not-started is not running" in output
     assert "onehost instance up" in output
 
 
 def test_inventory_naming_no_host(deployer, host_state):
-    output = refused(deployer, {"image": "timewarp:test-v1"}, environ={"ONEHOST_HOSTS": " , "})
+    output = refused(deployer, {"image": APP_IMAGE}, environ={"ONEHOST_HOSTS": " , "})
     assert "ONEHOST_HOSTS is set but names no host" in output
 
 
-TLS_DATA = {"image": "timewarp:test-v1", "tls": "letsencrypt", "server_names": '["api.example.com"]',
+TLS_DATA = {"image": APP_IMAGE, "tls": "letsencrypt", "server_names": '["api.example.com"]',
             "letsencrypt_email": "ops@example.com"}
 
 

@@ -5,6 +5,7 @@ import re
 import subprocess
 
 from onehost.local.instance import ssh_options
+from tests.host.conftest import APP_IMAGE
 
 RESULTS = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
 
@@ -44,7 +45,7 @@ def test_rows_survive_an_app_restart(test_instance, deployed):
 
 def test_second_deploy_with_same_inputs_changes_nothing(deployer, test_instance, deployed):
     current = test_instance.readlink("/data/releases/current")
-    result = deployer.run({"image": "timewarp:test-v1"})
+    result = deployer.run({"image": APP_IMAGE})
     output = result.stdout + result.stderr
     assert changes_reported(output) == 0, output[-3000:]
     assert test_instance.readlink("/data/releases/current") == current
@@ -61,7 +62,7 @@ def test_release_record_names_the_image_that_runs(test_instance, deployed):
     record = json.loads(test_instance.inner("cat", f"{release}/release.json").stdout)
     running = test_instance.inner("docker", "inspect", "--format", "{{.Image}}",
                                   test_instance.live_container()).stdout
-    assert record["image"] == "timewarp:test-v1"
+    assert record["image"] == APP_IMAGE
     assert record["image_id"] == running.strip()
 
 

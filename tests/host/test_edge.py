@@ -26,7 +26,7 @@ from onehost.commands import switch
 from onehost.commands.compose_commands import reload_nginx
 from onehost.local.instance import wait_until
 from onehost.paths import REPO_ROOT
-from tests.host.conftest import APP_IMAGE
+from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 EDGE_DIR = f"{GROUP_DATA['data_dir']}/stacks/{switch.EDGE_PROJECT}"
@@ -146,9 +146,18 @@ def test_api_rate_limit_answers_json_429_and_spares_health(test_instance, deploy
     health = [fetch(test_instance, "/health/").status for _ in range(burst + rate)]
     assert health == [200] * len(health)
 
-    # The limit recovers: a full burst later (burst / rate seconds), the API answers again.
-    time.sleep(burst / rate)
-    wait_until(lambda: fetch(test_instance, "/api/events/").status == 200, "the API after its rate limit", 30)
+    # The limit recovers: the API answers again once the bucket drains (about burst / rate
+    # seconds). Polling does not delay that: a refused request leaves the bucket as it was
+    # (nginx/nginx src/http/modules/ngx_http_limit_req_module.c, ngx_http_limit_req_lookup
+    # returns NGX_BUSY before it stores the new excess).
+    wait_until(lambda: fetch(test_instance, "/api/events/").status == 200, "the API after its rate limit",
+               timeout=30, interval=0.2)
+    # Leave the bucket empty for the tests after this one. Its fill cannot be read without
+    # spending it: nginx drains it at `rate` a second, so it is empty burst / rate seconds after
+    # the request just accepted (limit_req's leaky bucket, nginx.org/en/docs/http/ngx_http_limit_req_module.html).
+    drained_at = time.monotonic() + burst / rate
+    wait_until(lambda: time.monotonic() >= drained_at, "nginx's request bucket to drain", timeout=burst / rate + 5,
+               interval=0.1)
 
 
 def test_json_is_gzipped_for_clients_that_accept_it(test_instance, deployed):
@@ -215,12 +224,12 @@ def test_static_files_come_from_nginx_hashed_ones_cached_for_a_year(test_instanc
 
 
 def test_an_image_without_static_files_is_refused_before_the_switch(test_instance, deployed, deployer):
-    subprocess.run(["docker", "tag", APP_IMAGE, "timewarp:test-no-static"], check=True)
+    no_static = f"{APP_REPOSITORY}:test-no-static"
+    subprocess.run(["docker", "tag", APP_IMAGE, no_static], check=True)
     current = test_instance.readlink("/data/releases/current")
-    result = deployer.run({"image": "timewarp:test-no-static", "app_static_dir": "/app/no-such-dir"},
-                          check=False)
+    result = deployer.run({"image": no_static, "app_static_dir": "/app/no-such-dir"}, check=False)
     assert result.returncode != 0
-    assert ("the image timewarp:test-no-static has no /app/no-such-dir: run collectstatic in its build"
+    assert (f"the image {no_static} has no /app/no-such-dir: run collectstatic in its build"
             in result.stdout + result.stderr)
     assert test_instance.readlink("/data/releases/current") == current
     assert fetch(test_instance, "/health/").status == 200

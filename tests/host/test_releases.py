@@ -22,10 +22,11 @@ from onehost.local.loadgen import LoadGenerator, LoadResult
 from onehost.local.shell import run
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
-from tests.host.conftest import APP_IMAGE
+from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
 from tests.host.test_deploy import changes_reported
 
-V2, UNHEALTHY, BAD_MIGRATION = "timewarp:test-v2", "timewarp:test-unhealthy", "timewarp:test-badmigration"
+# The session's own repository (see tests/host/conftest.py); the tags name the releases.
+V2, UNHEALTHY, BAD_MIGRATION = (f"{APP_REPOSITORY}:{tag}" for tag in ("test-v2", "test-unhealthy", "test-badmigration"))
 FAILING_MIGRATION = '''from django.db import migrations
 
 
@@ -364,7 +365,7 @@ def host_image(reference: str) -> str:
     """The tag a shipped image carries on the host (pinned by its id)."""
     image_id = run(["docker", "image", "inspect", "--format", "{{.Id}}", reference],
                    capture=True).stdout.decode().strip()
-    return f"timewarp:id-{image_id.removeprefix('sha256:')[:12]}"
+    return f"{APP_REPOSITORY}:id-{image_id.removeprefix('sha256:')[:12]}"
 
 
 def test_pruning_keeps_the_newest_and_never_current_or_previous(deployer, test_instance, unhealthy_deploy,

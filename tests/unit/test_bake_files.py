@@ -131,6 +131,7 @@ def test_cloud_init_config_names_the_bakes_admin_and_datasources_ds_identify_can
 
 
 def test_tier_is_the_nearest_tier_folder():
-    assert tier_of(Path("/r/tests/host/image/test_docker.py")) == "host"
+    assert tier_of(Path("/r/tests/host/nested/test_x.py")) == "host"
+    assert tier_of(Path("/r/packer/image_suite/test_docker.py")) == "host"
     assert tier_of(Path("/r/tests/unit/test_x.py")) == "unit"
     assert tier_of(Path("/r/tests/other/test_x.py")) is None

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from onehost.commands import cloudwatch_config
-from tests.host.image.conftest import GROUP_DATA
+
+from .conftest import GROUP_DATA
 
 
 def test_agent_config_validates(image_host):

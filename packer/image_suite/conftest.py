@@ -1,9 +1,13 @@
 """The image suite: every fact the bake promises, checked by behaviour on one host.
 
-The host is `--image-host SPEC` when given (Packer's builder instance over SSH, a booted
-candidate by `docker://NAME`), else the host tier's deployed test instance: the same suite
-gates an image and verifies a running host after a deploy. `--image REF` adds the checks of
+It lives beside the template that runs it: Packer runs `python -m pytest packer/image_suite
+--image-host ssh://...` from the repository root against the AMI's builder instance, and the
+local bake runs it against a booted candidate (`docker://NAME`). `--image REF` adds the checks of
 the committed image itself (hygiene), which only a local image allows.
+
+Without `--image-host` it checks the host tier's deployed test instance (the `infra` and
+`test_instance` fixtures, which tests/conftest.py loads for every test folder): the same suite
+gates an image and verifies a running host after a deploy.
 """
 
 import json
@@ -24,6 +28,21 @@ BAKED_PACKAGES = (GROUP_DATA["docker_packages"] + GROUP_DATA["hardening_packages
 CHECK_IMAGE = "onehost-image-check:latest"
 
 
+def pytest_addoption(parser):
+    # A conftest's options count when pytest starts in or above its folder: `pytest
+    # packer/image_suite ...`, or the whole run through pyproject's testpaths.
+    group = parser.getgroup("onehost image suite (packer/image_suite)")
+    group.addoption("--image-host", metavar="SPEC", default=None,
+                    help="testinfra host the image suite checks, e.g. docker://onehost-candidate or "
+                         "ssh://admin@HOST:PORT (default: the host tier's deployed test instance)")
+    group.addoption("--image-ssh-key", metavar="PATH", default=None,
+                    help="private key for an ssh:// --image-host")
+    group.addoption("--image", metavar="REFERENCE", default=None,
+                    help="the committed local image to check for hygiene (host keys, machine-id, ...)")
+    group.addoption("--image-expect-package", metavar="NAME", action="append", default=[],
+                    help="also check that package NAME is installed (repeatable)")
+
+
 def connect(spec: str, ssh_key: str | None):
     if spec.startswith(("ssh://", "paramiko://")):
         # A builder instance is new every time: its host key is accepted and not kept.
@@ -33,13 +52,23 @@ def connect(spec: str, ssh_key: str | None):
     return testinfra.get_host(spec)
 
 
+def deployed_test_instance(request):
+    """The host tier's test instance, deployed (started only now, when the suite needs it)."""
+    try:
+        request.getfixturevalue("infra")
+    except pytest.FixtureLookupError:
+        pytest.fail("the image suite needs a host: give --image-host SPEC, or load the "
+                    "host tier's fixtures: `python -m pytest packer/image_suite -p tests.host.fixtures`",
+                    pytrace=False)
+    return request.getfixturevalue("test_instance")
+
+
 @pytest.fixture(scope="session")
 def image_host(request):
     spec = request.config.getoption("--image-host")
     if spec:
         return connect(spec, request.config.getoption("--image-ssh-key"))
-    request.getfixturevalue("infra")  # the deployed test instance (started only now)
-    config = request.getfixturevalue("test_instance").config
+    config = deployed_test_instance(request).config
     return testinfra.get_host(f"ssh://{config.name}", ssh_config=str(config.ssh_config), sudo=True)
 
 
@@ -49,7 +78,7 @@ def committed_image(request):
     reference = request.config.getoption("--image")
     if reference or request.config.getoption("--image-host"):
         return reference
-    name = request.getfixturevalue("test_instance").config.name
+    name = deployed_test_instance(request).config.name
     return subprocess.run(["docker", "inspect", "--format", "{{.Image}}", name],
                           capture_output=True, text=True, check=True).stdout.strip()
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.host.image.conftest import GROUP_DATA
+from .conftest import GROUP_DATA
 
 
 @pytest.fixture(scope="module")

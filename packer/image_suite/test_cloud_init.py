@@ -4,7 +4,7 @@ to, NoCloud then EC2 are where it looks, and when it runs it makes the host keys
 import json
 import shlex
 
-from tests.host.image.conftest import GROUP_DATA
+from .conftest import GROUP_DATA
 
 STAGES = ("cloud-init-main.service", "cloud-init-local.service", "cloud-init-network.service",
           "cloud-config.service", "cloud-final.service")

@@ -3,7 +3,7 @@ What a backup does is tested on a deployed host (tests/host/test_backups.py)."""
 
 import re
 
-from tests.host.image.conftest import GROUP_DATA
+from .conftest import GROUP_DATA
 
 
 def major(version_output: str) -> str:

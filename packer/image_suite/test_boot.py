@@ -1,6 +1,6 @@
 """On boot the data volume is mounted by label (nofail) and the stacks are brought up."""
 
-from tests.host.image.conftest import GROUP_DATA
+from .conftest import GROUP_DATA
 
 
 def test_data_volume_mounted_by_label_without_blocking_boot(image_host):

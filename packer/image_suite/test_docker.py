@@ -2,7 +2,7 @@
 
 import json
 
-from tests.host.image.conftest import json_output
+from .conftest import json_output
 
 
 def test_docker_runs_a_container(image_host, check_image):
