@@ -34,6 +34,7 @@ from onehost.commands.sqlite_import import (
     restore_hint,
 )
 from onehost.commands.switch import CommandError, Runner
+from onehost.remote.host_run import LockedHostRun
 
 # The in-container side each run uploads (CONTAINER_FILES).
 DJANGO_SIDE = Path(__file__).resolve().parent.parent / "django_side"
@@ -42,19 +43,13 @@ DJANGO_SIDE = Path(__file__).resolve().parent.parent / "django_side"
 # --- running it ----------------------------------------------------------------------------
 
 @dataclass
-class SqliteImport:
+class SqliteImport(LockedHostRun):
     plan: ImportPlan
     run_command: Runner
     say: Callable[[str], None] = print
     owner: deploy_lock.LockOwner = field(default_factory=deploy_lock.LockOwner.here)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     dump: str | None = None
-
-    def run(self, command: list[str]) -> str:
-        ok, output = self.run_command(command)
-        if not ok:
-            raise CommandError(command, output)
-        return output
 
     def script(self, *arguments: str) -> dict:
         """Runs the in-container script; its progress is said, its report returned."""
@@ -65,14 +60,6 @@ class SqliteImport:
         if not ok or report is None:
             raise CommandError(in_container(self.plan, *arguments), output)
         return report
-
-    # -- the lock ----------------------------------------------------------------------
-    def take_lock(self) -> None:
-        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
-                         self.run_command, self.run, self.say)
-
-    def release_lock(self) -> None:
-        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
 
     # -- steps -----------------------------------------------------------------------------
     def hand_over_staging(self) -> None:

@@ -35,10 +35,11 @@ from onehost.commands.switch import (
     summarize,
     write_upstream,
 )
+from onehost.remote.host_run import LockedHostRun
 
 
 @dataclass
-class Switch:
+class Switch(LockedHostRun):
     plan: SwitchPlan
     run_command: Runner
     say: Callable[[str], None] = print
@@ -48,12 +49,6 @@ class Switch:
     pre_migration_dump: str | None = None
 
     # -- plumbing ------------------------------------------------------------------
-    def run(self, command: list[str]) -> str:
-        ok, output = self.run_command(command)
-        if not ok:
-            raise CommandError(command, output)
-        return output
-
     def phase(self, title: str, step: Callable[[], object]):
         started = self.clock()
         result = step()
@@ -74,14 +69,6 @@ class Switch:
             return "nothing was serving before, and nothing is now"
         replaced = (self.plan.replaces or "").rsplit("/", 1)[-1] or "the previous release"
         return f"{replaced} ({self.plan.live_colour}) is still serving"
-
-    # -- the lock ----------------------------------------------------------------------
-    def take_lock(self) -> None:
-        deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
-                         self.run_command, self.run, self.say)
-
-    def release_lock(self) -> None:
-        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
 
     # -- steps -------------------------------------------------------------------------
     def start_idle(self) -> None:
