@@ -21,12 +21,23 @@ from onehost.local import (
     instance,
 )
 from onehost.local.bake import bake_local_image
-from onehost.local.shell import run
+from onehost.local.shell import CommandFailed, run
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import run_deploy
 
 BENCH_ENV = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
              "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}
+INNER_SECONDS = 300         # any one command inside the instance
+
+
+def inner(config, *command: str, timeout: float = INNER_SECONDS) -> str:
+    """A command inside the instance as root; its stdout."""
+    result = subprocess.run(["docker", "exec", config.name, *command], capture_output=True,
+                            text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise CommandFailed(f"in {config.name}: {' '.join(command)} failed ({result.returncode}):\n"
+                            f"{(result.stdout + result.stderr).strip()[-2000:]}")
+    return result.stdout
 
 
 def timed_deploy(image: str) -> float:

@@ -26,13 +26,13 @@ at which a 730-hour month reaches it, after the idle host's own lines.
 
 import argparse
 import http.client
+import importlib.util
 import json
 import os
 import random
 import re
 import runpy
 import shlex
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -51,8 +51,11 @@ from onehost.local.shell import CommandFailed, progress
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import run_deploy
 
-BENCH_DEFAULTS = {"ONEHOST_INSTANCE": "onehost-bench", "ONEHOST_SSH_PORT": "22222",
-                  "ONEHOST_HTTP_PORT": "28080", "ONEHOST_HTTPS_PORT": "28443"}
+# The bench instance, its ports and inner() are bench/deploy.py's (one place for them).
+_spec = importlib.util.spec_from_file_location("bench_deploy", Path(__file__).with_name("deploy.py"))
+bench_deploy = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_deploy)
+inner = bench_deploy.inner
 IMAGE = "timewarp:bench-logs"
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
 
@@ -82,19 +85,10 @@ KERNEL_LINE = re.compile(r"^\S+ \S+ kernel: ")
 
 def bench_environ() -> dict[str, str]:
     """bench/deploy.py's instance, unless the environment names another (and its image)."""
-    environ = {name: os.environ.get(name, value) for name, value in BENCH_DEFAULTS.items()}
+    environ = {name: os.environ.get(name, value) for name, value in bench_deploy.BENCH_ENV.items()}
     if os.environ.get("ONEHOST_INSTANCE_IMAGE"):
         environ["ONEHOST_INSTANCE_IMAGE"] = os.environ["ONEHOST_INSTANCE_IMAGE"]
     return environ
-
-
-def inner(config, *command: str, timeout: float = 120) -> str:
-    result = subprocess.run(["docker", "exec", config.name, *command], capture_output=True,
-                            text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise CommandFailed(f"in {config.name}: {' '.join(command)} failed ({result.returncode}):\n"
-                            f"{(result.stdout + result.stderr).strip()[-2000:]}")
-    return result.stdout
 
 
 # --- the files the agent collects ------------------------------------------------------

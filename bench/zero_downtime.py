@@ -22,7 +22,6 @@ the v1 release, nginx pointed at it, then `up -d` of the v2 release in place.
 import argparse
 import importlib.util
 import math
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ _spec = importlib.util.spec_from_file_location("bench_deploy", Path(__file__).wi
 bench_deploy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(bench_deploy)
 BENCH_ENV = bench_deploy.BENCH_ENV
+inner = bench_deploy.inner
 
 V1, V2 = "timewarp:bench-v1", "timewarp:bench-v2"
 DATA_DIR = "/data"
@@ -57,7 +57,6 @@ PRE_ROLL_SECONDS = 2        # load before the command starts
 SETTLE_SECONDS = 3          # load after the command ended and the new version answered
 NEW_VERSION_SECONDS = 90    # how long after the command the new version may take to answer
 COMMAND_SECONDS = 900       # any one deploy or rollback
-INNER_SECONDS = 300         # any one command inside the instance
 LOAD_SECONDS = PRE_ROLL_SECONDS + COMMAND_SECONDS + NEW_VERSION_SECONDS + SETTLE_SECONDS + 30
 
 
@@ -83,16 +82,6 @@ class Change:
 
 
 # --- the instance ------------------------------------------------------------------------
-
-def inner(config, *command: str, timeout: float = INNER_SECONDS) -> str:
-    """A command inside the instance as root; its stdout."""
-    result = subprocess.run(["docker", "exec", config.name, *command], capture_output=True,
-                            text=True, timeout=timeout)
-    if result.returncode != 0:
-        raise CommandFailed(f"in {config.name}: {' '.join(command)} failed ({result.returncode}):\n"
-                            f"{(result.stdout + result.stderr).strip()[-2000:]}")
-    return result.stdout
-
 
 def point_nginx_at(config, target: str) -> None:
     """What the switch does: replace upstream.inc atomically, then check and reload nginx."""

@@ -34,7 +34,6 @@ PLACEHOLDER_RENEW_SECONDS = 86400
 # certbot's scratch space and logs stay on the host; only its state moves with /data.
 CERTBOT_WORK_DIR = "/var/lib/letsencrypt"
 CERTBOT_LOGS_DIR = "/var/log/letsencrypt"
-RELOAD_EDGE_HOOK = "/usr/local/sbin/onehost-reload-edge"
 
 _LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@(?P<domain>[^@\s]+)$")

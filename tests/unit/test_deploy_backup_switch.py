@@ -18,6 +18,11 @@ def test_a_backups_switch_that_cannot_be_meant_is_refused(data, message):
         BackupSettings.from_values({**DEFAULTS, **data})
 
 
-@pytest.mark.parametrize("data", [{}, {"backups": "off"}, {"backups": "on", "backup_bucket": "ok-bucket"}])
-def test_a_deploy_may_name_no_bucket_switch_backups_off_or_name_one(data):
-    BackupSettings.from_values({**DEFAULTS, **data})
+@pytest.mark.parametrize(("data", "enabled", "bucket"), [
+    ({}, True, None),                                            # keeps what the host has
+    ({"backups": "off"}, False, None),                           # removes it
+    ({"backups": "on", "backup_bucket": "ok-bucket"}, True, "ok-bucket"),
+])
+def test_a_deploy_may_name_no_bucket_switch_backups_off_or_name_one(data, enabled, bucket):
+    backups = BackupSettings.from_values({**DEFAULTS, **data})
+    assert (backups.enabled, backups.bucket) == (enabled, bucket)
