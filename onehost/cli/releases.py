@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from onehost.commands.host_defaults import DATA_DIR
+from onehost.commands.live import layout_at
 from onehost.remote import history
-from onehost.remote.history import format_history, format_releases, layout_at, parse_report, remote_report
+from onehost.remote.history import format_history, format_releases, parse_report, remote_report
 from onehost.remote.session import inventory_sessions
 
 

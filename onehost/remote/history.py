@@ -16,11 +16,6 @@ from onehost.commands.switch import HostLayout
 SECTION = "== "
 
 
-def layout_at(data_dir: str) -> HostLayout:
-    """The paths of a host whose data directory is `data_dir` (the report reads paths only)."""
-    return HostLayout(data_dir=data_dir, network="", app_port=0, server_name="")
-
-
 def remote_report(layout: HostLayout, history_lines: int) -> str:
     """A POSIX sh script printing the links, each release.json on one line, then the history tail."""
     releases = shlex.quote(layout.releases)

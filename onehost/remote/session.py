@@ -77,8 +77,13 @@ class HostSession:
     name: str
     data: Mapping[str, Any]
 
-    def command(self, script: str) -> list[str]:
-        return [*ssh_arguments(self.name, self.data), root_shell(script)]
+    def command(self, script: str, *, terminal: bool = False) -> list[str]:
+        """`terminal`: ask sshd for a pseudo-terminal (`ssh -t`), for a prompt on the host
+        (ssh(1): "-t Force pseudo-terminal allocation ... for screen-based programs")."""
+        arguments = ssh_arguments(self.name, self.data)
+        if terminal:
+            arguments.insert(1, "-t")
+        return [*arguments, root_shell(script)]
 
     def run(self, script: str, *, capture: bool = False, check: bool = True,
             timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -89,6 +94,28 @@ class HostSession:
     def output(self, script: str, timeout: float | None = None) -> str:
         """What the script printed, stripped."""
         return self.run(script, capture=True, timeout=timeout).stdout.decode().strip()
+
+
+def chosen_sessions(host_name: str | None, environ: Mapping[str, str] = os.environ) -> list[HostSession]:
+    """The inventory's hosts, or the one named `host_name` (CommandFailed naming the ones there are)."""
+    sessions = inventory_sessions(environ)
+    if host_name is None:
+        return sessions
+    chosen = [session for session in sessions if session.name == host_name]
+    if not chosen:
+        names = ", ".join(session.name for session in sessions) or "none"
+        raise CommandFailed(f"no host named {host_name!r} in the inventory (its hosts: {names}); "
+                            "give one of those to --host, or leave --host out")
+    return chosen
+
+
+def one_session(host_name: str | None, environ: Mapping[str, str] = os.environ) -> HostSession:
+    """The host a console command works on: the named one, or the inventory's only host."""
+    sessions = chosen_sessions(host_name, environ)
+    if len(sessions) > 1:
+        names = ", ".join(session.name for session in sessions)
+        raise CommandFailed(f"the inventory has {len(sessions)} hosts ({names}): say which with --host")
+    return sessions[0]
 
 
 def inventory_sessions(environ: Mapping[str, str] = os.environ) -> list[HostSession]:

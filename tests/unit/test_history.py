@@ -1,5 +1,6 @@
 import json
 
+from onehost.commands import live
 from onehost.remote import history
 
 HISTORY = [{"action": "deploy", "release": "v2-bbb", "result": "ok", "seconds": 9.1,
@@ -46,7 +47,7 @@ def test_an_empty_host_says_so():
 
 
 def test_the_report_reads_the_paths_of_the_hosts_layout():
-    layout = history.layout_at("/srv/my data")
+    layout = live.layout_at("/srv/my data")
     script = history.remote_report(layout, 5)
     assert f"readlink '{layout.releases}'/current" in script and f"readlink '{layout.releases}'/previous" in script
     assert f"tail -n 5 '{layout.history_file}'" in script
