@@ -162,3 +162,30 @@ def test_no_module_outside_onehost_remote_builds_an_ssh_command_line():
         f"{found}: reach hosts through onehost.remote.session.HostSession (one host-key policy); " \
         "drop a module from NOT_YET_THROUGH_THE_SESSION once it does"
     assert ssh_command_lines(REPO_ROOT / "onehost/remote/session.py"), "the walk finds ssh command lines"
+
+
+STATIC = {"ONEHOST_HOSTS": "deploy@web-1.example.com,deploy@web-2.example.com:2200"}
+
+
+def test_a_terminal_session_asks_sshd_for_a_pseudo_terminal():
+    host = HostSession("web-1", {"ssh_hostname": "203.0.113.7", "ssh_user": "admin"})
+    plain, terminal = host.command("true"), host.command("true", terminal=True)
+    assert terminal == [plain[0], "-t", *plain[1:]]
+
+
+def test_host_names_the_one_session_asked_for():
+    assert [s.name for s in session.chosen_sessions(None, STATIC)] == ["web-1.example.com", "web-2.example.com"]
+    assert session.one_session("web-2.example.com", STATIC).data["ssh_port"] == 2200
+
+
+def test_an_unknown_host_is_refused_naming_the_inventorys_hosts():
+    with pytest.raises(session.CommandFailed) as refused:
+        session.one_session("web-3", STATIC)
+    assert str(refused.value) == ("no host named 'web-3' in the inventory (its hosts: web-1.example.com, "
+                                  "web-2.example.com); give one of those to --host, or leave --host out")
+
+
+def test_two_hosts_and_no_host_named_asks_which():
+    with pytest.raises(session.CommandFailed, match=r"has 2 hosts \(web-1.example.com, web-2.example.com\): "
+                                                    "say which with --host"):
+        session.one_session(None, STATIC)
