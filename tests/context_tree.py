@@ -81,6 +81,7 @@ CLUTTER_FILES = {
 INIT_FILES_IN_IMAGE = {
     "Dockerfile", "gunicorn.conf.py", "onehost.toml", "requirements-onehost.txt", "shop/settings_production.py",
     "shop/onehost/__init__.py", "shop/onehost/env.py", "shop/onehost/health.py", "shop/onehost/logs.py",
+    "shop/onehost/databases.py",
 }
 INIT_FILES_LEFT_OUT = {".dockerignore", "compose.dev.yaml"}
 

@@ -17,6 +17,11 @@ ONEHOST_CA_BUNDLE, PIP_CERT, SSL_CERT_FILE or REQUESTS_CA_BUNDLE), build-app fir
 runs `pip wheel` in a container of the base image with that bundle mounted,
 writing <context>/wheelhouse/ (git-ignored, emptied each time), and the
 Dockerfile installs only from those wheels.
+
+In a project `onehost init` set up, what the image installs is requirements-onehost.txt
+(and requirements-onehost-added.txt with hashes): build-app writes them again first when
+the project's own requirements changed since, and stops, naming the fix, when the
+Dockerfile would need to copy a file it does not.
 """
 
 
@@ -31,7 +36,7 @@ def register(subparsers) -> None:
         description=HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--context", default=str(REPO_ROOT / "example"),
-                        help="the app's directory, with its Dockerfile and requirements.txt (default: %(default)s)")
+                        help="the app's directory, with its Dockerfile and requirements (default: %(default)s)")
     parser.add_argument("--tag", default="timewarp:dev", help="image tag (default: %(default)s)")
     parser.add_argument("--base-image",
                         help="Python base image passed as the BASE_IMAGE build argument "

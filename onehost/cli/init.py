@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from onehost.local.init import inspect_project, next_steps, planned_files, write_files
+from onehost.local.init import (
+    InitError,
+    changes,
+    inspect_project,
+    next_steps,
+    planned_files,
+    refusal,
+    warnings,
+    write_files,
+)
 
 
 def run_command(args) -> int:
@@ -15,7 +25,14 @@ def run_command(args) -> int:
     app_name = args.app_name or project.root.name.lower().replace(" ", "-")
     files = planned_files(project, app_name, args.domain or ["api.example.com"], args.image or app_name,
                           args.registry)
+    for line in changes(project, files):
+        print(line)
+    for line in warnings(project):
+        print(line, file=sys.stderr)
     if args.dry:
+        reason = refusal(files, args.force)
+        if reason:  # what the real run would do: refuse, the same way
+            raise InitError(f"{reason} (--dry: the real run would stop here)")
         for path, text in files.items():
             state = "replace" if path.exists() else "create"
             print(f"--- would {state} {path.relative_to(project.root)} ({len(text.splitlines())} lines)")
@@ -32,20 +49,36 @@ def run_command(args) -> int:
 HELP = """\
 Add what the onehost deploy needs to an existing Django project, changing nothing else.
 
-Run it in the directory that holds manage.py. It finds the settings module (manage.py's
-DJANGO_SETTINGS_MODULE; a settings package such as config/settings/{base,dev}.py gets
-production.py beside base.py, or onehost.py on top of a production.py it has; a single
-settings.py gets settings_production.py), the WSGI
-module (WSGI_APPLICATION) and the requirements (requirements.txt, pyproject.toml or Pipfile),
-says what it found, and writes:
+Run it in the directory that holds manage.py. It reads:
+
+  settings       the module manage.py, wsgi.py and asgi.py name (DJANGO_SETTINGS_MODULE); a
+                 production module of the project's own (production.py or prod.py, the one
+                 wsgi.py names or the settings package's) is built on, never replaced
+  WSGI           WSGI_APPLICATION, else <package>/wsgi.py
+  requirements   requirements.txt (or requirements/production.txt) with every -r/-c file it
+                 names, pyproject.toml with uv.lock or without, or Pipfile.lock
+  Python         .python-version, runtime.txt, requires-python or the Pipfile's: a version the
+                 image's Python does not match is a warning
+
+says what it found and what the deploy will change, and writes:
 
   Dockerfile, .dockerignore     the image, the same shape as the example app's
-  <settings>/production.py      production settings read from the release env file
+  <settings>/production.py      deploy settings on top of the project's (or onehost.py beside
+                                its own production.py): values from the release env file;
+                                DATABASES["default"] keeps the project's options
   <package>/onehost/            health.py: /health/ (answered before the host check);
-                                logs.py: JSON log lines with nginx's request id; env.py
-  gunicorn.conf.py, requirements-onehost.txt, compose.dev.yaml, onehost.toml (deploy settings)
+                                logs.py: JSON log lines with nginx's request id; env.py;
+                                databases.py
+  requirements-onehost.txt      what the image installs: the project's requirements as pip
+                                reads them, with the deploy's gunicorn, psycopg and
+                                dj-database-url where the project has none (a source-built
+                                psycopg2 becomes psycopg2-binary); a conflict stops init
+  gunicorn.conf.py              or, when the project has one, gunicorn.onehost.conf.py, which
+                                reads it and sets what the deploy needs
+  compose.dev.yaml, onehost.toml (deploy settings)
 
-Existing files are never overwritten unless --force; --dry prints the files instead.
+Existing files are never overwritten unless --force; --dry prints the files instead, and stops
+the same way the real run would.
 """
 
 

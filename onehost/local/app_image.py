@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
-from onehost.local import docker_cli
+from onehost.local import docker_cli, init
 from onehost.local.shell import CommandFailed, progress, run, timed
 
 CA_BUNDLE_VARIABLES = ("ONEHOST_CA_BUNDLE", "PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
@@ -37,16 +37,18 @@ def find_ca_bundle(environ: Mapping[str, str]) -> str | None:
 
 def wheelhouse_command(base_image: str, context_dir, ca_bundle: str, user: str | None = None,
                        requirement_files: tuple[str, ...] = ("requirements.txt",)) -> list[str]:
-    """`docker run` building wheels for the context's requirement files into <context>/wheelhouse."""
+    """`docker run` building wheels for the context's requirement files into <context>/wheelhouse.
+
+    One `pip wheel` per file, in the Dockerfile's order: the image installs them with one
+    `pip install` each too, since pip's hash-checking mode holds for a whole invocation (a file
+    with --hash lines beside one without would fail: pip.pypa.io/en/stable/topics/secure-installs/).
+    """
     context = os.path.abspath(context_dir)
     if user is None:
         user = f"{os.getuid()}:{os.getgid()}"  # so the wheels are the caller's, not root's
-    requirements = " ".join(f"-r {name}" for name in requirement_files)
-    script = (
-        "python3 -m venv /tmp/wheel-venv"
-        f" && /tmp/wheel-venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --cert {CA_MOUNT}"
-        f" {requirements} -w {WHEELHOUSE_MOUNT}"
-    )
+    pip_wheel = f"/tmp/wheel-venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --cert {CA_MOUNT}"
+    script = " && ".join(["python3 -m venv /tmp/wheel-venv",
+                          *(f"{pip_wheel} -r {name} -w {WHEELHOUSE_MOUNT}" for name in requirement_files)])
     return [
         "docker", "run", "--rm",
         "--user", user,
@@ -108,9 +110,13 @@ def fill_wheelhouse(context: Path, base_image: str, ca_bundle: str, requirement_
 
 
 def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
-    """Build the image (through a wheelhouse when a CA bundle is configured); return its id."""
+    """Build the image (through a wheelhouse when a CA bundle is configured); return its id.
+    The lists of what the image installs that `onehost init` wrote are written again first
+    when the project's requirements changed since."""
     context = Path(context_dir).resolve()
     dockerfile = check_context(context)
+    for name in init.refresh_requirement_lists(context, dockerfile.read_text()):
+        progress(f"{name}: written again from the project's requirements, which changed since `onehost init`")
     ca_bundle = find_ca_bundle(environ)
     if ca_bundle:
         wheel_base = base_image or dockerfile_base_image(dockerfile)

@@ -3,10 +3,11 @@ import argparse
 
 import pytest
 
-from onehost.cli import build_app
+from onehost.cli import build_app, main
 from onehost.local import app_image
 from onehost.local.shell import CommandFailed
 from onehost.paths import REPO_ROOT
+from tests import projects
 
 pytestmark = pytest.mark.unit
 
@@ -157,9 +158,42 @@ def test_cli_defaults():
 
 def test_the_wheels_are_built_from_the_files_the_dockerfile_copies_beside_the_wheelhouse(tmp_path):
     dockerfile = tmp_path / "Dockerfile"
-    dockerfile.write_text("FROM x\nCOPY requirements/production.txt requirements-onehost.txt wheelhous[e] /wheels/\n")
-    assert app_image.wheelhouse_requirements(dockerfile) == ("requirements/production.txt", "requirements-onehost.txt")
+    dockerfile.write_text("FROM x\n"
+                          "COPY requirements-onehost.txt requirements-onehost-added.txt wheelhous[e] /wheels/\n")
+    assert app_image.wheelhouse_requirements(dockerfile) == ("requirements-onehost.txt",
+                                                             "requirements-onehost-added.txt")
     command = app_image.wheelhouse_command("python:3.13-slim", "/src/shop", "/ca.pem", user="0:0",
                                            requirement_files=app_image.wheelhouse_requirements(dockerfile))
-    assert command[-1].endswith(" -r requirements/production.txt -r requirements-onehost.txt -w /wheelhouse")
+    # One `pip wheel` per list, as the image installs them: pip checks hashes per invocation.
+    pip_wheel = "/tmp/wheel-venv/bin/pip wheel --no-cache-dir --disable-pip-version-check --cert /run/onehost-ca.pem"
+    assert command[-1] == (f"python3 -m venv /tmp/wheel-venv && {pip_wheel} -r requirements-onehost.txt -w /wheelhouse"
+                           f" && {pip_wheel} -r requirements-onehost-added.txt -w /wheelhouse")
     assert app_image.wheelhouse_requirements(REPO_ROOT / "example" / "Dockerfile") == ("requirements.txt",)
+
+
+def test_build_writes_the_install_list_again_when_the_projects_requirements_changed(tmp_path, recorded, capsys):
+    root = projects.settings_package_project(tmp_path / "bookshop")
+    assert main(["init", str(root)]) == 0
+    install_list = root / "requirements-onehost.txt"
+    before = install_list.read_text()
+    app_image.build(root, "bookshop:v1", environ={})
+    assert install_list.read_text() == before and "written again" not in capsys.readouterr().err  # unchanged
+    base = root / "requirements" / "base.txt"
+    base.write_text(base.read_text() + "djangorestframework==3.18.3\n")
+    app_image.build(root, "bookshop:v2", environ={})
+    assert install_list.read_text() == before.replace("asgiref==3.13.0\n",
+                                                      "asgiref==3.13.0\ndjangorestframework==3.18.3\n")
+    assert ("==> requirements-onehost.txt: written again from the project's requirements, which changed since "
+            "`onehost init`") in capsys.readouterr().err
+    assert [command[:2] for command in recorded if command[0] == "docker"] == [["docker", "build"]] * 2
+
+
+def test_build_refuses_when_the_dockerfile_lacks_a_file_the_requirements_now_need(tmp_path, recorded):
+    root = projects.settings_package_project(tmp_path / "bookshop")
+    assert main(["init", str(root)]) == 0
+    (root / "requirements" / "base.txt").write_text("-c pins.txt\nDjango==5.2.19\n")
+    (root / "requirements" / "pins.txt").write_text("asgiref==3.13.0\n")
+    with pytest.raises(CommandFailed, match=r"the project's requirements now need requirements/pins\.txt in the "
+                                            r"image, and the Dockerfile does not copy it: run `onehost init --force`"):
+        app_image.build(root, "bookshop:v2", environ={})
+    assert recorded == []
