@@ -179,7 +179,12 @@ def test_a_full_disk_fails_the_dump_uploads_nothing_and_keeps_older_dumps(backup
         result = backups.backup("--config", "/run/full/config.json", "run")
         assert result.returncode == 1
         assert "no space left on device" in result.stderr.lower(), result.stderr
-        assert instance.inner("ls", "/run/full").stdout.split() == ["aws-credentials", "config.json"]
+        # No dump and no partial file left; the run's record (for `onehost status`) says why.
+        assert instance.inner("ls", "/run/full").stdout.split() == ["aws-credentials", "config.json",
+                                                                    "last-run.json"]
+        record = json.loads(instance.inner("cat", "/run/full/last-run.json").stdout)
+        assert (record["ok"], record["backup"], record["uploaded"]) == (False, None, False)
+        assert "no space left on device" in record["error"].lower()
     finally:
         instance.inner("umount", "/run/full", check=False)
     assert backups.objects() == before_remote

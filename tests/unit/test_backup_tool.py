@@ -138,3 +138,102 @@ def test_uploads_ask_s3_to_refuse_an_existing_key_and_carry_a_checksum(tmp_path)
     assert (method, head) == ("PUT", "HEAD") and url.endswith("/backups/timewarp-20261125T030405Z.dump")
     assert headers["If-None-Match"] == b"*"
     assert headers["x-amz-sdk-checksum-algorithm"] == b"SHA256"
+
+
+WHEN = datetime(2026, 11, 25, 3, 4, 5, tzinfo=UTC)
+DUMP = "timewarp-20261125T030400Z.dump"
+
+
+def _settings_in(tmp_path):
+    return tool.Settings(bucket="timewarp-backups", database="timewarp", db_user="timewarp", host="i-0abc",
+                         backup_dir=str(tmp_path))
+
+
+def _fake_steps(monkeypatch, tmp_path, upload_error=None):
+    """run_backup's steps that touch the world, replaced: a 7-byte dump, S3 answering or not."""
+    def dump(settings):
+        path = tmp_path / DUMP
+        path.write_bytes(b"PGDMP..")
+        return path
+
+    def upload(settings, s3, path):
+        if upload_error:
+            raise tool.BackupError(upload_error)
+        return f"backups/{path.name}"
+
+    monkeypatch.setattr(tool, "_clients", lambda settings: ("s3", "cloudwatch"))
+    monkeypatch.setattr(tool, "dump_database", dump)
+    monkeypatch.setattr(tool, "upload", upload)
+    monkeypatch.setattr(tool, "prune_local", lambda settings: [])
+    monkeypatch.setattr(tool, "heartbeat", lambda settings, cloudwatch, metric: None)
+
+
+def test_a_run_records_the_dump_its_size_and_that_it_reached_s3(monkeypatch, tmp_path):
+    _fake_steps(monkeypatch, tmp_path)
+    assert tool.run_backup(_settings_in(tmp_path)) == 0
+    record = json.loads((tmp_path / tool.RUN_RECORD).read_text())
+    assert {key: record[key] for key in ("ok", "backup", "size", "uploaded", "key", "error")} == {
+        "ok": True, "backup": DUMP, "size": 7, "uploaded": True, "key": f"backups/{DUMP}", "error": None}
+    assert record["last_uploaded"] == {"finished_at": record["finished_at"], "backup": DUMP, "size": 7,
+                                       "key": f"backups/{DUMP}"}
+    assert datetime.strptime(record["finished_at"], "%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_failed_upload_is_recorded_and_keeps_the_last_dump_that_reached_s3(monkeypatch, tmp_path):
+    earlier = {"finished_at": "2026-11-24T03:00:09Z", "backup": "timewarp-20261124T030000Z.dump", "size": 5,
+               "key": "backups/timewarp-20261124T030000Z.dump"}
+    (tmp_path / tool.RUN_RECORD).write_text(json.dumps({"ok": True, "last_uploaded": earlier}))
+    _fake_steps(monkeypatch, tmp_path, upload_error="upload to s3://timewarp-backups refused (AccessDenied)")
+    with pytest.raises(tool.BackupError, match="AccessDenied"):
+        tool.run_backup(_settings_in(tmp_path))
+    record = json.loads((tmp_path / tool.RUN_RECORD).read_text())
+    assert (record["ok"], record["backup"], record["size"], record["uploaded"]) == (False, DUMP, 7, False)
+    assert record["error"] == "upload to s3://timewarp-backups refused (AccessDenied)"
+    assert record["last_uploaded"] == earlier
+
+
+def test_a_dump_that_fails_is_recorded_without_a_backup(monkeypatch, tmp_path):
+    _fake_steps(monkeypatch, tmp_path)
+    def no_dump(settings):
+        raise tool.BackupError("pg_dump of timewarp failed: container is not running")
+    monkeypatch.setattr(tool, "dump_database", no_dump)
+    with pytest.raises(tool.BackupError):
+        tool.run_backup(_settings_in(tmp_path))
+    record = json.loads((tmp_path / tool.RUN_RECORD).read_text())
+    assert (record["ok"], record["backup"], record["size"], record["last_uploaded"]) == (False, None, None, None)
+    assert "not running" in record["error"]
+
+
+def test_a_record_that_cannot_be_written_leaves_the_runs_own_outcome(monkeypatch, tmp_path, capsys):
+    _fake_steps(monkeypatch, tmp_path)
+    settings = _settings_in(tmp_path / "gone")   # the record's directory is not there
+    assert tool.run_backup(settings) == 0
+    assert "could not record the outcome" in capsys.readouterr().out
+
+
+def test_the_drill_records_whether_it_passed(monkeypatch, tmp_path):
+    settings = _settings_in(tmp_path)
+
+    def passing(settings, restored_from):
+        restored_from.append(DUMP)
+
+    monkeypatch.setattr(tool, "restore_drill", passing)
+    assert tool.drill(settings) == 0
+    record = json.loads((tmp_path / tool.DRILL_RECORD).read_text())
+    assert (record["passed"], record["backup"], record["error"]) == (True, DUMP, None)
+
+    def failing(settings, restored_from):
+        restored_from.append(DUMP)
+        raise tool.BackupError(f"{DUMP} restored into timewarp_drill with other row counts: a: expected 1, found 0")
+
+    monkeypatch.setattr(tool, "restore_drill", failing)
+    with pytest.raises(tool.BackupError):
+        tool.drill(settings)
+    record = json.loads((tmp_path / tool.DRILL_RECORD).read_text())
+    assert (record["passed"], record["backup"]) == (False, DUMP) and "other row counts" in record["error"]
+
+
+def test_records_stamp_utc_seconds():
+    assert tool.drill_record(WHEN, None, "no backups in s3://b/backups/ to restore") == {
+        "finished_at": "2026-11-25T03:04:05Z", "passed": False, "backup": None,
+        "error": "no backups in s3://b/backups/ to restore"}

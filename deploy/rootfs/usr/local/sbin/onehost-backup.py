@@ -10,6 +10,8 @@
                                           report, publish a metric, drop the scratch database
 
 Settings come from <data_dir>/backups/config.json, written by the deploy (deploy/tasks/backups.py).
+Each `run` and `drill` leaves what it came to beside them (last-run.json, last-drill.json), which
+`onehost status` reads.
 Runs on the host as root (the timer, or `sudo`); needs only Python's standard library, boto3
 (python3-boto3) and the PostgreSQL client of the server's major version. PostgreSQL itself is
 reached through its container (`docker exec`): it publishes no port.
@@ -39,6 +41,11 @@ NAME = re.compile(r"^(?P<database>[A-Za-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)\.dump$"
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 # Errors no retry can fix: the upload stops at once (the local dump is kept).
 PERMANENT_S3_ERRORS = re.compile(r"NoSuchBucket|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch")
+# What the last run and the last drill came to, in the backup directory, for `onehost status`
+# (onehost/commands/host_status.py reads them). systemd forgets a unit's result when the host
+# reboots and a replaced host starts with none; these stay on /data with the dumps.
+RUN_RECORD = "last-run.json"
+DRILL_RECORD = "last-drill.json"
 
 
 class BackupError(Exception):
@@ -161,6 +168,34 @@ def restore_command(settings: Settings, database: str) -> list[str]:
 def count_rows_sql(tables: list[str]) -> str:
     """One query: `<table>|<rows>` per line."""
     return " UNION ALL ".join(f"SELECT '{table}', count(*) FROM {table}" for table in sorted(tables))
+
+
+def utc_stamp(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def run_record(finished_at: datetime, backup: str | None, size: int | None, key: str | None,
+               error: str | None, previous: dict | None) -> dict:
+    """last-run.json: this run (`ok`, the dump, whether it reached S3, the error), and the newest
+    dump that reached S3 (`last_uploaded`, carried over from `previous` when this one did not)."""
+    record = {"finished_at": utc_stamp(finished_at), "ok": error is None, "backup": backup, "size": size,
+              "uploaded": key is not None, "key": key, "error": error}
+    if key is not None:
+        record["last_uploaded"] = {"finished_at": record["finished_at"], "backup": backup, "size": size,
+                                   "key": key}
+    else:
+        earlier = (previous or {}).get("last_uploaded")
+        record["last_uploaded"] = earlier if isinstance(earlier, dict) else None
+    return record
+
+
+def drill_record(finished_at: datetime, backup: str | None, error: str | None) -> dict:
+    """last-drill.json: when the drill ended, which backup it restored, passed or why not."""
+    return {"finished_at": utc_stamp(finished_at), "passed": error is None, "backup": backup, "error": error}
+
+
+def describe(error: Exception) -> str:
+    return str(error) if isinstance(error, BackupError) else f"{type(error).__name__}: {error}"
 
 
 # ----------------------------------------------------------------------------- steps
@@ -318,15 +353,46 @@ def heartbeat(settings: Settings, cloudwatch, metric: str) -> None:
     say(f"heartbeat {metric} published to CloudWatch ({settings.namespace})")
 
 
+def read_record(path: Path) -> dict | None:
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def write_record(path: Path, record: dict) -> None:
+    """Written beside, then renamed over the old one. A record that cannot be written (a full
+    disk) is reported and skipped: it never changes what the run itself came to."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_text(json.dumps(record) + "\n")
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        say(f"could not record the outcome in {path}: {error.strerror or error}")
+
+
 def run_backup(settings: Settings) -> int:
-    # boto3's import and clients take a moment of their own: made while pg_dump runs.
-    with ThreadPoolExecutor(max_workers=1) as background:
-        clients = background.submit(_clients, settings)
-        path = dump_database(settings)
-        s3, cloudwatch = clients.result()
-    upload(settings, s3, path)
-    prune_local(settings)
-    heartbeat(settings, cloudwatch, "BackupSucceeded")
+    record = Path(settings.backup_dir) / RUN_RECORD
+    path = key = None
+    try:
+        # boto3's import and clients take a moment of their own: made while pg_dump runs.
+        with ThreadPoolExecutor(max_workers=1) as background:
+            clients = background.submit(_clients, settings)
+            path = dump_database(settings)
+            s3, cloudwatch = clients.result()
+        key = upload(settings, s3, path)
+        prune_local(settings)
+        heartbeat(settings, cloudwatch, "BackupSucceeded")
+        error = None
+    except Exception as failure:
+        error = failure
+    size = path.stat().st_size if path is not None and path.exists() else None
+    write_record(record, run_record(datetime.now(UTC), path.name if path else None, size, key,
+                                    describe(error) if error else None, read_record(record)))
+    if error:
+        raise error
     return 0
 
 
@@ -505,8 +571,25 @@ def restore(settings: Settings, wanted: str, replace_live: bool) -> int:
 
 
 def drill(settings: Settings) -> int:
+    restored_from: list[str] = []
+    try:
+        restore_drill(settings, restored_from)
+        error = None
+    except Exception as failure:
+        error = failure
+    write_record(Path(settings.backup_dir) / DRILL_RECORD,
+                 drill_record(datetime.now(UTC), restored_from[0] if restored_from else None,
+                              describe(error) if error else None))
+    if error:
+        raise error
+    return 0
+
+
+def restore_drill(settings: Settings, restored_from: list[str]) -> None:
+    """The drill itself; the name of the backup it fetched goes into `restored_from`."""
     s3, cloudwatch = _clients(settings)
     path = fetch_backup(settings, s3, "latest")
+    restored_from.append(path.name[len("restore-"):])
     scratch = f"{settings.database}_drill"
     try:
         restored = restore_into_scratch(settings, path, scratch)
@@ -515,8 +598,7 @@ def drill(settings: Settings) -> int:
         for table in sorted(restored):
             print(f"{table:<40} {restored[table]:>10} {live.get(table, '-'):>10}")
         heartbeat(settings, cloudwatch, "RestoreDrillSucceeded")
-        say(f"drill passed: {path.name[len('restore-'):]} restores with the row counts it holds")
-        return 0
+        say(f"drill passed: {restored_from[0]} restores with the row counts it holds")
     finally:
         drop_database(settings, scratch)
         path.unlink(missing_ok=True)
