@@ -9,18 +9,12 @@ the checked database replaces the live one while the app is stopped; the live on
 until the app is healthy again (and put back if it is not). `onehost backups list` lists names.
 """
 
-import re
-
-from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import server
 
 from deploy.settings import settings
 
-backup = str(settings().get("backup") or "latest")
-if backup != "latest" and not re.match(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$", backup):
-    raise DeployError(f"backup {backup!r} is not a backup name (like timewarp-20261125T030000Z.dump, "
-                      "see `onehost backups list`) or latest")
-replace_live = settings().flag("replace_live")
+backup = settings().run.backup   # checked: a backup name, or latest
+replace_live = settings().run.replace_live
 arguments = ["restore", backup] + (["--replace-live"] if replace_live else [])
 server.shell(name=f"Restore {backup}" + (" in place of the live database" if replace_live else
                                          " into a scratch database (a check; nothing changes)"),

@@ -1,8 +1,15 @@
 """The host's settings: pyinfra's host.data read once per host into frozen, checked objects.
 
 Every deploy file, plan and task reads its settings here and nowhere else
-(tests/unit/test_settings.py fails when another module under deploy/ reads host.data). The keys
-and their defaults are deploy/group_data/all.py; `--data` and inventories override them.
+(tests/unit/test_settings.py fails when another module under deploy/ reads host.data, or reads a
+key of these settings by name). The keys and their defaults are deploy/group_data/all.py;
+`--data` and inventories override them. One section for each concern:
+
+    layout      where things live on the host          deploy      the release and the switch
+    tls         the certificate plan                   backups     the nightly backup
+    registry    the app image's registry login         edge        nginx's site settings
+    cloudwatch  the CloudWatch agent                   bake        what the image installs
+    run         this run's own inputs (image, env_file, ssm_path, release, sqlite, backup, ...)
 
 A section is built, and checked, the first time it is asked for: the plans ask for the deploy's
 sections before the host is touched, so a bad value stops the deploy there, while a bake is never
@@ -11,7 +18,7 @@ refused for a deploy-only setting it does not read.
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from types import MappingProxyType
@@ -21,15 +28,43 @@ from weakref import WeakKeyDictionary
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from onehost.commands import registry, tls
+from onehost.commands import cloudwatch_config, registry, tls
 from onehost.commands.switch import HostLayout
+from onehost.local import app_config
 
 BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$")
+# What nginx reads as one value of a directive: no white space, quotes, ; { } # $ or backslash.
+NGINX_VALUE = re.compile(r"^[^\s;{}'\"#$\\]+$")
+# A login name useradd takes everywhere (letters, digits, _ and -, starting with a letter or _).
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# A zone as /usr/share/zoneinfo names it: Etc/UTC, Europe/Paris, America/Argentina/Salta.
+TIME_ZONE = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+BAKE_TARGETS = ("local", "aws")
 
 
 def is_true(value: Any) -> bool:
     """pyinfra's --data gives `true` as True; inventories and files may give "yes" or "1"."""
     return str(value if value is not None else "").lower() in ("1", "true", "yes")
+
+
+def whole_number(data: Mapping, name: str, example: Any = 30, unit: str = "seconds") -> int:
+    value = str(data.get(name))
+    if not value.isdigit():
+        of_unit = f" of {unit}" if unit else ""
+        raise DeployError(f"{name} is {value!r}: give a whole number{of_unit}, e.g. --data {name}={example}")
+    return int(value)
+
+
+def given(value: Any) -> str | None:
+    """A value given as data, as text; None when it is not given (None or empty)."""
+    return None if value is None or value == "" else str(value)
+
+
+def tls_mode(data: Mapping) -> str:
+    """`tls` as given (pyinfra reads --data tls=false as False, which is off). The layout's
+    `tls` and the TLS section both come from here."""
+    return "off" if data.get("tls") is False else data.get("tls")
 
 
 @dataclass(frozen=True)
@@ -46,12 +81,43 @@ class DeploySettings:
     break_lock: bool
     app_static_dir: str | None
     sudo: bool              # pyinfra's _sudo: commands run outside operations use it too
+    health_timeout_seconds: int
+    drain_seconds: int
+    lock_ttl_seconds: int
+    aws_region: str | None  # where the app's SSM parameters (ssm_path) are read
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "DeploySettings":
+        return cls(
+            db_name=data["db_name"], db_user=data["db_user"], network_name=data["network_name"],
+            postgres_image=data["postgres_image"], nginx_image=data["nginx_image"],
+            server_names=tuple(data["server_names"]), keep_releases=int(data["keep_releases"]),
+            pull=is_true(data.get("pull")), break_lock=is_true(data.get("break_lock")),
+            app_static_dir=data.get("app_static_dir") or None, sudo=bool(data.get("_sudo")),
+            health_timeout_seconds=whole_number(data, "health_timeout_seconds", 120),
+            drain_seconds=whole_number(data, "drain_seconds", 30),
+            lock_ttl_seconds=whole_number(data, "lock_ttl_seconds", 900),
+            aws_region=data.get("aws_region") or None)
 
 
 @dataclass(frozen=True)
 class TlsSettings:
     plan: tls.TlsPlan
     acme_ca_bundle: Path | None   # on this machine; copied to the host
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "TlsSettings":
+        """Domains, contact and ACME server checked together, before anything else."""
+        try:
+            plan = tls.tls_plan(tls_mode(data), data.get("server_names"), data.get("letsencrypt_email"),
+                                data.get("acme_server"), data["data_dir"])
+        except tls.TlsError as error:
+            raise DeployError(str(error)) from None
+        bundle = data.get("acme_ca_bundle")
+        if plan.enabled and bundle and not Path(bundle).expanduser().is_file():
+            raise DeployError(f"acme_ca_bundle {bundle} does not exist: give a PEM file of the ACME "
+                              "server's CA, or leave it unset for Let's Encrypt")
+        return cls(plan, Path(bundle).expanduser() if bundle else None)
 
 
 @dataclass(frozen=True)
@@ -120,9 +186,215 @@ class RegistrySettings:
         return registry.credentials_from(self.values)
 
 
+def _example(value: Any) -> dict:
+    return {"example": value}
+
+
+@dataclass(frozen=True)
+class EdgeSettings:
+    """nginx's site settings. Each field is a variable of the templates in nginx/templates/ and
+    the group_data key of the same name; `example` is what an error suggests."""
+    server_names: tuple[str, ...] = field(metadata=_example('\'["api.example.com"]\''))
+    client_max_body_size: str = field(metadata=_example("10m"))
+    proxy_connect_timeout: str = field(metadata=_example("5s"))
+    proxy_send_timeout: str = field(metadata=_example("35s"))
+    proxy_read_timeout: str = field(metadata=_example("35s"))
+    resolver_valid: str = field(metadata=_example("10s"))
+    api_rate_limit: str = field(metadata=_example("20r/s"))
+    api_rate_limit_burst: int = field(metadata=_example(40))
+    api_rate_limit_zone_size: str = field(metadata=_example("10m"))
+    hsts_max_age: int = field(metadata=_example(63072000))
+    hsts_include_subdomains: bool = field(metadata=_example("true"))
+    hsts_preload: bool = field(metadata=_example("true"))
+    cloudflare: bool = field(metadata=_example("true"))
+    client_header_timeout: str = field(metadata=_example("10s"))
+    client_body_timeout: str = field(metadata=_example("10s"))
+    send_timeout: str = field(metadata=_example("10s"))
+    keepalive_timeout: str = field(metadata=_example("30s"))
+    connections_per_client: int = field(metadata=_example(32))
+    connections_zone_size: str = field(metadata=_example("5m"))
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        return tuple(item.name for item in fields(cls))
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "EdgeSettings":
+        """Each value checked for what nginx reads in its place, so a bad one stops the deploy
+        before the host is touched instead of at `nginx -t`."""
+        values = {}
+        for item in fields(cls):
+            value, example = data.get(item.name), item.metadata["example"]
+            if item.type is bool:
+                values[item.name] = is_true(value)
+            elif item.type is int:
+                values[item.name] = whole_number(data, item.name, example, unit="")
+            elif item.name == "server_names":
+                if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+                    raise DeployError(f"server_names is {value!r}: give a list of names, "
+                                      f"e.g. --data server_names={example}")
+                values[item.name] = tuple(value)
+            elif isinstance(value, str) and NGINX_VALUE.match(value):
+                values[item.name] = value
+            else:
+                raise DeployError(f"{item.name} is {value!r}: give one nginx value (no spaces, quotes, "
+                                  f"; {{ }} # or $), e.g. --data {item.name}={example}")
+        return cls(**values)
+
+    def template_values(self) -> dict[str, Any]:
+        """The templates' variables from the settings (tls, static files and CloudFlare's
+        ranges come from the plan and the repository)."""
+        return {item.name: getattr(self, item.name) for item in fields(self)}
+
+
+@dataclass(frozen=True)
+class CloudWatchSettings:
+    """The CloudWatch agent: what its config (onehost/commands/cloudwatch_config.py) is rendered
+    from, checked by rendering it when the section is read; whether this target installs the
+    agent's package (it cannot be downloaded for the local image)."""
+    agent_package: bool           # AWS targets (bake_target=aws), or cloudwatch_agent_package
+    namespace: str
+    log_group: str
+    retention_days: int
+    disks: tuple[str, ...]
+    log_files: Mapping[str, str]  # log stream -> file (a glob follows every match)
+    container_logs: str           # what the containers' stream ships: "errors" or "all"
+    request_sample: int
+    counted_terms: tuple[str, ...]
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "CloudWatchSettings":
+        target = data.get("bake_target")
+        if target not in BAKE_TARGETS:
+            raise DeployError(f"bake_target is {target!r}: give one of {', '.join(BAKE_TARGETS)} "
+                              "(the AMI build passes --data bake_target=aws)")
+        disks, log_files = data.get("cloudwatch_disks"), data.get("cloudwatch_log_files")
+        terms = data.get("cloudwatch_counted_terms") or ()
+        if isinstance(disks, str) or not isinstance(disks, (list, tuple)):
+            raise DeployError(f"cloudwatch_disks is {disks!r}: give a list of mount points, "
+                              "e.g. --data 'cloudwatch_disks=[\"/\", \"/data\"]'")
+        if not isinstance(log_files, Mapping):
+            raise DeployError(f"cloudwatch_log_files is {log_files!r}: give log streams and their files, "
+                              "e.g. --data 'cloudwatch_log_files={\"syslog\": \"/var/log/syslog\"}'")
+        if isinstance(terms, str) or not isinstance(terms, (list, tuple)):
+            raise DeployError(f"cloudwatch_counted_terms is {terms!r}: give a list of the terms the "
+                              "stack's metric filters count (deploy/aws/stack.yaml)")
+        section = cls(
+            agent_package=is_true(data.get("cloudwatch_agent_package")) or target == "aws",
+            namespace=str(data.get("cloudwatch_namespace")), log_group=str(data.get("cloudwatch_log_group")),
+            retention_days=whole_number(data, "cloudwatch_log_retention_days", 7, unit="days"),
+            disks=tuple(disks), log_files=MappingProxyType(dict(log_files)),
+            container_logs=data.get("cloudwatch_container_logs"),
+            request_sample=whole_number(data, "cloudwatch_request_sample", 16, unit=""),
+            counted_terms=tuple(terms))
+        section.agent_config()
+        return section
+
+    def agent_config(self) -> dict:
+        """The agent's JSON document; DeployError when a setting is out of range or the document
+        would not keep the host's promises (cloudwatch_config.problems)."""
+        try:
+            filters = cloudwatch_config.container_log_filters(
+                self.container_logs, sample=self.request_sample, counted_terms=list(self.counted_terms))
+            config = cloudwatch_config.render(
+                namespace=self.namespace, log_group=self.log_group, retention_days=self.retention_days,
+                disks=list(self.disks), log_files=dict(self.log_files),
+                log_filters={cloudwatch_config.CONTAINERS_STREAM: filters})
+        except ValueError as error:   # the message names the setting and the fix
+            raise DeployError(f"the CloudWatch agent configuration: {error}") from None
+        problems = cloudwatch_config.problems(
+            config, log_group=self.log_group, disks=list(self.disks), log_files=list(self.log_files.values()),
+            retention_days=self.retention_days, counted_terms=list(self.counted_terms))
+        if problems:
+            raise DeployError("the CloudWatch agent configuration is incomplete: " + "; ".join(problems))
+        return config
+
+
+def package_names(data: Mapping, name: str) -> tuple[str, ...]:
+    """A list of Debian package names (one name alone is a list of one, as apt.packages takes it)."""
+    value = data.get(name)
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, (list, tuple)) or not names \
+            or not all(isinstance(item, str) and item.strip() for item in names):
+        raise DeployError(f"{name} is {value!r}: give a list of Debian package names, "
+                          f"e.g. --data '{name}=[\"curl\"]'")
+    return tuple(names)
+
+
+@dataclass(frozen=True)
+class BakeSettings:
+    """What the bake installs and sets up on every host (deploy/bake.py's tasks)."""
+    admin_user: str
+    timezone: str
+    data_volume_label: str
+    data_volume_fstype: str
+    docker_packages: tuple[str, ...]
+    hardening_packages: tuple[str, ...]
+    cloud_init_packages: tuple[str, ...]
+    backup_packages: tuple[str, ...]
+    tls_packages: tuple[str, ...]
+    data_volume_packages: tuple[str, ...]
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "BakeSettings":
+        admin, zone = str(data.get("admin_user")), str(data.get("timezone"))
+        label, fstype = str(data.get("data_volume_label")), str(data.get("data_volume_fstype"))
+        if not USER_NAME.match(admin):
+            raise DeployError(f"admin_user is {admin!r}: give a login name (lower-case letters, digits, _ and -, "
+                              "starting with a letter), e.g. --data admin_user=admin")
+        if not TIME_ZONE.match(zone) or ".." in zone:
+            raise DeployError(f"timezone is {zone!r}: give a zone of /usr/share/zoneinfo, e.g. --data "
+                              "timezone=Etc/UTC")
+        # e2label(8): an ext2/3/4 label is at most 16 characters; fstab's LABEL= is one word.
+        if not re.match(r"^[A-Za-z0-9_.-]{1,16}$", label):
+            raise DeployError(f"data_volume_label is {label!r}: give at most 16 letters, digits, '.', '_' "
+                              "or '-', e.g. --data data_volume_label=onehost-data")
+        if not re.match(r"^[a-z0-9]+$", fstype):
+            raise DeployError(f"data_volume_fstype is {fstype!r}: give a file system type, e.g. "
+                              "--data data_volume_fstype=ext4")
+        return cls(admin_user=admin, timezone=zone, data_volume_label=label, data_volume_fstype=fstype,
+                   **{name: package_names(data, name) for name in (
+                       "docker_packages", "hardening_packages", "cloud_init_packages", "backup_packages",
+                       "tls_packages", "data_volume_packages")})
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What one run is given, usually with --data on its command line: the deploy's image and
+    app settings, the rollback's release, the SQLite import's file, the restore's backup."""
+    image: str | None             # --data image=REF, or image_repository (onehost.toml) and tag
+    env_file: str | None
+    ssm_path: str | None
+    release: str | None           # a rollback's target; None: previous
+    sqlite: str | None
+    verify_only: bool
+    replace_existing: bool
+    backup: str                   # a restore's backup name, or "latest"
+    replace_live: bool
+    image_hygiene: bool           # cleanup.py runs only in an image build
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "RunInputs":
+        inputs = cls(
+            image=app_config.image_for(data), env_file=given(data.get("env_file")),
+            ssm_path=given(data.get("ssm_path")), release=given(data.get("release")),
+            sqlite=given(data.get("sqlite")), verify_only=is_true(data.get("verify_only")),
+            replace_existing=is_true(data.get("replace_existing")),
+            backup=given(data.get("backup")) or "latest", replace_live=is_true(data.get("replace_live")),
+            image_hygiene=is_true(data.get("image_hygiene")))
+        if inputs.backup != "latest" and not BACKUP_NAME.match(inputs.backup):
+            raise DeployError(f"backup {inputs.backup!r} is not a backup name (like "
+                              "timewarp-20261125T030000Z.dump, see `onehost backups list`) or latest")
+        if inputs.verify_only and inputs.replace_existing:
+            raise DeployError("verify_only=true changes nothing and replace_existing=true imports: "
+                              "give one of them")
+        return inputs
+
+
 @dataclass(frozen=True)
 class Settings:
-    """One host's settings. `values` is host.data as it was when first read (read-only)."""
+    """One host's settings. `values` is host.data as it was when first read (read-only); the
+    sections below are what the deploy files read."""
     host_name: str
     values: Mapping[str, Any]
 
@@ -130,26 +402,11 @@ class Settings:
     def from_values(cls, values: Mapping[str, Any], host_name: str = "test-host") -> "Settings":
         return cls(host_name, MappingProxyType(dict(values)))
 
-    # --- keys read one at a time (the bake's packages, the edge's nginx settings, run inputs) ---
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.values[key]
-
-    def flag(self, name: str) -> bool:
-        return is_true(self.values.get(name))
-
-    def whole_number(self, name: str) -> int:
-        value = str(self.values.get(name))
-        if not value.isdigit():
-            raise DeployError(f"{name} is {value!r}: give a whole number of seconds, e.g. --data {name}=30")
-        return int(value)
-
     def check_deploy_inputs(self) -> None:
         """The deploy's own sections, checked in this order before the host is touched: each
         raises DeployError naming the problem and the fix."""
-        for section in (lambda: self.tls, lambda: self.backups, lambda: self.registry):
+        for section in (lambda: self.tls, lambda: self.backups, lambda: self.registry,
+                        lambda: self.deploy, lambda: self.edge):
             section()
 
     # --- sections ---------------------------------------------------------------------------
@@ -157,33 +414,15 @@ class Settings:
     def layout(self) -> HostLayout:
         data = self.values
         return HostLayout(data_dir=data["data_dir"], network=data["network_name"], app_port=data["app_port"],
-                          server_name=data["server_names"][0], tls=data.get("tls") == "letsencrypt")
+                          server_name=data["server_names"][0], tls=tls_mode(data) == "letsencrypt")
 
     @cached_property
     def deploy(self) -> DeploySettings:
-        data = self.values
-        return DeploySettings(
-            db_name=data["db_name"], db_user=data["db_user"], network_name=data["network_name"],
-            postgres_image=data["postgres_image"], nginx_image=data["nginx_image"],
-            server_names=tuple(data["server_names"]), keep_releases=int(data["keep_releases"]),
-            pull=self.flag("pull"), break_lock=self.flag("break_lock"),
-            app_static_dir=data.get("app_static_dir") or None, sudo=bool(data.get("_sudo")))
+        return DeploySettings.from_values(self.values)
 
     @cached_property
     def tls(self) -> TlsSettings:
-        """Domains, contact and ACME server checked together, before anything else."""
-        data = self.values
-        mode = "off" if data.get("tls") is False else data.get("tls")
-        try:
-            plan = tls.tls_plan(mode, data.get("server_names"), data.get("letsencrypt_email"),
-                                data.get("acme_server"), data["data_dir"])
-        except tls.TlsError as error:
-            raise DeployError(str(error)) from None
-        bundle = data.get("acme_ca_bundle")
-        if plan.enabled and bundle and not Path(bundle).expanduser().is_file():
-            raise DeployError(f"acme_ca_bundle {bundle} does not exist: give a PEM file of the ACME "
-                              "server's CA, or leave it unset for Let's Encrypt")
-        return TlsSettings(plan, Path(bundle).expanduser() if bundle else None)
+        return TlsSettings.from_values(self.values)
 
     @cached_property
     def backups(self) -> BackupSettings:
@@ -192,6 +431,22 @@ class Settings:
     @cached_property
     def registry(self) -> RegistrySettings:
         return RegistrySettings.from_values(self.values)
+
+    @cached_property
+    def edge(self) -> EdgeSettings:
+        return EdgeSettings.from_values(self.values)
+
+    @cached_property
+    def cloudwatch(self) -> CloudWatchSettings:
+        return CloudWatchSettings.from_values(self.values)
+
+    @cached_property
+    def bake(self) -> BakeSettings:
+        return BakeSettings.from_values(self.values)
+
+    @cached_property
+    def run(self) -> RunInputs:
+        return RunInputs.from_values(self.values)
 
 
 _BY_HOST: "WeakKeyDictionary[Any, Settings]" = WeakKeyDictionary()

@@ -25,6 +25,6 @@ def converge(project: str, compose_file: str, env_file: str, services: tuple[str
     return server.shell(
         name=f"Start the {project} stack and wait until it is healthy",
         commands=[commands.shell(commands.up(project, compose_file, env_file,
-                                             settings().whole_number("health_timeout_seconds")))],
+                                             settings().deploy.health_timeout_seconds))],
         _if=lambda: not running or any(op.did_change() for op in changes),
     )

@@ -17,7 +17,7 @@ from onehost.aws import secrets
 from onehost.commands import registry, release
 from onehost.commands.switch import SwitchPlan
 from onehost.commands.tls import TlsPlan
-from onehost.local import app_config, docker_cli
+from onehost.local import docker_cli
 from onehost.local.registry import resolve_digest
 from onehost.paths import REPO_ROOT
 
@@ -96,18 +96,18 @@ def _read_app_env(path_text: str, check: bool = True) -> dict[str, str]:
 
 def _app_settings() -> dict[str, str]:
     """The env file's settings; with ssm_path, SSM Parameter Store's on top (they win)."""
-    data = settings()
-    if not data.get("ssm_path"):
-        if not data.get("env_file"):
+    inputs = settings().run
+    if not inputs.ssm_path:
+        if not inputs.env_file:
             raise DeployError("no env file given: pass the app's settings with --data env_file=PATH, "
                               "or read them from SSM Parameter Store with --data ssm_path=/app/env/")
-        return _read_app_env(data["env_file"])
+        return _read_app_env(inputs.env_file)
     import boto3
-    file_env = _read_app_env(data["env_file"], check=False) if data.get("env_file") else {}
+    file_env = _read_app_env(inputs.env_file, check=False) if inputs.env_file else {}
     try:
-        ssm = boto3.client("ssm", region_name=data["aws_region"])
-        env = {**file_env, **secrets.read_parameters(ssm, data["ssm_path"])}
-        release.check_app_env(env, f"SSM {data['ssm_path']}")
+        ssm = boto3.client("ssm", region_name=settings().deploy.aws_region)
+        env = {**file_env, **secrets.read_parameters(ssm, inputs.ssm_path)}
+        release.check_app_env(env, f"SSM {inputs.ssm_path}")
     except release.ReleaseError as error:
         raise DeployError(str(error)) from None
     return env
@@ -117,7 +117,7 @@ def plan_release() -> ReleasePlan:
     settings().check_deploy_inputs()
     tls_plan = settings().tls.plan
     deploy = settings().deploy
-    image = app_config.image_for(settings())
+    image = settings().run.image
     if not image:
         raise DeployError("no image given: pass the app image with --data image=NAME:TAG (or --data tag=TAG "
                           "with the image repository from ONEHOST_APP_CONFIG)")

@@ -23,7 +23,7 @@ def _on_host(releases: str) -> str:
 def plan_rollback() -> SwitchPlan:
     """To `previous`, or to the release named with --data release=<id>."""
     releases = settings().layout.releases
-    name = settings().get("release")
+    name = settings().run.release
     if name:
         if not RELEASE_NAME.match(str(name)) or name in ("current", "previous"):
             raise DeployError(f"release {name!r} is not a release id: give one of {_on_host(releases)}")

@@ -39,14 +39,12 @@ def current_image(release_dir: str) -> str:
 
 def plan_import() -> tuple[ImportPlan, Path]:
     """The plan and the local file, or a DeployError that names the problem and the fix."""
+    inputs, deploy = settings().run, settings().deploy   # verify_only with replace_existing is refused
     try:
-        sqlite_file = sqlite_import.check_sqlite_file(settings().get("sqlite"))
+        sqlite_file = sqlite_import.check_sqlite_file(inputs.sqlite)
     except sqlite_import.ImportRefused as refused:
         raise DeployError(str(refused)) from None
-    verify_only, replace = settings().flag("verify_only"), settings().flag("replace_existing")
-    if verify_only and replace:
-        raise DeployError("verify_only=true changes nothing and replace_existing=true imports: "
-                          "give one of them")
+    verify_only, replace = inputs.verify_only, inputs.replace_existing
     layout = settings().layout
     release_dir = link_target(f"{layout.releases}/current")
     if not release_dir:
@@ -59,10 +57,9 @@ def plan_import() -> tuple[ImportPlan, Path]:
     name = sqlite_import.staging_name(sqlite_file, sha256_of(sqlite_file))
     plan = ImportPlan(
         staging_dir=f"{layout.imports}/{name}", image=image, release_dir=release_dir,
-        layout=layout, db_user=settings().deploy.db_user, db_name=settings().deploy.db_name,
+        layout=layout, db_user=deploy.db_user, db_name=deploy.db_name,
         replace_existing=replace, verify_only=verify_only,
-        lock_ttl_seconds=settings().whole_number("lock_ttl_seconds"),
-        break_lock=settings().deploy.break_lock)
+        lock_ttl_seconds=deploy.lock_ttl_seconds, break_lock=deploy.break_lock)
     what = ("compare it with the live database (verify_only: nothing changes)" if verify_only else
             "replace the rows of the live database" if replace else "import it into the empty live database")
     logger.info(f"{host.name}: plan: upload {sqlite_file} to {plan.staging_dir}, then {what} "

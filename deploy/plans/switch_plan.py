@@ -34,23 +34,22 @@ def colour_state(colour: str) -> tuple[str | None, str | None]:
 def check_lock(layout: HostLayout) -> None:
     """Refuse before anything changes when another deploy holds the lock (the switch takes it)."""
     held = host.get_fact(DeployLock, lock_dir=layout.lock_dir)
-    ttl = settings().whole_number("lock_ttl_seconds")
+    ttl = settings().deploy.lock_ttl_seconds
     if held and not deploy_lock.should_break(held, ttl, settings().deploy.break_lock):
         raise DeployError(deploy_lock.refusal(layout.lock_dir, held, ttl))
 
 
 def switch_plan(action: str, release_id: str, release_dir: str, image: str, host_image: str,
                 image_id: str | None, git_commit: str | None) -> SwitchPlan:
-    layout = settings().layout
+    layout, deploy = settings().layout, settings().deploy
     check_lock(layout)
     return SwitchPlan(
         action=action, release_id=release_id, release_dir=release_dir,
         live_colour=live_colour(layout), replaces=link_target(f"{layout.releases}/current"),
         image=image, host_image=host_image, image_id=image_id, git_commit=git_commit,
-        layout=layout, db_user=settings().deploy.db_user, db_name=settings().deploy.db_name,
-        health_timeout_seconds=settings().whole_number("health_timeout_seconds"),
-        drain_seconds=settings().whole_number("drain_seconds"),
-        lock_ttl_seconds=settings().whole_number("lock_ttl_seconds"), break_lock=settings().deploy.break_lock)
+        layout=layout, db_user=deploy.db_user, db_name=deploy.db_name,
+        health_timeout_seconds=deploy.health_timeout_seconds, drain_seconds=deploy.drain_seconds,
+        lock_ttl_seconds=deploy.lock_ttl_seconds, break_lock=deploy.break_lock)
 
 
 def is_live(plan: SwitchPlan) -> bool:

@@ -17,7 +17,7 @@ TIMERS = ("onehost-backup.timer", "onehost-backup-drill.timer")
 
 @deploy("Backup tooling")
 def install_backup_tooling():
-    apt.packages(name="Install the PostgreSQL client and boto3", packages=settings()["backup_packages"],
+    apt.packages(name="Install the PostgreSQL client and boto3", packages=list(settings().bake.backup_packages),
                  no_recommends=True)
     files.put(name="Install onehost-backup", src=str(TOOL),
               dest="/usr/local/sbin/onehost-backup", user="root", group="root", mode="755")

@@ -35,7 +35,7 @@ def backup_settings(given: Settings, host_name: str) -> dict:
         "backup_dir": given.layout.backups,
         "releases_dir": given.layout.releases,
         "keep_local": backups.keep_local,
-        "namespace": given["cloudwatch_namespace"],
+        "namespace": given.cloudwatch.namespace,
     }
     if backups.endpoint_url:
         config["endpoint_url"] = backups.endpoint_url

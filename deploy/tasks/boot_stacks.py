@@ -16,12 +16,12 @@ def fstab_line(label: str, mount_point: str, fstype: str) -> str:
 
 @deploy("Stacks at boot")
 def start_stacks_at_boot():
-    data_dir = settings().layout.data_dir
-    apt.packages(name="Install the data volume's file system tools", packages=settings()["data_volume_packages"],
+    data_dir, bake = settings().layout.data_dir, settings().bake
+    apt.packages(name="Install the data volume's file system tools", packages=list(bake.data_volume_packages),
                  no_recommends=True)
     files.directory(name=f"Create the mount point {data_dir}", path=data_dir, mode="755")
     files.line(name="Mount the data volume by its label", path="/etc/fstab",
-               line=fstab_line(settings()["data_volume_label"], data_dir, settings()["data_volume_fstype"]),
+               line=fstab_line(bake.data_volume_label, data_dir, bake.data_volume_fstype),
                escape_regex_characters=True)
     rootfs.put("/usr/local/sbin/onehost-stacks", mode="755")
     rootfs.put("/etc/systemd/system/onehost-stacks.service")

@@ -14,7 +14,7 @@ from deploy.settings import settings
 
 @deploy("certbot")
 def install_certbot():
-    apt.packages(name="Install certbot and openssl", packages=settings()["tls_packages"], no_recommends=True)
+    apt.packages(name="Install certbot and openssl", packages=list(settings().bake.tls_packages), no_recommends=True)
     # Debian's own certbot.timer renews /etc/letsencrypt; ours renews /data/letsencrypt and reloads nginx.
     files.link(name="Mask Debian's certbot.timer", path="/etc/systemd/system/certbot.timer",
                target="/dev/null")

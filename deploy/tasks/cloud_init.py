@@ -21,7 +21,7 @@ STAGE_UNITS = ("cloud-init-main.service", "cloud-init-local.service", "cloud-ini
 
 @deploy("cloud-init")
 def install_cloud_init():
-    apt.packages(name="Install cloud-init", packages=settings()["cloud_init_packages"], no_recommends=True)
+    apt.packages(name="Install cloud-init", packages=list(settings().bake.cloud_init_packages), no_recommends=True)
     rootfs.put("/etc/cloud/cloud.cfg.d/99_onehost.cfg")
     for unit in STAGE_UNITS:
         enable_at_boot(unit)

@@ -1,5 +1,5 @@
-"""The CloudWatch agent: its config rendered from group_data and validated on every target;
-the official package installed on AWS targets only (`bake_target=aws` or
+"""The CloudWatch agent: its config rendered from the settings' cloudwatch section and validated
+on every target; the official package installed on AWS targets only (`bake_target=aws` or
 `cloudwatch_agent_package`: it cannot be downloaded for the local image)."""
 
 import json
@@ -8,7 +8,6 @@ from pathlib import PurePosixPath
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.server import Arch
 from pyinfra.operations import apt, files, server
 
@@ -20,20 +19,11 @@ PACKAGE_CACHE = "/var/cache/onehost/amazon-cloudwatch-agent.deb"
 AGENT_CTL = "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl"
 
 
-def wants_package(data) -> bool:
-    return bool(data.get("cloudwatch_agent_package")) or data.get("bake_target") == "aws"
-
-
 @deploy("CloudWatch agent")
 def configure_cloudwatch_agent():
-    try:
-        config = cloudwatch_config.render_from(settings().values)
-    except ValueError as error:   # a setting out of range; the message names the fix
-        raise DeployError(f"the CloudWatch agent configuration: {error}") from None
-    problems = cloudwatch_config.problems_for(config, settings().values)
-    if problems:
-        raise DeployError("the CloudWatch agent configuration is incomplete: " + "; ".join(problems))
-    if wants_package(settings()):
+    cloudwatch = settings().cloudwatch
+    config = cloudwatch.agent_config()
+    if cloudwatch.agent_package:
         files.directory(name="Create the package cache", path=str(PurePosixPath(PACKAGE_CACHE).parent))
         files.download(name="Download the CloudWatch agent package",
                        src=cloudwatch_config.package_url(host.get_fact(Arch)), dest=PACKAGE_CACHE)
@@ -46,7 +36,7 @@ def configure_cloudwatch_agent():
                     path=str(PurePosixPath(config_path).parent), mode="755")
     files.put(name="Write the CloudWatch agent config", src=StringIO(json.dumps(config, indent=2) + "\n"),
               dest=config_path, user="root", group="root", mode="644")
-    if wants_package(settings()):
+    if cloudwatch.agent_package:
         # The agent's own translator checks the file against its schema (and writes its TOML);
         # a config it rejects fails the bake instead of a host that ships no logs.
         server.shell(name="Validate the CloudWatch agent config with the agent",

@@ -13,7 +13,7 @@ def install_docker_engine():
     apt.update(name="Refresh package lists", cache_time=3600)
     apt.packages(
         name="Install Docker engine and compose v2",
-        packages=settings()["docker_packages"],
+        packages=list(settings().bake.docker_packages),
         no_recommends=True,
     )
     daemon_json = rootfs.put("/etc/docker/daemon.json")

@@ -7,7 +7,7 @@ from pyinfra.operations import files, server
 
 from deploy.lib import stacks
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
-from deploy.settings import settings
+from deploy.settings import EdgeSettings, settings
 from deploy.tasks.certificates import prepare_certificate
 from deploy.tasks.static_files import static_dir
 from onehost.commands import cloudflare as cloudflare_ranges
@@ -18,12 +18,8 @@ from onehost.paths import REPO_ROOT
 
 PROJECT = switch.EDGE_PROJECT
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
-# group_data keys the nginx templates read.
-SITE_SETTINGS = ("server_names", "client_max_body_size", "proxy_connect_timeout", "proxy_send_timeout",
-                 "proxy_read_timeout", "resolver_valid", "api_rate_limit", "api_rate_limit_burst",
-                 "api_rate_limit_zone_size", "hsts_max_age", "hsts_include_subdomains", "hsts_preload", "cloudflare",
-                 "client_header_timeout", "client_body_timeout", "send_timeout", "keepalive_timeout",
-                 "connections_per_client", "connections_zone_size")
+# The group_data keys the nginx templates read: the settings' edge section.
+SITE_SETTINGS = EdgeSettings.keys()
 # conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
 # first); the *.inc files are included by app.conf. Written in this order, the site last.
 # (tls-certificate.inc is the certificate task's: it depends on what was issued.)
@@ -60,7 +56,7 @@ def deploy_edge_stack(plan: ReleasePlan):
         stacks.put_text("Point nginx at the first colour", switch.upstream_line(
             switch.container(switch.COLOURS[0]), settings().layout.app_port), upstream)
     certificate = prepare_certificate(plan.tls)
-    site_settings = {key: settings().get(key) for key in SITE_SETTINGS}
+    site_settings = settings().edge.template_values()
     cloudflare = cloudflare_ranges.shipped_ranges()
     site = certificate + [files.template(name=f"Render the nginx configuration {name}",
                                          src=str(NGINX_TEMPLATES / template),
@@ -85,6 +81,6 @@ def check_health_through_edge(changes):
     server.shell(
         name="Check /health/ through nginx",
         commands=[commands.shell(commands.edge_health_check(
-            layout.server_name, layout.tls, attempts=settings().whole_number("health_timeout_seconds")))],
+            layout.server_name, layout.tls, attempts=settings().deploy.health_timeout_seconds))],
         _if=lambda: any(op.did_change() for op in changes),
     )

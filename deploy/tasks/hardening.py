@@ -16,7 +16,7 @@ from deploy.settings import settings
 def harden_host():
     apt.packages(
         name="Install unattended-upgrades, timesyncd, tzdata, rsyslog and logrotate",
-        packages=settings()["hardening_packages"],
+        packages=list(settings().bake.hardening_packages),
         no_recommends=True,
     )
     # Security updates every day; which origins is 50unattended-upgrades' default (Debian-Security).
@@ -41,7 +41,7 @@ def harden_host():
     enable_at_boot("onehost-sysctl.service")
     start_now("onehost-sysctl.service", real_host_only=True)
 
-    timezone = settings()["timezone"]
+    timezone = settings().bake.timezone
     files.link(name=f"Set the time zone to {timezone}", path="/etc/localtime",
                target=f"/usr/share/zoneinfo/{timezone}")
     files.put(name="Record the time zone for tools that read /etc/timezone",

@@ -12,7 +12,7 @@ from deploy.settings import settings
 
 @deploy("SSH access")
 def configure_ssh_access():
-    admin = settings()["admin_user"]
+    admin = settings().bake.admin_user
     server.user(
         name=f"Create the {admin} user",
         user=admin,

@@ -37,7 +37,7 @@ def retire_single_colour_app():
         return
     server.shell(name="Stop and remove the app project of the single-colour layout",
                  commands=[shlex.join(["docker", "compose", "--project-name", LEGACY_PROJECT, "down",
-                                       "--timeout", str(settings().whole_number("drain_seconds"))])])
+                                       "--timeout", str(settings().deploy.drain_seconds)])])
 
 
 def run_switch(plan: SwitchPlan) -> None:

@@ -1,35 +1,9 @@
-"""The backup bucket's rules (versioning, Object Lock, lifecycle) and the heartbeat alarm, set with boto3."""
+"""The backup bucket's rules (versioning, Object Lock, lifecycle) and the heartbeat alarm, set with boto3.
+The rules themselves are built in onehost/commands/backup_bucket.py."""
 
-
+from onehost.commands import backup_bucket
+from onehost.commands.backup_bucket import LOCK_MODES  # noqa: F401 - `onehost backups lifecycle --lock-mode`'s choices
 from onehost.local.shell import CommandFailed
-
-LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
-
-
-def lifecycle_rules(prefix: str, keep_days: int, abort_days: int = 7, noncurrent_days: int = 1) -> dict:
-    """The bucket's lifecycle configuration for the dumps under `prefix`. Expiration counts from
-    the upload, as the lock does (retention_configuration), so it only hides a dump whose lock
-    has ended; the hidden (noncurrent) version goes `noncurrent_days` later."""
-    return {"Rules": [{
-        "ID": "onehost-backups",
-        "Filter": {"Prefix": prefix},
-        "Status": "Enabled",
-        "Expiration": {"Days": keep_days},
-        "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": abort_days},
-    }]}
-
-
-def retention_configuration(keep_days: int, mode: str = "GOVERNANCE") -> dict:
-    """put_object_lock_configuration's ObjectLockConfiguration: every new version of every object
-    is locked for `keep_days` from its upload, by the bucket, whatever the uploader asks.
-    GOVERNANCE lets a principal with s3:BypassGovernanceRetention delete early (the host's role
-    has none); COMPLIANCE lets nobody (S3 User Guide, "Locking objects with Object Lock",
-    retention modes)."""
-    if mode not in LOCK_MODES:
-        raise CommandFailed(f"lock mode {mode!r}: give GOVERNANCE or COMPLIANCE")
-    return {"ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": mode, "Days": keep_days}}}
 
 
 def heartbeat_alarm(host: str, namespace: str = "onehost", hours: int = 26,
@@ -54,8 +28,11 @@ def set_lifecycle(s3, bucket: str, prefix: str, keep_days: int, lock_mode: str =
     from botocore.exceptions import ClientError
     if keep_days < 1:
         raise CommandFailed(f"--keep-days {keep_days}: keep backups at least 1 day")
-    retention = retention_configuration(keep_days, lock_mode)
-    rules = lifecycle_rules(prefix, keep_days)
+    try:
+        retention = backup_bucket.retention_configuration(keep_days, lock_mode)
+    except backup_bucket.LockModeError as error:
+        raise CommandFailed(str(error)) from None
+    rules = backup_bucket.lifecycle_rules(prefix, keep_days)
     step = "versioning"
     try:
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

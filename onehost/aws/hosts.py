@@ -26,12 +26,13 @@ instance, its stacks start again, and the new instance is terminated. Rollback r
 the earlier AMI when there is one, and launches a new one from that AMI when not.
 
 Each step is a boto3 call and a waiter; the host side (SSH, the health check) is `SshHosts`,
-which reaches instances by id through the Instance Connect Endpoint (or --reach public/private).
+which reaches instances by id through the Instance Connect Endpoint (or --reach public/private)
+and runs the scripts of onehost/commands/data_volume.py; the first boot's user data is
+onehost/commands/cloud_config.py's.
 """
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from dataclasses import dataclass, field
@@ -40,14 +41,14 @@ from datetime import UTC, datetime, timedelta
 from onehost.aws.amis import PREVIOUS_IMAGE_TAG
 from onehost.aws.clients import table, tag_dict, tag_list
 from onehost.aws.stack import describe, outputs_of, stack_name
-from onehost.commands import reach
+from onehost.commands import cloud_config, data_volume, reach
 from onehost.commands.compose_commands import edge_health_check
-from onehost.commands.host_defaults import DATA_DIR, DATA_VOLUME_FSTYPE, DATA_VOLUME_LABEL
+from onehost.commands.data_volume import START_STACKS, STOP_STACKS  # noqa: F401 - read as hosts.STOP_STACKS
+from onehost.commands.host_defaults import DATA_DIR
 from onehost.local.shell import CommandFailed
 from onehost.remote.session import HostSession
 from onehost.remote.ssh_files import SshFiles
 
-DEVICE = "/dev/sdf"
 RETIRE_TAG = "onehost:retire-after"
 STACK_OUTPUTS = ("SecurityGroupId", "InstanceProfileArn", "DataVolumeId", "ElasticIpAllocationId",
                  "AvailabilityZone", "ElasticIp")
@@ -100,73 +101,12 @@ def instance_tags(env: Environment, image: dict, previous_image: str | None) -> 
     return tags
 
 
-STOP_STACKS = "docker ps --quiet | xargs --no-run-if-empty docker stop --time 30"
-START_STACKS = "systemctl restart onehost-stacks.service"
-
-
-def mount_data_script(volume_id: str, wait_seconds: int = 120, mount_point: str = DATA_DIR,
-                      label: str = DATA_VOLUME_LABEL, fstype: str = DATA_VOLUME_FSTYPE,
-                      by_id_dir: str = "/dev/disk/by-id") -> str:
-    """Mount the data volume unless it is (the baked fstab mounts it at boot): wait for the
-    attached volume, give a new (blank) one its file system, mount it by label, and fail unless
-    it is mounted (fstab's nofail makes a failed `mount` succeed). Nitro instances name an EBS
-    volume by its id; Xen ones by the attachment's device."""
-    by_id = f"{by_id_dir}/nvme-Amazon_Elastic_Block_Store_{volume_id.replace('-', '')}"
-    xen = DEVICE.replace("/dev/sd", "/dev/xvd")
-    return (f"mountpoint -q {mount_point} || {{ dev={by_id}; "
-            f"for _ in $(seq 1 {wait_seconds}); do [ -e \"$dev\" ] || [ -e {xen} ] && break; sleep 1; done; "
-            f"[ -e \"$dev\" ] || dev={xen}; "
-            f"[ -e \"$dev\" ] || {{ echo \"data volume {volume_id} is not attached\" >&2; exit 1; }}; "
-            # blkid(8): exit 2 is "nothing could be identified" (a blank volume); any other failure
-            # (4: usage or I/O error, 8: ambivalent probe) must never lead to mkfs.
-            f"blkid -p -o value -s TYPE \"$dev\" >/dev/null; found=$?; "
-            f"if [ $found -eq 2 ]; then mkfs -t {fstype} -q -L {label} \"$dev\"; "
-            "elif [ $found -ne 0 ]; then "
-            "echo \"cannot read $dev (blkid exit $found): not formatting it\" >&2; exit 1; fi; "
-            # udev makes the by-label link; a container runs no udev (and has no udevadm).
-            f"{{ ! command -v udevadm >/dev/null || udevadm settle; }}; "
-            f"mount {mount_point}; mountpoint -q {mount_point}; }}")
-
-
-def unmount_data_script(mount_point: str = DATA_DIR) -> str:
-    return f"sync && (! mountpoint -q {mount_point} || umount {mount_point})"
-
-
-def take_data_script(volume_id: str, wait_seconds: int = 120) -> str:
-    """The new host: mount the data volume, then start the stacks (as at boot)."""
-    return f"{mount_data_script(volume_id, wait_seconds)} && {START_STACKS}"
-
-
-def release_data_script() -> str:
-    """The old host: stop every container (SIGTERM, then 30 s), then let go of the volume."""
-    return f"{STOP_STACKS} && {unmount_data_script()}"
-
-
-PUBLIC_KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
-                    "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
-
-
 def public_key_line(text: str, source: str) -> str:
-    """One OpenSSH public key (`ssh-ed25519 AAAA... comment`), or a clear error naming `source`."""
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    if len(lines) != 1 or lines[0].split()[0] not in PUBLIC_KEY_TYPES or len(lines[0].split()) < 2:
-        raise CommandFailed(f"{source} is not one OpenSSH public key (ssh-ed25519 AAAA...): give the .pub "
-                            "file, e.g. --ssh-public-key ~/.ssh/id_ed25519.pub")
-    return lines[0]
-
-
-def user_data(public_keys: list[str]) -> str:
-    """cloud-config for first boot: the operator's keys for the admin user. The baked image
-    removes every authorized key, so without these (or an EC2 key pair) no one can log in.
-
-    cloud-init's cc_ssh module adds `ssh_authorized_keys` to the default user, which is `admin`
-    on Debian's cloud images (cloudinit/config/cc_ssh.py; Debian's cloud.cfg `default_user`).
-    Nothing here waits for the data volume: the swap attaches it after the instance answers
-    and mounts it over SSH, and a script that held boot for the volume held the wait for boot."""
-    if not public_keys:  # an EC2 key pair only: cc_ssh would extend its list by a null
-        return "#cloud-config\n"
-    keys = "".join(f"  - {json.dumps(key)}\n" for key in public_keys)  # JSON strings are YAML
-    return "#cloud-config\nssh_authorized_keys:\n" + keys
+    """cloud_config.public_key_line, its refusal a CommandFailed the console prints."""
+    try:
+        return cloud_config.public_key_line(text, source)
+    except cloud_config.PublicKeyError as error:
+        raise CommandFailed(str(error)) from None
 
 
 def run_request(env: Environment, image_id: str, instance_type: str, key_name: str | None,
@@ -184,7 +124,7 @@ def run_request(env: Environment, image_id: str, instance_type: str, key_name: s
         # T3 instances launch in Unlimited mode unless told, and surplus credits are billed
         # (EC2 User Guide, "Burstable performance instances": unlimited is the T3 default).
         "CreditSpecification": {"CpuCredits": cpu_credits},
-        "UserData": user_data(list(public_keys)),
+        "UserData": cloud_config.user_data(list(public_keys)),
         "TagSpecifications": [{"ResourceType": "instance", "Tags": tag_list(tags)},
                               {"ResourceType": "volume", "Tags": tag_list(tags)}],
     }
@@ -241,10 +181,10 @@ class SshHosts:
                 time.sleep(5)
 
     def release_data(self, target) -> None:
-        self.run(target, release_data_script())
+        self.run(target, data_volume.release_data_script())
 
     def take_data(self, target, volume_id: str) -> None:
-        self.run(target, take_data_script(volume_id))
+        self.run(target, data_volume.take_data_script(volume_id))
 
     def healthy(self, target) -> bool:
         """/health/ through the host's nginx, retried; why it failed is kept in `last_error`."""
@@ -358,7 +298,7 @@ def move_volume(ec2, volume_id: str, to_instance: str) -> None:
     if holder:
         ec2.detach_volume(VolumeId=volume_id, InstanceId=holder)
         ec2.get_waiter("volume_available").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 150})
-    ec2.attach_volume(VolumeId=volume_id, InstanceId=to_instance, Device=DEVICE)
+    ec2.attach_volume(VolumeId=volume_id, InstanceId=to_instance, Device=data_volume.DEVICE)
     ec2.get_waiter("volume_in_use").wait(VolumeIds=[volume_id], WaiterConfig={"Delay": 2, "MaxAttempts": 150})
 
 

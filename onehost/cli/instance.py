@@ -8,8 +8,8 @@ from onehost.local.instance import (
     down,
     reset,
     status,
-    up,
 )
+from onehost.remote.local_instance import up
 
 
 def register(subparsers) -> None:

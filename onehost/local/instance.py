@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tarfile
 import time
@@ -18,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from onehost.commands.cloud_config import user_data
 from onehost.local import docker_cli
 from onehost.local.shell import CommandFailed, output, progress, run
 from onehost.paths import state_dir
@@ -139,9 +141,6 @@ def seed_files(instance_id: str, hostname: str, public_keys: list[str]) -> dict[
     config (https://docs.cloud-init.io/en/latest/reference/network-config.html, "Disabling
     network configuration"; cloudinit/stages.py `_find_networking_config`). Values are JSON
     strings, which YAML reads as strings whatever the name."""
-    from onehost.aws.hosts import (
-        user_data,  # imported here: hosts imports this module's ADMIN_USER
-    )
     return {
         "meta-data": f"instance-id: {json.dumps(instance_id)}\nlocal-hostname: {json.dumps(hostname)}\n",
         "user-data": user_data(list(public_keys)),
@@ -231,9 +230,24 @@ def _systemd_settled(config: InstanceConfig) -> bool:
     return state in ("running", "degraded")
 
 
-def _ssh_ready(config: InstanceConfig) -> bool:
-    return subprocess.run(["ssh", *ssh_options(config), f"{ADMIN_USER}@127.0.0.1", "true"],
-                          capture_output=True).returncode == 0
+def sshd_answers(port: int, host: str = "127.0.0.1", timeout: float = 5) -> bool:
+    """Whether an SSH server answers on the port: it sends its identification line, starting
+    "SSH-", first (RFC 4253 section 4.2; it may send other lines before it). A published port
+    whose container does not listen yet is accepted by Docker's proxy and closed at once
+    (moby/moby cmd/docker-proxy/tcp_proxy_linux.go, clientLoop): connecting alone proves nothing."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            received = b""
+            while len(received) < 8192:
+                chunk = connection.recv(1024)
+                if not chunk:
+                    return False
+                received += chunk
+                if any(line.startswith(b"SSH-") for line in received.split(b"\n")[:-1]):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 def _cloud_init_status_long(config: InstanceConfig) -> str:
@@ -310,7 +324,9 @@ def up(config: InstanceConfig) -> None:
     _wait_for_cloud_init(config)  # admin's login comes from cloud-init, as on EC2
     config.ssh_config.write_text(ssh_config_text(config))
     write_app_env(config.app_env)
-    wait_until(lambda: _ssh_ready(config), f"SSH on 127.0.0.1:{config.ssh_port}", timeout=60)
+    # Reaching it as the inventory does (a login through the host session) is onehost.remote's:
+    # `onehost instance up` waits for that too (onehost/remote/local_instance.py).
+    wait_until(lambda: sshd_answers(config.ssh_port), f"sshd on 127.0.0.1:{config.ssh_port}", timeout=60)
     progress(f"{config.name} is up: ssh -F {config.ssh_config} {config.name}")
 
 

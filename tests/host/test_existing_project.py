@@ -4,7 +4,9 @@ same rows served from the host's PostgreSQL.
 
 The project is made here the way its authors made it: `django-admin startproject shop`, an app
 with two related models (an author has books), a DRF API, rows in SQLite. It runs on an
-instance of its own, so its database starts empty.
+instance of its own, so its database starts empty: named and numbered after the session's test
+instance (ONEHOST_TEST_*, tests/host/conftest.py), so two host tiers side by side never share it,
+and its image in a repository of the session's own.
 """
 
 import json
@@ -19,14 +21,23 @@ import pytest
 
 from onehost.cli import main
 from onehost.local import app_image, instance
-from tests.host.conftest import Deployer, Instance
+from tests.host.conftest import Deployer, Instance, instance_settings
+from tests.host.fixtures import remove_session_images
 
-SHOP_INSTANCE_ENV = {
-    "ONEHOST_INSTANCE": "onehost-shop-test",
-    "ONEHOST_SSH_PORT": "24222",
-    "ONEHOST_HTTP_PORT": "24080",
-    "ONEHOST_HTTPS_PORT": "24443",
-}
+# Its ports are the test instance's plus this: outside the ranges side-by-side sessions are given.
+PORT_OFFSET = 100
+
+
+def shop_instance_settings(environ=os.environ) -> dict:
+    """The shop's instance: the session's test instance's name with -shop, its ports moved by PORT_OFFSET."""
+    shared = instance_settings(environ)
+    ports = {name: str(int(value) + PORT_OFFSET) for name, value in shared.items() if name.endswith("_PORT")}
+    return {"ONEHOST_INSTANCE": f"{shared['ONEHOST_INSTANCE']}-shop", **ports}
+
+
+SHOP_INSTANCE_ENV = shop_instance_settings()
+# The session's own repository (as APP_REPOSITORY is for the example): onehost.toml names it.
+SHOP_REPOSITORY = f"shop-{instance_settings()['ONEHOST_INSTANCE']}"
 IMAGE_TAG = "test-v1"
 DJANGO_ADMIN = str(Path(sys.executable).with_name("django-admin"))
 # The project's own pins: what the example pins for the same packages.
@@ -138,8 +149,9 @@ class Shop(Instance):
 @pytest.fixture(scope="module")
 def shop(base_image_names, tmp_path_factory):
     root = make_project(tmp_path_factory.mktemp("existing") / "shop")
-    assert main(["init", str(root), "--app-name", "shop", "--domain", "shop.example.com"]) == 0
-    app_image.build(root, f"shop:{IMAGE_TAG}", base_image=base_image_names["python"])
+    assert main(["init", str(root), "--app-name", "shop", "--domain", "shop.example.com",
+                 "--image", SHOP_REPOSITORY]) == 0
+    app_image.build(root, f"{SHOP_REPOSITORY}:{IMAGE_TAG}", base_image=base_image_names["python"])
     environ = {**os.environ, **SHOP_INSTANCE_ENV, "ONEHOST_APP_CONFIG": str(root / "onehost.toml")}
     config = instance.InstanceConfig.from_environment(environ)
     instance.reset(config)
@@ -150,6 +162,15 @@ def shop(base_image_names, tmp_path_factory):
     yield Shop(config, root, move)
     if not os.environ.get("ONEHOST_KEEP_TEST_INSTANCE"):
         instance.reset(config)
+        remove_session_images(SHOP_REPOSITORY)
+
+
+def test_the_shop_gets_its_own_instance_beside_the_sessions():
+    derived = shop_instance_settings({"ONEHOST_TEST_INSTANCE": "onehost-h4", "ONEHOST_TEST_SSH_PORT": "22204",
+                                      "ONEHOST_TEST_HTTP_PORT": "28004", "ONEHOST_TEST_HTTPS_PORT": "28404"})
+    assert derived == {"ONEHOST_INSTANCE": "onehost-h4-shop", "ONEHOST_SSH_PORT": "22304",
+                       "ONEHOST_HTTP_PORT": "28104", "ONEHOST_HTTPS_PORT": "28504"}
+    assert shop_instance_settings({})["ONEHOST_INSTANCE"] == "onehost-test-shop"
 
 
 def test_the_release_runs_the_projects_image_and_reports_healthy(shop):

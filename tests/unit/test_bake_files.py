@@ -9,7 +9,6 @@ import pytest
 import yaml
 
 from deploy.tasks.boot_stacks import fstab_line
-from deploy.tasks.cloudwatch import wants_package
 from onehost.paths import REPO_ROOT
 from tests.conftest import tier_of
 from tests.tools import installed_tool
@@ -108,12 +107,6 @@ def test_fstab_line_mounts_by_label_with_nofail():
     fields = fstab_line("onehost-data", "/data", "ext4").split()
     assert fields[:3] == ["LABEL=onehost-data", "/data", "ext4"]
     assert "nofail" in fields[3].split(",")
-
-
-def test_cloudwatch_package_on_aws_targets_only():
-    assert not wants_package({"bake_target": "local"})
-    assert wants_package({"bake_target": "aws"})
-    assert wants_package({"bake_target": "local", "cloudwatch_agent_package": True})
 
 
 def test_cloud_init_config_names_the_bakes_admin_and_datasources_ds_identify_can_read():

@@ -1,5 +1,5 @@
-"""The nginx templates render from group_data alone: every variable they use is a key the edge
-task passes, and every template is written to the host."""
+"""The nginx templates render from the settings' edge section alone: every variable they use is
+one the edge task passes, and every template is written to the host."""
 
 import ipaddress
 import re
@@ -8,12 +8,14 @@ import runpy
 import jinja2
 import pytest
 
+from deploy.settings import EdgeSettings
 from deploy.tasks import certificates, edge
 from onehost.commands import cloudflare, tls
 from onehost.local import base_images
 from onehost.paths import REPO_ROOT
 
 GROUP_DATA = runpy.run_path(str(REPO_ROOT / "deploy" / "group_data" / "all.py"))
+SITE_SETTINGS = EdgeSettings.from_values(GROUP_DATA).template_values()
 ENVIRONMENT = jinja2.Environment(loader=jinja2.FileSystemLoader(str(edge.NGINX_TEMPLATES)),
                                  undefined=jinja2.StrictUndefined)
 
@@ -33,8 +35,7 @@ SHIPPED_RANGES = cloudflare.shipped_ranges()
 
 
 def render(name: str, tls_on: bool, static_files: bool = True, **overrides) -> str:
-    settings = {key: GROUP_DATA[key] for key in edge.SITE_SETTINGS}
-    settings.update(overrides)
+    settings = {**SITE_SETTINGS, **overrides}
     return ENVIRONMENT.get_template(edge.SITE_FILES[name]).render(
         tls=tls_on, static_files=static_files, cloudflare_ranges=SHIPPED_RANGES.networks,
         cloudflare_ranges_taken=SHIPPED_RANGES.taken, **settings)
@@ -89,8 +90,7 @@ def test_without_tls_nothing_listens_on_443():
     (True, True, "max-age=63072000; includeSubDomains; preload"),
 ])
 def test_hsts_options(include_subdomains, preload, value):
-    settings = {key: GROUP_DATA[key] for key in edge.SITE_SETTINGS}
-    settings.update(hsts_include_subdomains=include_subdomains, hsts_preload=preload)
+    settings = {**SITE_SETTINGS, "hsts_include_subdomains": include_subdomains, "hsts_preload": preload}
     text = ENVIRONMENT.get_template("http.conf.j2").render(tls=True, **settings)
     assert f'https "{value}";' in text
 

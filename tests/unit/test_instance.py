@@ -1,10 +1,13 @@
+import contextlib
 import io
 import re
+import socket
 import tarfile
+import threading
 
 import pytest
 
-from onehost.aws.hosts import user_data
+from onehost.commands.cloud_config import user_data
 from onehost.local.instance import (
     InstanceConfig,
     cloud_init_problem,
@@ -14,6 +17,7 @@ from onehost.local.instance import (
     run_command,
     seed_archive,
     seed_files,
+    sshd_answers,
 )
 from onehost.local.shell import CommandFailed
 
@@ -103,3 +107,42 @@ def test_console_text_has_plain_line_ends():
     raw = b"[  OK  ] Finished cloud-final.service.\r\r\n-----BEGIN SSH HOST KEY KEYS-----\r\nssh-ed25519 AAAA\r\n"
     assert console_text(raw) == ("[  OK  ] Finished cloud-final.service.\n"
                                  "-----BEGIN SSH HOST KEY KEYS-----\nssh-ed25519 AAAA\n")
+
+
+@pytest.fixture
+def listener():
+    """A TCP server on 127.0.0.1 that answers each connection with `behaviour(connection)`."""
+
+    servers = []
+
+    def start(behaviour):
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def serve():
+            with contextlib.suppress(OSError):
+                while True:
+                    connection, _ = server.accept()
+                    with connection:
+                        behaviour(connection)
+        threading.Thread(target=serve, daemon=True).start()
+        return server.getsockname()[1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_sshd_answers_when_the_port_sends_an_ssh_identification_line(listener):
+    port = listener(lambda connection: connection.sendall(b"a banner line\r\nSSH-2.0-OpenSSH_10.0 Debian\r\n"))
+    assert sshd_answers(port)
+
+
+def test_a_port_that_accepts_and_closes_is_not_sshd(listener):
+    """What Docker's proxy does on a published port whose container does not listen yet."""
+    assert not sshd_answers(listener(lambda connection: None))
+
+
+def test_a_closed_port_is_not_sshd():
+    with socket.create_server(("127.0.0.1", 0)) as spare:
+        closed = spare.getsockname()[1]
+    assert not sshd_answers(closed, timeout=1)

@@ -17,7 +17,7 @@ LAYERS = ("commands", "aws", "local", "remote", "cli")
 # What a builder must not import: AWS, pyinfra, processes, Docker, SSH and the network.
 NOT_IN_COMMANDS = {"boto3", "botocore", "pyinfra", "subprocess", "docker", "paramiko", "socket"}
 # aws, local and remote may use commands and paths; between themselves only these
-# (what the code needs: the swap's SSH, `onehost instance`'s cloud-init user data, the bake's
+# (what the code needs: the swap's SSH and CommandFailed, the demo's deploy and the bake's
 # pyinfra, the registry digest's ECR half, the inventory's instance settings).
 CROSSINGS = {("aws", "local"), ("aws", "remote"), ("local", "aws"), ("local", "remote"), ("remote", "local")}
 

@@ -138,10 +138,6 @@ def test_releases_reads_the_hosts_layout_through_the_session(ran, capsys):
 # --- nothing else builds an ssh command line --------------------------------------------
 
 SSH_CLIENTS = {"ssh", "scp", "sftp"}
-# Waits for the local instance's sshd at `onehost instance up`, before an inventory host exists;
-# onehost/local/ cannot use onehost/remote/ (tests/unit/test_layers.py). Same policy as the
-# inventory's local instance: the same known_hosts file, accept-new.
-NOT_YET_THROUGH_THE_SESSION = {"onehost/local/instance.py"}
 
 
 def ssh_command_lines(path: Path) -> list[int]:
@@ -158,10 +154,36 @@ def test_no_module_outside_onehost_remote_builds_an_ssh_command_line():
             relative = path.relative_to(REPO_ROOT).as_posix()
             if not relative.startswith("onehost/remote/") and (lines := ssh_command_lines(path)):
                 found[relative] = lines
-    assert set(found) == NOT_YET_THROUGH_THE_SESSION, \
-        f"{found}: reach hosts through onehost.remote.session.HostSession (one host-key policy); " \
-        "drop a module from NOT_YET_THROUGH_THE_SESSION once it does"
+    assert found == {}, f"{found}: reach hosts through onehost.remote.session.HostSession (one host-key policy)"
     assert ssh_command_lines(REPO_ROOT / "onehost/remote/session.py"), "the walk finds ssh command lines"
+
+
+def test_instance_up_waits_for_a_login_through_the_local_instances_session(ran, monkeypatch):
+    """`onehost instance up`: once the container has booted, the wait logs in as a deploy will,
+    with the inventory's known_hosts and policy for the local instance, until it succeeds."""
+    from onehost.local.instance import InstanceConfig
+    from onehost.remote import local_instance
+
+    commands, local = ran
+    answers = iter([255, 255, 0])
+
+    def fake_run(args, **options):
+        commands.append(list(args))
+        return subprocess.CompletedProcess(args, next(answers), stdout=b"", stderr=b"")
+    monkeypatch.setattr(session, "run", fake_run)
+    local_instance.wait_for_login(InstanceConfig.from_environment({"ONEHOST_SSH_PORT": "12222"}), interval=0)
+    assert commands == [local.command("true")] * 3
+
+
+def test_instance_up_names_what_it_waited_for(ran, monkeypatch):
+    from onehost.local.instance import InstanceConfig
+    from onehost.remote import local_instance
+
+    monkeypatch.setattr(session, "run", lambda args, **options: subprocess.CompletedProcess(args, 255))
+    with pytest.raises(session.CommandFailed, match=r"timed out after 0s waiting for admin to log in to "
+                                                    r"onehost-local over SSH \(127.0.0.1:12222\)"):
+        local_instance.wait_for_login(InstanceConfig.from_environment({"ONEHOST_SSH_PORT": "12222"}),
+                                      timeout=0, interval=0)
 
 
 STATIC = {"ONEHOST_HOSTS": "deploy@web-1.example.com,deploy@web-2.example.com:2200"}

@@ -13,6 +13,7 @@ import pytest
 
 from onehost.aws import backups
 from onehost.aws.stack import PROTECTED, TEMPLATE
+from onehost.commands import backup_bucket
 from onehost.paths import REPO_ROOT
 from tests.tools import installed_tool, stack_template
 from tests.unit.iam_eval import allowed, resolve
@@ -106,7 +107,7 @@ def test_backup_bucket_is_private_encrypted_versioned_tls_only_with_the_backup_l
         "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
     [rule] = bucket["LifecycleConfiguration"]["Rules"]
-    [expected] = backups.lifecycle_rules("backups/", 30)["Rules"]
+    [expected] = backup_bucket.lifecycle_rules("backups/", 30)["Rules"]
     assert rule["Id"] == expected["ID"] and rule["Status"] == "Enabled"
     assert template["Parameters"]["BackupPrefix"]["Default"] == GROUP_DATA["backup_prefix"]
     noncurrent_days = expected["NoncurrentVersionExpiration"]["NoncurrentDays"]
@@ -125,11 +126,11 @@ def test_the_bucket_locks_every_dump_for_the_retention_days(template):
     bucket = template["Resources"]["BackupBucket"]["Properties"]
     assert bucket["ObjectLockEnabled"] is True
     # The same retention `onehost backups lifecycle` puts on a bucket made without the stack.
-    expected = backups.retention_configuration(30, "GOVERNANCE")
+    expected = backup_bucket.retention_configuration(30, "GOVERNANCE")
     expected["Rule"]["DefaultRetention"] = {"Mode": {"Ref": "BackupLockMode"}, "Days": {"Ref": "BackupRetentionDays"}}
     assert bucket["ObjectLockConfiguration"] == expected
     assert template["Parameters"]["BackupLockMode"]["Default"] == "GOVERNANCE"
-    assert template["Parameters"]["BackupLockMode"]["AllowedValues"] == list(backups.LOCK_MODES)
+    assert template["Parameters"]["BackupLockMode"]["AllowedValues"] == list(backup_bucket.LOCK_MODES)
     assert template["Parameters"]["BackupRetentionDays"]["Default"] == 30
 
 
