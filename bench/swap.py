@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.deploy import BENCH_ENV, fresh_bench_instance
 from onehost.aws import hosts
+from onehost.commands.data_volume import START_STACKS, STOP_STACKS
 from onehost.local import instance
 from onehost.local.loadgen import LoadGenerator
 from onehost.remote.deploys import run_deploy
@@ -49,8 +50,8 @@ def main() -> int:
                              max_seconds=LOAD_SECONDS, timeout=1).start()
         try:
             time.sleep(EDGE_SECONDS)
-            for name, action in (("stop every container", lambda: ssh_hosts.run(ADDRESS, hosts.STOP_STACKS)),
-                                 ("start the stacks", lambda: ssh_hosts.run(ADDRESS, hosts.START_STACKS)),
+            for name, action in (("stop every container", lambda: ssh_hosts.run(ADDRESS, STOP_STACKS)),
+                                 ("start the stacks", lambda: ssh_hosts.run(ADDRESS, START_STACKS)),
                                  ("/health/ through nginx", check)):
                 start = time.monotonic()
                 action()

@@ -2,7 +2,6 @@
 The rules themselves are built in onehost/commands/backup_bucket.py."""
 
 from onehost.commands import backup_bucket
-from onehost.commands.backup_bucket import LOCK_MODES  # noqa: F401 - `onehost backups lifecycle --lock-mode`'s choices
 from onehost.local.shell import CommandFailed
 
 

@@ -43,7 +43,6 @@ from onehost.aws.clients import table, tag_dict, tag_list
 from onehost.aws.stack import describe, outputs_of, stack_name
 from onehost.commands import cloud_config, data_volume, reach
 from onehost.commands.compose_commands import edge_health_check
-from onehost.commands.data_volume import START_STACKS, STOP_STACKS  # noqa: F401 - read as hosts.STOP_STACKS
 from onehost.commands.host_defaults import DATA_DIR
 from onehost.local.shell import CommandFailed
 from onehost.remote.session import HostSession
@@ -99,14 +98,6 @@ def instance_tags(env: Environment, image: dict, previous_image: str | None) -> 
     if previous_image:
         tags[PREVIOUS_IMAGE_TAG] = previous_image
     return tags
-
-
-def public_key_line(text: str, source: str) -> str:
-    """cloud_config.public_key_line, its refusal a CommandFailed the console prints."""
-    try:
-        return cloud_config.public_key_line(text, source)
-    except cloud_config.PublicKeyError as error:
-        raise CommandFailed(str(error)) from None
 
 
 def run_request(env: Environment, image_id: str, instance_type: str, key_name: str | None,

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import argparse
 
-from onehost.aws.backups import LOCK_MODES, heartbeat_alarm, set_lifecycle
+from onehost.aws.backups import heartbeat_alarm, set_lifecycle
+from onehost.commands.backup_bucket import LOCK_MODES
 from onehost.local.shell import CommandFailed
 from onehost.remote.backups import on_each_host
 from onehost.remote.deploys import run_deploy

@@ -15,12 +15,12 @@ from onehost.aws.hosts import (
     load_environment,
     pin_environment_keys,
     previous_image,
-    public_key_line,
     retire,
     serving_instance,
     swap,
 )
 from onehost.commands import reach
+from onehost.commands.cloud_config import PublicKeyError, public_key_line
 from onehost.local.instance import ADMIN_USER
 from onehost.local.shell import CommandFailed
 from onehost.paths import state_dir
@@ -41,7 +41,10 @@ def login_keys(public_key_file: str | None, ssh_key: str | None, key_name: str |
                             "or --key-name of an EC2 key pair)")
     if not path.is_file():
         raise CommandFailed(f"--ssh-public-key {path}: no such file")
-    return (public_key_line(path.read_text(), str(path)),)
+    try:
+        return (public_key_line(path.read_text(), str(path)),)
+    except PublicKeyError as error:
+        raise CommandFailed(str(error)) from None
 
 
 def run_command(args) -> int:
