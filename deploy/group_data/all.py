@@ -96,8 +96,9 @@ proxy_send_timeout = "35s"
 # The app answers on the shared network or not at all: fail fast (502) instead of hanging.
 proxy_connect_timeout = "5s"
 resolver_valid = "10s"
-# Request rate limit on /api/ per client address (nginx limit_req: rate, then a burst served at
-# once; beyond it a JSON 429). /health/ is not limited. The zone holds ~16000 addresses a MB.
+# Request rate limit per client address on every route of the app, /api/ or not (nginx
+# limit_req: rate, then a burst served at once; beyond it a JSON 429). /health/ and the files
+# nginx serves itself (/static/) are not limited. The zone holds ~16000 addresses a MB.
 api_rate_limit = "20r/s"
 api_rate_limit_burst = 40
 api_rate_limit_zone_size = "10m"

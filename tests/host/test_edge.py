@@ -1,7 +1,8 @@
 """The edge (nginx) by behaviour, through the test instance's port 80: security headers on every
 response, JSON error bodies (nginx's own 400, 413 and 421 too), names the host does not serve
-refused before the app, the API's rate limit, the client timeouts, gzip for JSON, and JSON access
-log lines.
+refused before the app, the rate limit on the app's routes (health checks and static files
+exempt), the client's Host with its port reaching the app, the client timeouts, gzip for JSON,
+and JSON access log lines.
 
 Each test leaves the instance as it found it: the 502 test restores upstream.inc (in a
 `finally`), the rate limit test waits until the limit has recovered.
@@ -118,46 +119,96 @@ def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed)
     assert fetch(test_instance, "/api/events/").status == 200
 
 
-def test_api_rate_limit_answers_json_429_and_spares_health(test_instance, deployed):
-    rate = int(GROUP_DATA["api_rate_limit"].removesuffix("r/s"))
-    burst = int(GROUP_DATA["api_rate_limit_burst"])
-    limited, statuses, lock = threading.Event(), [], threading.Lock()
-    first_429 = []
+RATE = int(GROUP_DATA["api_rate_limit"].removesuffix("r/s"))
+BURST = int(GROUP_DATA["api_rate_limit_burst"])
+# A route of the app outside /api/: Django's own 404 page, from the app (not nginx's).
+OUTSIDE_THE_API = "/outside-the-api/"
+
+
+def flood(instance, path: str, count: int) -> tuple[list[int], Response | None]:
+    """Up to `count` requests to `path`, 8 at a time, stopping at the first 429: the statuses,
+    and the first 429 (None when nothing was refused)."""
+    limited, statuses, lock, first_429 = threading.Event(), [], threading.Lock(), []
 
     def one(_):
         if limited.is_set():
             return
-        response = fetch(test_instance, "/api/events/")
+        response = fetch(instance, path)
         with lock:
             statuses.append(response.status)
             if response.status == 429 and not first_429:
                 first_429.append(response)
                 limited.set()
 
-    # Bounded: at most 8 x the burst, stopping at the first 429.
     with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, range(8 * burst)))
-    assert first_429, f"no 429 in {len(statuses)} requests: {sorted(set(statuses))}"
-    assert set(statuses) <= {200, 429}, sorted(set(statuses))
-    assert statuses.count(200) >= burst   # the burst is served before anything is refused
-    assert_json_error(first_429[0], 429)
+        list(pool.map(one, range(count)))
+    return statuses, (first_429 or [None])[0]
 
-    # /health/ is not limited: the deploy's checks and monitors poll it hard.
-    health = [fetch(test_instance, "/health/").status for _ in range(burst + rate)]
-    assert health == [200] * len(health)
 
-    # The limit recovers: the API answers again once the bucket drains (about burst / rate
-    # seconds). Polling does not delay that: a refused request leaves the bucket as it was
-    # (nginx/nginx src/http/modules/ngx_http_limit_req_module.c, ngx_http_limit_req_lookup
-    # returns NGX_BUSY before it stores the new excess).
-    wait_until(lambda: fetch(test_instance, "/api/events/").status == 200, "the API after its rate limit",
+def wait_until_the_limit_recovers(instance, path: str, answer: int) -> None:
+    """`path` answers again once the bucket drains (about burst / rate seconds). Polling does not
+    delay that: a refused request leaves the bucket as it was (nginx/nginx
+    src/http/modules/ngx_http_limit_req_module.c, ngx_http_limit_req_lookup returns NGX_BUSY
+    before it stores the new excess). Then the bucket is left empty for the tests after this
+    one: its fill cannot be read without spending it, and nginx drains it at `rate` a second, so
+    it is empty burst / rate seconds after the request just accepted (limit_req's leaky bucket,
+    nginx.org/en/docs/http/ngx_http_limit_req_module.html)."""
+    wait_until(lambda: fetch(instance, path).status == answer, f"{path} after its rate limit",
                timeout=30, interval=0.2)
-    # Leave the bucket empty for the tests after this one. Its fill cannot be read without
-    # spending it: nginx drains it at `rate` a second, so it is empty burst / rate seconds after
-    # the request just accepted (limit_req's leaky bucket, nginx.org/en/docs/http/ngx_http_limit_req_module.html).
-    drained_at = time.monotonic() + burst / rate
-    wait_until(lambda: time.monotonic() >= drained_at, "nginx's request bucket to drain", timeout=burst / rate + 5,
+    drained_at = time.monotonic() + BURST / RATE
+    wait_until(lambda: time.monotonic() >= drained_at, "nginx's request bucket to drain", timeout=BURST / RATE + 5,
                interval=0.1)
+
+
+@pytest.mark.parametrize("path, answer", [("/api/events/", 200), (OUTSIDE_THE_API, 404)])
+def test_every_route_of_the_app_is_rate_limited_with_a_json_429(test_instance, deployed, path, answer):
+    marker = uuid.uuid4().hex
+    assert fetch(test_instance, f"{path}?limit-check={marker}").status == answer
+    assert access_log_entry(test_instance, marker)["upstream_status"] == str(answer)   # the app's answer
+    # Bounded: at most 8 x the burst, stopping at the first 429.
+    statuses, first_429 = flood(test_instance, path, 8 * BURST)
+    assert first_429, f"no 429 in {len(statuses)} requests: {sorted(set(statuses))}"
+    assert set(statuses) <= {answer, 429}, sorted(set(statuses))
+    assert statuses.count(answer) >= BURST - 1   # the burst is served before anything is refused
+    assert_json_error(first_429, 429)
+    wait_until_the_limit_recovers(test_instance, path, answer)
+
+
+def test_health_checks_and_static_files_are_never_rate_limited(test_instance, deployed):
+    manifest = fetch(test_instance, "/static/staticfiles.json")
+    assert manifest.status == 200, manifest.body
+    hashed = next(name for name in manifest.json()["paths"].values() if name.endswith(".css"))
+    # This client is over its limit first; then each exempt path gets far more than a burst.
+    # /health/: the deploy's checks (curl on the host, through nginx), the switch, `onehost
+    # hosts`, monitors and load balancers poll it.
+    _, first_429 = flood(test_instance, OUTSIDE_THE_API, 8 * BURST)
+    assert first_429, "the app's routes were not limited"
+    for path in ("/health/", f"/static/{hashed}", "/static/staticfiles.json"):
+        statuses, refused = flood(test_instance, path, 8 * BURST)
+        assert refused is None and set(statuses) == {200}, (path, sorted(set(statuses)))
+    wait_until_the_limit_recovers(test_instance, OUTSIDE_THE_API, 404)
+
+
+@pytest.mark.parametrize("name", GROUP_DATA["server_names"])
+def test_the_app_builds_absolute_urls_with_the_port_the_client_used(test_instance, deployed, name):
+    # DRF's API root links each list with request.build_absolute_uri, which Django builds from the
+    # Host header (HttpRequest.get_host, django/http/request.py); it checks only the name against
+    # ALLOWED_HOSTS (the deploy's server_names, no port), so the port passes.
+    port = test_instance.config.http_port
+    root = fetch(test_instance, "/api/", headers={"Host": f"{name}:{port}"})
+    assert root.status == 200, root.body
+    assert root.json()["events"] == f"http://{name}:{port}/api/events/"
+
+
+def test_the_app_gets_the_name_nginx_chose_when_the_host_header_names_another(test_instance, deployed):
+    # nginx picks the server by the request line's name before the Host header
+    # (https://nginx.org/en/docs/http/ngx_http_core_module.html#var_host): the app must get that
+    # name, not the header's, or an app with ALLOWED_HOSTS = "*" would build links to it.
+    port = test_instance.config.http_port
+    response = raw_exchange(test_instance, (f"GET http://localhost/api/ HTTP/1.1\r\n"
+                                            f"Host: unknown.example:{port}\r\nConnection: close\r\n\r\n").encode())
+    assert response.status == 200, response.body
+    assert response.json()["events"] == "http://localhost/api/events/"
 
 
 def test_json_is_gzipped_for_clients_that_accept_it(test_instance, deployed):

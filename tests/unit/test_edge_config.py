@@ -79,6 +79,93 @@ def test_static_files_location_only_when_the_image_has_them():
     assert "location /static/" not in render("app-locations.inc", tls_on=True, static_files=False)
 
 
+def locations(text: str) -> dict[str, str]:
+    """Each top-level `location` block by its match, e.g. {"/static/": "root /srv; ..."}."""
+    blocks, depth, name, body = {}, 0, None, []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if depth == 0 and stripped.startswith("location "):
+            name, body = stripped.removeprefix("location ").removesuffix("{").strip(), []
+        elif name is not None and not (depth == 1 and stripped == "}"):
+            body.append(stripped)
+        depth += line.count("{") - line.count("}")
+        if depth == 0 and name is not None:
+            blocks[name], name = "\n".join(body), None
+    return blocks
+
+
+def nginx_map(text: str, variable: str) -> dict[str, str]:
+    """The source -> value lines of the `map ... $variable` block, quotes removed."""
+    block = re.search(rf"^map [^\n]* \${variable} {{\n(.*?)^}}", text, re.S | re.M)
+    assert block, f"no map for ${variable}"
+    return dict((source.strip('"'), value.strip('"')) for source, value in
+                (line.strip().rstrip(";").rsplit(None, 1) for line in block[1].splitlines()))
+
+
+@pytest.mark.parametrize("tls_on", [True, False])
+@pytest.mark.parametrize("static_files", [True, False])
+def test_every_location_that_reaches_the_app_is_rate_limited_and_static_files_are_not(tls_on, static_files):
+    proxy = render("proxy.inc", tls_on)
+    burst = SITE_SETTINGS["api_rate_limit_burst"]
+    assert f"limit_req zone=app burst={burst} nodelay;" in proxy.splitlines()
+    # proxy.inc is the only way to the app: no other template proxies on its own.
+    for name in edge.SITE_FILES:
+        text = render(name, tls_on, static_files=static_files)
+        passes = [line for line in text.splitlines() if line.strip().startswith("proxy_pass ")]
+        assert bool(passes) == (name == "proxy.inc"), name
+    blocks = locations(render("app-locations.inc", tls_on, static_files=static_files))
+    proxied = sorted(name for name, body in blocks.items() if "include /etc/nginx/conf.d/proxy.inc;" in body)
+    assert proxied == ["/"]        # /api/, the admin and every other route of the app
+    if static_files:
+        assert "proxy.inc" not in blocks["/static/"] and "limit_req" not in blocks["/static/"]
+
+
+# The request lines' URIs ($request_uri, as the client sent them) the rate limit does not count.
+@pytest.mark.parametrize(("request_uri", "limited"), [
+    ("/health/", False),
+    ("/health/?probe=1", False),
+    ("/api/events/", True),
+    ("/admin/login/?next=/admin/", True),
+    ("/", True),
+    ("//health/", True),            # reaches Django as another path: not the health check
+    ("/health", True),
+    ("/health/x", True),
+])
+def test_the_rate_limit_counts_every_request_to_the_app_but_health_checks(request_uri, limited):
+    http = render("00-http.conf", tls_on=True)
+    zone = (f"limit_req_zone $app_rate_limit_key zone=app:{SITE_SETTINGS['api_rate_limit_zone_size']} "
+            f"rate={SITE_SETTINGS['api_rate_limit']};")
+    assert zone in http.splitlines()
+    keys = nginx_map(http, "app_rate_limit_key")
+    assert keys.pop("default") == "$binary_remote_addr"
+    # limit_req does not count a request whose key is empty (ngx_http_limit_req_module.c).
+    matched = [value for pattern, value in keys.items() if re.search(pattern.removeprefix("~"), request_uri)]
+    assert (matched[:1] or ["$binary_remote_addr"])[0] == ("$binary_remote_addr" if limited else "")
+
+
+@pytest.mark.parametrize(("host", "http_host", "sent"), [
+    ("127.0.0.1", "127.0.0.1:8080", "127.0.0.1:8080"),    # the local instance's published port
+    ("api.example.com", "api.example.com", "api.example.com"),
+    ("api.example.com", "API.Example.com:8443", "API.Example.com:8443"),
+    ("[::1]", "[::1]:8080", "[::1]:8080"),
+    ("api.example.com", "", "api.example.com"),          # no Host header (HTTP/1.0 over TLS)
+    # `GET http://api.example.com/ HTTP/1.1` with another Host: nginx chose the server by the
+    # request line's name, and the app gets that name.
+    ("api.example.com", "evil.example:8080", "api.example.com"),
+    ("api.example.com", "api.example.com.evil.example", "api.example.com"),
+])
+def test_the_app_gets_the_clients_host_with_its_port_when_it_names_the_server(host, http_host, sent):
+    assert "proxy_set_header Host $app_host;" in render("proxy.inc", tls_on=True).splitlines()
+    http = render("00-http.conf", tls_on=True)
+    assert 'map "$host $http_host" $app_host {' in http
+    choices = nginx_map(http, "app_host")
+    default = choices.pop("default")
+    (pattern, value), = choices.items()
+    assert pattern.startswith("~*")       # nginx: a case-insensitive regular expression
+    chosen = value if re.search(pattern.removeprefix("~*"), f"{host} {http_host}", re.I) else default
+    assert chosen.replace("$http_host", http_host).replace("$host", host) == sent
+
+
 def test_without_tls_nothing_listens_on_443():
     site = render("app.conf", tls_on=False)
     assert "443" not in site and "tls.inc" not in site and "app-locations.inc" in site
