@@ -51,7 +51,7 @@ NGINX_429 = docker_line(
     r'"","upstream_response_time":"","bytes":46,"referer":"","user_agent":"curl/7.88.1"}',
     "stdout", "2026-12-06T09:29:54.550499967Z")
 NGINX_RATE_LIMITED = docker_line(
-    r'2026/12/06 09:29:54 [warn] 23#23: *4335 limiting requests, excess: 40.060 by zone "app",'
+    r'2026/12/06 09:29:54 [warn] 23#23: *4335 limiting requests, excess: 40.060 by zone "api",'
     r' client: 172.17.0.1, server: localhost, request: "GET /api/events/ HTTP/1.1", host:'
     r' "127.0.0.1:34080"',
     "stderr", "2026-12-06T09:29:54.550169008Z")
