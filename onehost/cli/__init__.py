@@ -13,19 +13,24 @@ from onehost.cli import (
     bake,
     base_images,
     build_app,
+    dbshell,
     demo,
     hosts,
     init,
     instance,
     load,
+    logs,
     releases,
+    run,
+    shell,
     stack,
+    status,
 )
 from onehost.local.shell import CommandFailed
 
 # In this order in `onehost --help`.
-COMMAND_MODULES = (demo, base_images, bake, instance, build_app, releases, load, amis, backups,
-                   stack, hosts, init)
+COMMAND_MODULES = (demo, base_images, bake, instance, build_app, releases, status, logs, run, shell,
+                   dbshell, load, amis, backups, stack, hosts, init)
 
 
 def build_parser() -> argparse.ArgumentParser:
