@@ -74,7 +74,7 @@ health_timeout_seconds = 120
 # After the switch, how long the old colour may finish in-flight requests before it is stopped.
 drain_seconds = 30
 # A deploy lock older than this was left by a deploy that died; it is broken with a warning.
-lock_ttl_seconds = 900
+lock_ttl_seconds = _shared.LOCK_TTL_SECONDS
 # Release directories kept on the host (current and previous are always kept).
 keep_releases = 5
 

@@ -12,3 +12,6 @@ DATA_VOLUME_FSTYPE = "ext4"
 # The PostgreSQL server's major version: the server image, the host's pg_dump client, the local
 # base images.
 POSTGRES_MAJOR = "17"
+# A deploy lock older than this was left by a run that died: a deploy, `run --lock` and
+# `onehost status` treat it as stale.
+LOCK_TTL_SECONDS = 900

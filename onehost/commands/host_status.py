@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from onehost.commands import compose_commands, lock, tls
+from onehost.commands.host_defaults import LOCK_TTL_SECONDS
 from onehost.commands.live import live_colour, no_release_message
-from onehost.commands.switch import COLOURS, DATA_PROJECT, EDGE_PROJECT, HostLayout, SwitchPlan, container
+from onehost.commands.switch import COLOURS, DATA_PROJECT, EDGE_PROJECT, HostLayout, container
 
 # --- what needs attention -------------------------------------------------------------------
 # Let's Encrypt certificates live 90 days and certbot renews them 30 days before the end: one
@@ -33,7 +34,7 @@ CERTIFICATE_MIN_DAYS = 14
 BACKUP_MAX_AGE_HOURS = 26
 DISK_MAX_PERCENT = 90
 # A lock older than the deploys' default TTL is taken to be left by a deploy that died.
-LOCK_STALE_SECONDS = SwitchPlan.lock_ttl_seconds
+LOCK_STALE_SECONDS = LOCK_TTL_SECONDS
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from onehost.commands import compose_commands as commands
+from onehost.commands.host_defaults import LOCK_TTL_SECONDS
 
 COLOURS = ("blue", "green")
 # The long-lived stacks the switch works with: nginx reloads, PostgreSQL dumps.
@@ -263,7 +264,7 @@ class SwitchPlan:
     db_name: str
     health_timeout_seconds: int = 120
     drain_seconds: int = 30
-    lock_ttl_seconds: int = 900
+    lock_ttl_seconds: int = LOCK_TTL_SECONDS
     break_lock: bool = False
 
     @property

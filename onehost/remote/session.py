@@ -79,10 +79,11 @@ class HostSession:
 
     def command(self, script: str, *, terminal: bool = False) -> list[str]:
         """`terminal`: ask sshd for a pseudo-terminal (`ssh -t`), for a prompt on the host
-        (ssh(1): "-t Force pseudo-terminal allocation ... for screen-based programs")."""
+        (ssh(1): "-t Force pseudo-terminal allocation ... for screen-based programs"), and keep
+        ssh's own "Connection to ... closed." off it (LogLevel ERROR still prints errors)."""
         arguments = ssh_arguments(self.name, self.data)
         if terminal:
-            arguments.insert(1, "-t")
+            arguments[1:1] = ["-t", "-o", "LogLevel=ERROR"]
         return [*arguments, root_shell(script)]
 
     def run(self, script: str, *, capture: bool = False, check: bool = True,

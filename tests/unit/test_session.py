@@ -192,7 +192,7 @@ STATIC = {"ONEHOST_HOSTS": "deploy@web-1.example.com,deploy@web-2.example.com:22
 def test_a_terminal_session_asks_sshd_for_a_pseudo_terminal():
     host = HostSession("web-1", {"ssh_hostname": "203.0.113.7", "ssh_user": "admin"})
     plain, terminal = host.command("true"), host.command("true", terminal=True)
-    assert terminal == [plain[0], "-t", *plain[1:]]
+    assert terminal == [plain[0], "-t", "-o", "LogLevel=ERROR", *plain[1:]]
 
 
 def test_host_names_the_one_session_asked_for():
