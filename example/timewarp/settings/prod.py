@@ -24,7 +24,8 @@ Release env file variables read here (besides SECRET_KEY, ALLOWED_HOSTS and the 
     CSRF_TRUSTED_ORIGINS  comma-separated origins such as https://app.example.com; by default
                           https://<name> for each ALLOWED_HOSTS name (`.example.com` gives
                           https://*.example.com; `*` gives nothing). Set it when browsers post
-                          from another origin or through a non-standard port.
+                          from another origin (a same-origin post through another port
+                          passes: nginx hands the app the Host with its port).
 
 The API itself is not affected by CSRF: DRF views are exempt from CsrfViewMiddleware and
 enforce CSRF only with SessionAuthentication, which the example does not use.
