@@ -4,7 +4,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from onehost.commands import compose_commands, lock, switch, tls
+from onehost.commands import compose_commands, lock, release, switch, tls
 
 
 class DockerImageId(FactBase):
@@ -53,6 +53,22 @@ class TextFile(FactBase):
     def process(self, output):
         text = "\n".join(output)
         return None if text.strip() == "__absent__" else text
+
+
+class DataStackIdentity(FactBase):
+    """{POSTGRES_USER, POSTGRES_DB} the data stack's env file names (never its password), or None
+    when there is no such file yet (a first deploy)."""
+
+    def command(self, path):
+        quoted = shlex.quote(path)
+        keys = "|".join(release.DATA_IDENTITY_KEYS)
+        return (f"if [ -f {quoted} ]; then echo __present__; grep -E '^({keys})=' {quoted} || true; "
+                "else echo __absent__; fi")
+
+    def process(self, output):
+        if not output or output[0].strip() != "__present__":
+            return None
+        return release.parse_env_file("\n".join(output[1:]), "postgres.env")
 
 
 class CertificateNames(FactBase):

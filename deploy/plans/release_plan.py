@@ -1,8 +1,8 @@
 """What this deploy will put on the host, worked out and checked before anything changes."""
 
 import getpass
+import os
 import socket
-import subprocess
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,14 +10,14 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploy.facts import DockerImageId, PendingMigrations
+from deploy.facts import DataStackIdentity, DockerImageId, PendingMigrations
 from deploy.plans import switch_plan as switching
 from deploy.settings import dry_run_requested, settings
 from onehost.aws import secrets
 from onehost.commands import registry, release
 from onehost.commands.switch import SwitchPlan
 from onehost.commands.tls import TlsPlan
-from onehost.local import docker_cli
+from onehost.local import app_image, docker_cli
 from onehost.local.registry import resolve_digest
 from onehost.paths import REPO_ROOT
 
@@ -50,10 +50,20 @@ class ReleasePlan:
     tls: TlsPlan
 
 
-def _git_commit() -> str | None:
-    result = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"],
-                            capture_output=True, text=True)
-    return result.stdout.strip() or None
+def _app_commit(app: HostImage) -> str | None:
+    """The app's own commit, as `onehost build-app` labelled the image; None for an image without
+    the label or one the host pulls (this tool's checkout says nothing about the app)."""
+    return app_image.image_revision(app.reference) if app.image_id else None
+
+
+def _check_data_identity(postgres_env: dict[str, str]) -> None:
+    """Refuse before the host changes when the data stack would restart as another user or
+    database than its data volume was initialised with (the app could not log in)."""
+    current = host.get_fact(DataStackIdentity, path=f"{settings().layout.data_stack_dir}/postgres.env")
+    refusal = release.data_identity_refusal(current, postgres_env, host.name,
+                                            os.environ.get("ONEHOST_APP_CONFIG"))
+    if refusal:
+        raise DeployError(refusal)
 
 
 def _host_image(reference: str, pull: bool) -> HostImage:
@@ -135,13 +145,14 @@ def plan_release() -> ReleasePlan:
     release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name}
     postgres_env = {"POSTGRES_USER": app_env["DB_USER"], "POSTGRES_DB": app_env["DB_NAME"],
                     "POSTGRES_PASSWORD": app_env["DB_PASSWORD"]}
+    _check_data_identity(postgres_env)
 
     app_env_text = release.render_env(app_env)
     release_env_text = release.render_env(release_env)
     compose_text = (COMPOSE_DIR / "app.yaml").read_text()
     release_id = release.release_id(image, app.image_id or app.digest or image, compose_text,
                                     app_env_text, release_env_text)
-    git_commit = _git_commit()
+    git_commit = _app_commit(app)
     record = release.release_record(
         release_id, image, app.image_id, git_commit,
         deployed_by=f"{getpass.getuser()}@{socket.gethostname()}",

@@ -58,6 +58,38 @@ def check_app_env(env: dict[str, str], source: str) -> None:
             raise ReleaseError(f"{key} in {source} holds a NUL byte, which no process environment can carry")
 
 
+# What the PostgreSQL image reads only when it initialises an empty data directory
+# (docker-library/postgres, docker-entrypoint.sh: docker_setup_env, then docker_setup_db only
+# when `$DATABASE_ALREADY_EXISTS` is empty): changing them later cannot log anyone in.
+DATA_IDENTITY_KEYS = ("POSTGRES_USER", "POSTGRES_DB")
+
+
+def data_identity_refusal(current: dict[str, str] | None, requested: dict[str, str], host_name: str,
+                          app_config: str | None) -> str | None:
+    """Why a deploy must not go on, when it would start PostgreSQL as another user or database
+    than its data volume was initialised with; None when the names match or there is no data
+    stack yet (a first deploy). `app_config` is ONEHOST_APP_CONFIG as this shell has it."""
+    if not current:
+        return None
+    changed = [key for key in DATA_IDENTITY_KEYS if current.get(key) and current[key] != requested.get(key)]
+    if not changed:
+        return None
+    now = ", ".join(f"{key}={current.get(key)}" for key in DATA_IDENTITY_KEYS)
+    asked = ", ".join(f"{key}={requested.get(key)}" for key in DATA_IDENTITY_KEYS)
+    if app_config:
+        cause = (f"ONEHOST_APP_CONFIG={app_config} names another app's onehost.toml than the one this "
+                 "host was first deployed with, or --data db_user/db_name differ")
+    else:
+        cause = ("ONEHOST_APP_CONFIG is not set in this shell, so the deploy fell back to the default "
+                 "app name (or --data db_user/db_name differ)")
+    return (f"{host_name}: refused: the data stack's PostgreSQL was initialised with {now}, and this deploy "
+            f"asks for {asked}; PostgreSQL keeps the user and database its data volume was created with, "
+            f"so the app could not log in. Likely cause: {cause}. Fix: export ONEHOST_APP_CONFIG=<the "
+            f"project's onehost.toml> (the one with this host's app_name), or pass --data "
+            f"db_user={current.get('POSTGRES_USER')} --data db_name={current.get('POSTGRES_DB')}. "
+            "Nothing on the host was changed.")
+
+
 def compose_env_value(value: str) -> str:
     """One value as Compose's env-file parser gives it back byte for byte."""
     if PLAIN_VALUE.match(value):

@@ -10,6 +10,7 @@ into `<context>/wheelhouse/`, and the Dockerfile then installs only from there.
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +24,9 @@ WHEELHOUSE = "wheelhouse"
 CONTEXT_MOUNT = "/context"
 CA_MOUNT = "/run/onehost-ca.pem"
 WHEELHOUSE_MOUNT = "/wheelhouse"
+# The OCI annotation for the source's version-control revision
+# (github.com/opencontainers/image-spec, annotations.md): the deploy records it in release.json.
+REVISION_LABEL = "org.opencontainers.image.revision"
 WHEELHOUSE_COPY = re.compile(r"^COPY\s+(.+?)\s+wheelhous\[e\]\s+/wheels/\s*$", re.MULTILINE)
 
 
@@ -73,6 +77,30 @@ def build_command(context_dir, tag: str, base_image: str | None = None,
     for name, value in (labels or {}).items():
         args += ["--label", f"{name}={value}"]
     return args + [str(context_dir)]
+
+
+def source_labels(commit: str | None) -> dict[str, str]:
+    """The image's labels naming the app's commit; none when the context is not in a git repo."""
+    return {REVISION_LABEL: commit} if commit else {}
+
+
+def context_commit(context: Path) -> str | None:
+    """HEAD of the git repository the build context is in, or None outside one (or without git)."""
+    try:
+        result = subprocess.run(["git", "-C", str(context), "rev-parse", "--verify", "--quiet", "HEAD"],
+                                capture_output=True, text=True)
+    except FileNotFoundError:
+        return None
+    return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
+
+
+def image_revision(reference: str) -> str | None:
+    """The app commit a local image was built from (its REVISION_LABEL), or None."""
+    result = subprocess.run(["docker", "image", "inspect", "--format",
+                             f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}', reference],
+                            capture_output=True, text=True)
+    value = result.stdout.strip() if result.returncode == 0 else ""
+    return None if value in ("", "<no value>") else value
 
 
 def dockerfile_base_image(dockerfile: Path) -> str | None:
@@ -128,6 +156,9 @@ def build(context_dir, tag: str, base_image: str | None = None, environ: Mapping
         if any((context / WHEELHOUSE).glob("*.whl")):
             progress(f"note: {context / WHEELHOUSE} holds wheels from an earlier build and the image will use them;"
                      " delete it to install from PyPI")
+    commit = context_commit(context)
+    progress(f"app commit {commit} (label {REVISION_LABEL})" if commit
+             else f"{context} is not in a git repository: the image records no app commit")
     with timed(f"building image {tag} from {context}"):
-        run(build_command(context, tag, base_image))
+        run(build_command(context, tag, base_image, labels=source_labels(commit)))
     return docker_cli.image_id(tag)

@@ -1,5 +1,6 @@
 """The app image's command builders, CA detection and argument checks (no Docker needed)."""
 import argparse
+import subprocess
 
 import pytest
 
@@ -197,3 +198,44 @@ def test_build_refuses_when_the_dockerfile_lacks_a_file_the_requirements_now_nee
                                             r"image, and the Dockerfile does not copy it: run `onehost init --force`"):
         app_image.build(root, "bookshop:v2", environ={})
     assert recorded == []
+
+
+def _git_repo(path):
+    """A git repository with one commit; its HEAD."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(path), "-c", "user.name=t", "-c", "user.email=t@example.com",
+                               *args], check=True, capture_output=True, text=True).stdout.strip()
+    git("init", "--quiet")
+    git("add", "--all")
+    git("commit", "--quiet", "--message", "app")
+    return git("rev-parse", "HEAD")
+
+
+def test_build_labels_the_image_with_the_apps_git_commit(tmp_path, recorded):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
+    head = _git_repo(tmp_path)
+    app_image.build(tmp_path, "shop:v1", environ={})
+    assert recorded[0] == ["docker", "build", "--tag", "shop:v1",
+                           "--label", f"org.opencontainers.image.revision={head}", str(tmp_path)]
+
+
+def test_build_outside_a_git_repository_sets_no_revision_label(tmp_path, recorded, monkeypatch):
+    (tmp_path / "Dockerfile").write_text("FROM python:3.13-slim\n")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    app_image.build(tmp_path, "shop:v1", environ={})
+    assert recorded[0] == ["docker", "build", "--tag", "shop:v1", str(tmp_path)]
+
+
+def test_the_revision_label_is_read_back_from_the_image(monkeypatch):
+    calls = []
+
+    def inspect(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, 0, stdout="abc123\n", stderr="")
+    monkeypatch.setattr(app_image.subprocess, "run", inspect)
+    assert app_image.image_revision("shop:v1") == "abc123"
+    assert calls == [["docker", "image", "inspect", "--format",
+                      '{{index .Config.Labels "org.opencontainers.image.revision"}}', "shop:v1"]]
+    monkeypatch.setattr(app_image.subprocess, "run", lambda args, **kwargs: subprocess.CompletedProcess(
+        args, 0, stdout="<no value>\n", stderr=""))
+    assert app_image.image_revision("shop:v1") is None

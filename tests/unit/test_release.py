@@ -91,3 +91,53 @@ def test_pruning_nothing_when_under_the_limit():
 def test_a_shipped_image_keeps_its_archive_under_its_short_id(pinned, archive):
     """onehost-stacks looks the archive up by the same rule (`${image##*:id-}.tar`)."""
     assert release.shipped_archive(pinned) == archive
+
+
+IDENTITY = {"POSTGRES_USER": "shop", "POSTGRES_DB": "shop"}
+
+
+def test_a_first_deploy_or_the_same_names_are_not_refused():
+    assert release.data_identity_refusal(None, IDENTITY, "web-1", None) is None
+    assert release.data_identity_refusal(IDENTITY, {**IDENTITY, "POSTGRES_PASSWORD": "x"}, "web-1", None) is None
+
+
+def test_another_database_user_is_refused_naming_both_the_cause_and_the_fix():
+    message = release.data_identity_refusal(
+        IDENTITY, {"POSTGRES_USER": "timewarp", "POSTGRES_DB": "timewarp", "POSTGRES_PASSWORD": "s3cret"},
+        "web-1", None)
+    assert message == (
+        "web-1: refused: the data stack's PostgreSQL was initialised with POSTGRES_USER=shop, POSTGRES_DB=shop, "
+        "and this deploy asks for POSTGRES_USER=timewarp, POSTGRES_DB=timewarp; PostgreSQL keeps the user and "
+        "database its data volume was created with, so the app could not log in. Likely cause: "
+        "ONEHOST_APP_CONFIG is not set in this shell, so the deploy fell back to the default app name "
+        "(or --data db_user/db_name differ). Fix: export ONEHOST_APP_CONFIG=<the project's onehost.toml> "
+        "(the one with this host's app_name), or pass --data db_user=shop --data db_name=shop. "
+        "Nothing on the host was changed.")
+    assert "s3cret" not in message
+
+
+def test_a_different_app_config_is_named_as_the_likely_cause():
+    message = release.data_identity_refusal(IDENTITY, {**IDENTITY, "POSTGRES_DB": "blog"}, "web-1",
+                                            "/src/blog/onehost.toml")
+    assert "POSTGRES_DB=blog" in message and "POSTGRES_DB=shop" in message
+    assert "ONEHOST_APP_CONFIG=/src/blog/onehost.toml names another app's onehost.toml" in message
+
+
+def test_the_data_identity_fact_reads_the_names_and_never_the_password():
+    from deploy.facts import DataStackIdentity
+    fact = DataStackIdentity()
+    command = fact.command("/data/stacks/data/postgres.env")
+    assert command == ("if [ -f /data/stacks/data/postgres.env ]; then echo __present__; "
+                       "grep -E '^(POSTGRES_USER|POSTGRES_DB)=' /data/stacks/data/postgres.env || true; "
+                       "else echo __absent__; fi")
+    assert fact.process(["__absent__"]) is None
+    assert fact.process(["__present__", "POSTGRES_DB=shop", "POSTGRES_USER=shop"]) == IDENTITY
+
+
+def test_the_release_records_the_apps_commit_not_this_tools(monkeypatch):
+    from deploy.plans import release_plan
+    monkeypatch.setattr(release_plan.app_image, "image_revision", lambda reference: {"shop:v1": "c0ffee"}[reference])
+    shipped = release_plan.HostImage("shop:v1", "sha256:aa", "shop:id-aa")
+    assert release_plan._app_commit(shipped) == "c0ffee"
+    pulled = release_plan.HostImage("registry.example.com/shop:v1", None, "registry.example.com/shop@sha256:bb")
+    assert release_plan._app_commit(pulled) is None
