@@ -6,14 +6,19 @@ On the host, with the deploy lock held (a deploy cannot switch the app mid-impor
     script (onehost/django_side), the directory owned by the app image's user;
  2. the target is inspected: any table holding rows (but django_migrations, django_content_type
     and auth_permission, which `migrate` fills) refuses the import unless replace_existing;
+    a refused import removes the directory it uploaded;
  3. `pg_dump -Fc` of the live database into /data/backups/pre-import-<time>.dump;
  4. in a one-off container of the current release's image, on the shared network with the
-    release's app.env: migrate, dumpdata from SQLite (natural foreign keys), loaddata into
-    PostgreSQL, every sequence reset (one transaction, flushed first with replace_existing);
- 5. verified: per table, rows and a sha256 of the ordered primary keys in both databases;
-    any difference fails loudly, naming the tables, both counts and the dump to go back to.
+    release's app.env: migrate, the uploaded copy brought to the release (migrated forward;
+    tables, migrations and content types of apps the release does not install left out, with
+    a warning naming them), dumpdata from it (natural foreign keys), loaddata into PostgreSQL,
+    every sequence reset (one transaction, flushed first with replace_existing);
+ 5. verified by primary key: every row of the SQLite file is in PostgreSQL with the same values.
+    A missing or changed row fails loudly, naming the tables, the keys and the dump to go back
+    to; rows only in PostgreSQL (the site's use since the import) are reported as new, apart.
 
-verify_only runs step 5 alone (nothing changes). Pure builders and parsing here; the deploy
+verify_only runs step 5 alone (the database does not change; the uploaded copy is brought to
+the release as in step 4). Pure builders and parsing here; the deploy
 (deploy/tasks/sqlite_import.py) binds `SqliteImport` (onehost/remote/sqlite_import.py) to the
 pyinfra connection.
 """
@@ -29,6 +34,7 @@ from pathlib import Path
 
 from onehost.commands import compose_commands as commands
 from onehost.commands import switch
+from onehost.commands.host_defaults import LOCK_TTL_SECONDS
 from onehost.commands.switch import CommandError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -88,7 +94,7 @@ class ImportPlan:
     db_name: str
     replace_existing: bool = False
     verify_only: bool = False
-    lock_ttl_seconds: int = 900
+    lock_ttl_seconds: int = LOCK_TTL_SECONDS
     break_lock: bool = False
 
 
@@ -128,6 +134,15 @@ def pre_import_dump_path(backups_dir: str, when: datetime) -> str:
 def pg_dump(plan: ImportPlan, dump_path: str) -> list[str]:
     """The switch's pre-migration dump: `pg_dump -Fc` into a 0600 file, complete or absent."""
     return switch.pg_dump(plan.layout.data_stack_dir, plan.db_user, plan.db_name, dump_path)
+
+
+def remove_staging(plan: ImportPlan) -> list[str]:
+    """The uploaded copy of the user's data, and the scripts beside it, off the host. Only ever a
+    directory directly under the imports directory."""
+    parent, _, name = plan.staging_dir.rpartition("/")
+    if parent != plan.layout.imports or name in ("", ".", ".."):
+        raise ValueError(f"{plan.staging_dir} is not a staging directory under {plan.layout.imports}")
+    return ["rm", "-rf", "--", plan.staging_dir]
 
 
 def latest_pre_import_dump(backups_dir: str) -> list[str]:
@@ -185,24 +200,65 @@ def check_inspection(inspection: dict) -> None:
                             "file first, then import")
 
 
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def left_out_warning(left_out: dict | None) -> str | None:
+    """What the import left out of the SQLite file (the in-container side's `left_out`), naming
+    the apps the release does not install; None when nothing was."""
+    if not left_out or not (left_out.get("apps") or left_out.get("tables") or left_out.get("removed")):
+        return None
+    parts = []
+    if left_out.get("apps"):
+        parts.append("migrations of apps this release does not install: " + ", ".join(
+            f"{app} ({_plural(len(names), 'migration')})" for app, names in sorted(left_out["apps"].items())))
+    if left_out.get("tables"):
+        parts.append("tables no installed model uses: " + switch.summarize(left_out["tables"], shown=10))
+    if left_out.get("removed"):
+        parts.append("rows pointing at content types the release does not have: " + ", ".join(
+            f"{label} {count}" for label, count in sorted(left_out["removed"].items())))
+    return ("WARNING: left out of the import (from the uploaded copy, not your file): " + "; ".join(parts)
+            + ". If the release should have that data, install the app, deploy, and import again "
+            "with --data replace_existing=true")
+
+
+def _keys(keys: tuple, count: int) -> str:
+    shown = ", ".join(str(key) if isinstance(key, int | str) else json.dumps(key, ensure_ascii=False)
+                      for key in keys)
+    return shown + (", ..." if count > len(keys) else "")
+
+
 @dataclass(frozen=True)
 class TableComparison:
+    """One table, every SQLite row looked up by primary key (an m2m table's by its pair)."""
     model: str
     table: str
     sqlite_rows: int | None      # None: the table is not in that database
     target_rows: int | None
-    keys_equal: bool
+    missing: int = 0             # SQLite rows not in PostgreSQL
+    changed: int = 0             # SQLite rows in PostgreSQL with other values
+    new: int = 0                 # PostgreSQL rows not in the SQLite file: the site's use since
+    missing_keys: tuple = ()
+    changed_keys: tuple = ()
+    new_keys: tuple = ()
 
     @property
-    def equal(self) -> bool:
-        return self.keys_equal and self.sqlite_rows == self.target_rows
+    def intact(self) -> bool:
+        """Every row of the SQLite file is in PostgreSQL, equal (new rows beside them are fine)."""
+        return self.target_rows is not None and not self.missing and not self.changed
+
+    @property
+    def verdict(self) -> str:
+        return "DIFFERENT" if not self.intact else "grown" if self.new else "same"
 
     @classmethod
     def from_report(cls, entry: dict) -> TableComparison:
-        sqlite, target = entry["sqlite"], entry["target"]
-        return cls(model=entry["model"], table=entry["table"], sqlite_rows=sqlite["rows"],
-                   target_rows=target["rows"],
-                   keys_equal=sqlite["checksum"] is not None and sqlite["checksum"] == target["checksum"])
+        return cls(model=entry["model"], table=entry["table"], sqlite_rows=entry["sqlite_rows"],
+                   target_rows=entry["target_rows"],
+                   missing=entry["missing"]["count"], changed=entry["changed"]["count"],
+                   new=entry["new"]["count"], missing_keys=tuple(entry["missing"]["keys"]),
+                   changed_keys=tuple(entry["changed"]["keys"]), new_keys=tuple(entry["new"]["keys"]))
 
 
 def compare(verification: dict) -> list[TableComparison]:
@@ -211,30 +267,53 @@ def compare(verification: dict) -> list[TableComparison]:
 
 
 def _rows(count: int | None) -> str:
-    return "missing" if count is None else str(count)
+    return "absent" if count is None else str(count)
 
 
 def comparison_table(rows: list[TableComparison]) -> str:
-    header = ("table", "SQLite rows", "PostgreSQL rows", "primary keys")
-    lines = [(row.table, _rows(row.sqlite_rows), _rows(row.target_rows),
-              "same" if row.keys_equal else "DIFFERENT") for row in rows]
-    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(4)]
+    """The verdict right after the two counts (`events_event  3  3  same`), then how many SQLite
+    rows are missing or changed in PostgreSQL, and how many of its rows are new."""
+    header = ("table", "SQLite rows", "PostgreSQL rows", "result", "missing", "changed", "new")
+    lines = [(row.table, _rows(row.sqlite_rows), _rows(row.target_rows), row.verdict, str(row.missing),
+              str(row.changed), str(row.new)) for row in rows]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
 
     def render(cells) -> str:
-        return "  ".join([cells[0].ljust(widths[0]), *(cell.rjust(width) for cell, width in
-                                                        zip(cells[1:3], widths[1:3], strict=False)), cells[3]]).rstrip()
+        return "  ".join([cell.rjust(width) if index in (1, 2, 4, 5, 6) else cell.ljust(width)
+                          for index, (cell, width) in enumerate(zip(cells, widths, strict=True))]).rstrip()
     return "\n".join([render(header), *(render(line) for line in lines)])
 
 
 def differences(rows: list[TableComparison]) -> list[TableComparison]:
-    return [row for row in rows if not row.equal]
+    return [row for row in rows if not row.intact]
 
 
-def failure_message(different: list[TableComparison], dump: str | None, plan: ImportPlan | None) -> str:
-    named = "; ".join(f"{row.table}: {_rows(row.sqlite_rows)} rows in SQLite, {_rows(row.target_rows)} "
-                      f"in PostgreSQL" + ("" if row.sqlite_rows != row.target_rows or row.keys_equal
-                                          else ", primary keys differ")
-                      for row in different)
+def new_rows_note(rows: list[TableComparison]) -> str | None:
+    """Rows only PostgreSQL has: the site's use since the import, information, not a failure."""
+    grown = [row for row in rows if row.new]
+    if not grown:
+        return None
+    return ("new in PostgreSQL since the import (information, not a failure): " + "; ".join(
+        f"{row.table}: {_plural(row.new, 'row')} ({_keys(row.new_keys, row.new)})" for row in grown))
+
+
+def _difference(row: TableComparison) -> str:
+    counts = f"{row.table}: {_rows(row.sqlite_rows)} rows in SQLite, {_rows(row.target_rows)} in PostgreSQL"
+    if row.target_rows is None:
+        return counts + " (the table is missing: was the release's migrate run?)"
+    details = [f"{number} {what} ({_keys(keys, number)})" for number, what, keys in
+               ((row.missing, "missing", row.missing_keys), (row.changed, "changed", row.changed_keys)) if number]
+    return counts + (", " + ", ".join(details) if details else "")
+
+
+def failure_message(different: list[TableComparison], dump: str | None, plan: ImportPlan | None,
+                    added: int = 0) -> str:
+    """`added`: rows new in PostgreSQL (any table), which a restore of the dump would also remove."""
+    named = "; ".join(_difference(row) for row in different)
     back = (f" To go back to the database as it was before the import, restore {dump}: "
             f"{restore_hint(plan, dump)}" if dump and plan else " No pre-import dump was found on the host.")
-    return f"VERIFICATION FAILED: the databases differ in {len(different)} table(s): {named}.{back}"
+    if dump and plan and added:
+        back += (f" Restoring it also removes the {_plural(added, 'row')} added since the import "
+                 "(dump them first if they are to be kept).")
+    return (f"VERIFICATION FAILED: imported rows are missing or changed in {len(different)} table(s): "
+            f"{named}. Rows the app itself changed or deleted since the import count here too.{back}")

@@ -25,12 +25,15 @@ from onehost.commands.sqlite_import import (
     holding_rows,
     in_container,
     latest_pre_import_dump,
+    left_out_warning,
+    new_rows_note,
     parse_container_user,
     parse_report,
     pg_dump,
     pre_import_dump_path,
     progress_lines,
     refusal,
+    remove_staging,
     restore_hint,
 )
 from onehost.commands.switch import CommandError, Runner
@@ -78,6 +81,20 @@ class SqliteImport(LockedHostRun):
         else:
             self.say("target: no rows in the app's tables")
 
+    def remove_copy(self) -> None:
+        """A refused import leaves no copy of the user's data behind (it runs under the lock, so no
+        other import of the same file is reading this directory)."""
+        try:
+            self.run(remove_staging(self.plan))
+            self.say(f"refused: removed the uploaded copy {self.plan.staging_dir}")
+        except CommandError as failure:
+            self.say(f"could not remove the uploaded copy {self.plan.staging_dir}: {failure}")
+
+    def warn_left_out(self, report: dict) -> None:
+        warning = left_out_warning(report.get("left_out"))
+        if warning:
+            self.say(warning)
+
     def dump_target(self) -> None:
         dump = pre_import_dump_path(self.plan.layout.backups, self.now())
         self.run(pg_dump(self.plan, dump))
@@ -85,13 +102,19 @@ class SqliteImport(LockedHostRun):
         self.say(f"pre-import dump: {dump}")
 
     def verify(self) -> list[TableComparison]:
-        rows = compare(self.script("verify"))
-        self.say("comparison, SQLite file against PostgreSQL:\n" + comparison_table(rows))
+        report = self.script("verify")
+        self.warn_left_out(report)
+        rows = compare(report)
+        self.say("comparison, SQLite file against PostgreSQL, row by primary key:\n" + comparison_table(rows))
         different = differences(rows)
         if different:
             dump = self.dump or self.run(latest_pre_import_dump(self.plan.layout.backups)).strip() or None
-            raise VerificationFailed(failure_message(different, dump, self.plan))
-        self.say(f"verified: {len(rows)} table(s), the same rows and primary keys in both")
+            raise VerificationFailed(failure_message(different, dump, self.plan,
+                                                     added=sum(row.new for row in rows)))
+        self.say(f"verified: {len(rows)} table(s), every row of the SQLite file is in PostgreSQL, equal")
+        note = new_rows_note(rows)
+        if note:
+            self.say(note)
         return rows
 
     def execute(self) -> list[TableComparison]:
@@ -100,11 +123,15 @@ class SqliteImport(LockedHostRun):
             return self.verify()
         self.take_lock()
         try:
-            self.check_target()
+            try:
+                self.check_target()
+            except ImportRefused:
+                self.remove_copy()
+                raise
             self.dump_target()
             self.say("import:")
             try:
-                self.script("import", *(["--flush"] if self.plan.replace_existing else []))
+                self.warn_left_out(self.script("import", *(["--flush"] if self.plan.replace_existing else [])))
             except CommandError as failure:
                 # loaddata runs in one transaction: a failure there leaves the target as it was.
                 raise ImportFailed(f"the import failed ({failure}); the target was dumped first to "

@@ -1,8 +1,9 @@
 """The SQLite data move: inputs, command lines, the comparison, and the steps in order (a fake host).
 
 The in-container script is also run here, on this machine, against the example project with
-two SQLite files (the script does not care which engine `default` is), so its dumpdata/loaddata
-and checksums are checked without a host.
+two SQLite files (the script does not care which engine `default` is), so its dumpdata/loaddata,
+what it leaves out and its row-by-row comparison are checked without a host; its pure parts are
+imported and called directly.
 """
 
 import json
@@ -10,14 +11,17 @@ import os
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
 from onehost.commands import lock as deploy_lock
 from onehost.commands import sqlite_import, switch
-from onehost.commands.sqlite_import import ImportFailed, ImportPlan, ImportRefused, TableComparison, VerificationFailed
+from onehost.commands.sqlite_import import ImportFailed, ImportPlan, ImportRefused, VerificationFailed
 from onehost.commands.switch import HostLayout
+from onehost.django_side import sqlite_import as django_side
 from onehost.paths import REPO_ROOT
 from onehost.remote.sqlite_import import DJANGO_SIDE, SqliteImport
 
@@ -35,22 +39,28 @@ def report(payload: dict) -> str:
     return sqlite_import.MARKER + json.dumps(payload)
 
 
-def state(rows, checksum="c"):
-    return {"rows": rows, "checksum": None if rows is None else checksum}
+def table(model, name, sqlite: dict | None, target: dict | None) -> dict:
+    """A verify entry as the in-container script makes it, from {key: values} of both sides."""
+    return {"model": model, "table": name, **django_side.compare_rows(sqlite, target)}
 
 
-def verification(*entries) -> dict:
-    return {"tables": [{"model": model, "table": table, "sqlite": sqlite, "target": target}
-                       for model, table, sqlite, target in entries]}
+def verification(*entries, left_out=None) -> dict:
+    return {"tables": [table(*entry) for entry in entries], **({"left_out": left_out} if left_out else {})}
 
 
-EQUAL = verification(("events.Event", "events_event", state(3, "a"), state(3, "a")),
-                     ("auth.User", "auth_user", state(0, "e"), state(0, "e")))
+THREE = {1: b"a", 2: b"b", 5: b"c"}
+EQUAL = verification(("events.Event", "events_event", THREE, THREE), ("auth.User", "auth_user", {}, {}))
+GROWN = verification(("events.Event", "events_event", THREE, {**THREE, 6: b"d", 7: b"e"}),
+                     ("auth.User", "auth_user", {}, {}))
+MISSING = verification(("events.Event", "events_event", THREE, {1: b"a", 5: b"c"}))
 INSPECTION = {"vendor": "postgresql", "recreated_tables": ["django_migrations", "django_content_type",
                                                            "auth_permission"],
               "target_rows": {"django_migrations": 15, "django_content_type": 5, "auth_permission": 20,
                               "events_event": 0, "auth_user": 0},
-              "sqlite": {"migrated": True, "pending": [], "unknown": []}}
+              "sqlite": {"migrated": True, "pending": [], "unknown": [], "uninstalled": []}}
+DEVTOOLS_LEFT_OUT = {"apps": {"devtools": ["0001_initial", "0002_note_author"]}, "tables": ["devtools_note"],
+                     "removed": {"auth.Group_permissions": 1, "auth.Permission": 4,
+                                 "contenttypes.ContentType": 1}}
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -109,6 +119,13 @@ def test_the_dump_is_the_switch_pre_migration_dump_under_its_own_name():
                                                                DUMP)
 
 
+def test_a_refused_import_removes_only_its_own_staging_directory():
+    assert sqlite_import.remove_staging(PLAN) == ["rm", "-rf", "--", "/data/imports/db-0123456789ab"]
+    for staging_dir in ("/data/imports", "/data/imports/", "/data/imports/..", "/data", "/data/other/db-1"):
+        with pytest.raises(ValueError, match="is not a staging directory under /data/imports"):
+            sqlite_import.remove_staging(ImportPlan(**{**PLAN.__dict__, "staging_dir": staging_dir}))
+
+
 def test_the_way_back_is_a_pg_restore_of_the_dump():
     assert sqlite_import.restore_hint(PLAN, DUMP) == (
         "sudo sh -c 'docker compose --project-name data --file /data/stacks/data/compose.yaml "
@@ -138,8 +155,9 @@ def test_rows_in_tables_migrate_fills_do_not_count_as_data():
 
 @pytest.mark.parametrize("change, message", [
     ({"vendor": "sqlite"}, "default database is sqlite, not PostgreSQL"),
-    ({"sqlite": {"migrated": False, "pending": [], "unknown": []}}, "has no django_migrations table"),
-    ({"sqlite": {"migrated": True, "pending": [], "unknown": ["events.0009_future"]}},
+    ({"sqlite": {"migrated": False, "pending": [], "unknown": [], "uninstalled": []}},
+     "has no django_migrations table"),
+    ({"sqlite": {"migrated": True, "pending": [], "unknown": ["events.0009_future"], "uninstalled": []}},
      r"migrations the deployed release does not know \(events.0009_future\): deploy the code"),
 ])
 def test_a_target_or_file_that_cannot_match_is_refused(change, message):
@@ -148,31 +166,115 @@ def test_a_target_or_file_that_cannot_match_is_refused(change, message):
         sqlite_import.check_inspection({**INSPECTION, **change})
 
 
+def test_migrations_of_apps_the_release_does_not_install_are_not_refused():
+    dev_only = {"migrated": True, "pending": [], "unknown": [], "uninstalled": ["devtools.0001_initial"]}
+    sqlite_import.check_inspection({**INSPECTION, "sqlite": dev_only})
+
+
+# --- what is left out of the SQLite file (the in-container side's pure part) --------------------
+
+def test_migrations_and_tables_of_apps_not_installed_are_left_out():
+    applied = [("events", "0001_initial"), ("devtools", "0002_note_author"), ("auth", "0001_initial"),
+               ("devtools", "0001_initial"), ("sessions", "0001_initial")]
+    tables = ["auth_user", "devtools_note", "django_migrations", "django_session", "events_event",
+              "Events_Legacy", "sqlite_stat1"]
+    model_tables = ["auth_user", "events_event", "events_legacy"]      # db_table case may differ
+    assert django_side.left_out(applied, {"auth", "events", "contenttypes"}, tables, model_tables) == {
+        "apps": {"devtools": ["0001_initial", "0002_note_author"], "sessions": ["0001_initial"]},
+        "tables": ["devtools_note", "django_session"]}
+    assert django_side.left_out(applied[:1], {"events"}, ["events_event", "django_migrations"],
+                                ["events_event"]) == {"apps": {}, "tables": []}
+
+
+def test_the_warning_names_the_apps_the_tables_and_what_went_with_them():
+    assert sqlite_import.left_out_warning(DEVTOOLS_LEFT_OUT) == (
+        "WARNING: left out of the import (from the uploaded copy, not your file): migrations of apps this "
+        "release does not install: devtools (2 migrations); tables no installed model uses: devtools_note; "
+        "rows pointing at content types the release does not have: auth.Group_permissions 1, "
+        "auth.Permission 4, contenttypes.ContentType 1. If the release should have that data, install "
+        "the app, deploy, and import again with --data replace_existing=true")
+    assert sqlite_import.left_out_warning({"apps": {}, "tables": [], "removed": {}}) is None
+    assert sqlite_import.left_out_warning(None) is None
+
+
+# --- the comparison, row by primary key -----------------------------------------------------------
+
+def test_rows_are_compared_by_key_missing_changed_and_new_apart():
+    sqlite = {1: b"a", 2: b"b", 3: b"c", 4: b"d"}
+    target = {1: b"a", 2: b"B", 4: b"d", 9: b"x", 8: b"y"}
+    assert django_side.compare_rows(sqlite, target) == {
+        "sqlite_rows": 4, "target_rows": 5, "missing": {"count": 1, "keys": [3]},
+        "changed": {"count": 1, "keys": [2]}, "new": {"count": 2, "keys": [8, 9]}}
+    # No table in SQLite: every row of the target is new; none in the target: every row is missing.
+    assert django_side.compare_rows(None, {1: b"a"})["new"] == {"count": 1, "keys": [1]}
+    assert django_side.compare_rows({1: b"a"}, None) == {
+        "sqlite_rows": 1, "target_rows": None, "missing": {"count": 1, "keys": [1]},
+        "changed": {"count": 0, "keys": []}, "new": {"count": 0, "keys": []}}
+    # A few keys are named; m2m pairs (natural keys inside) as lists.
+    many = django_side.compare_rows({}, {key: b"" for key in range(20, 0, -1)})["new"]
+    assert many == {"count": 20, "keys": [1, 2, 3, 4, 5]}
+    pairs = django_side.compare_rows({(7, ("add_event", "events", "event")): ""}, {})["missing"]
+    assert pairs == {"count": 1, "keys": [[7, ("add_event", "events", "event")]]}
+
+
+def test_a_value_reads_the_same_from_either_database():
+    paris = timezone(timedelta(hours=2))
+    same = [(datetime(2020, 1, 1, 14, 0, 0, 5, tzinfo=paris), datetime(2020, 1, 1, 12, 0, 0, 5, tzinfo=UTC)),
+            (Decimal("1.50"), Decimal("1.5")), (Decimal("100.00"), Decimal("1E+2")),
+            (memoryview(b"\x00\xff"), b"\x00\xff"),
+            ({"b": 1.0, "a": [2]}, {"a": [2], "b": 1.0})]       # jsonb orders keys its own way
+    for left, right in same:
+        assert django_side.canonical(left) == django_side.canonical(right), (left, right)
+    assert django_side.canonical(date(2020, 1, 2)) == "2020-01-02"
+    key = uuid.UUID(int=1)
+    assert django_side.row_key(key) == '"00000000-0000-0000-0000-000000000001"'
+    assert django_side.row_key((7, ("a", "b"))) == (7, ("a", "b"))
+    assert django_side.canonical(1) != django_side.canonical("1")
+
+
 def test_the_comparison_table_lines_up_and_says_which_differ():
     rows = sqlite_import.compare(verification(
-        ("events.Event", "events_event", state(3, "a"), state(2, "b")),
-        ("auth.User", "auth_user", state(1, "x"), state(1, "y")),
-        ("auth.Group", "auth_group", state(0, "e"), state(0, "e")),
-        ("shop.Order", "shop_order", state(None), state(0, "e"))))
+        ("events.Event", "events_event", THREE, {1: b"a", 5: b"c", 6: b"d"}),
+        ("auth.User", "auth_user", {1: b"x"}, {1: b"y"}),
+        ("auth.Group", "auth_group", {}, {}),
+        ("shop.Order", "shop_order", None, {3: b"n"}),
+        ("shop.Item", "shop_item", {1: b"i"}, None)))
     assert sqlite_import.comparison_table(rows) == "\n".join([
-        "table         SQLite rows  PostgreSQL rows  primary keys",
-        "auth_group              0                0  same",
-        "auth_user               1                1  DIFFERENT",
-        "events_event            3                2  DIFFERENT",
-        "shop_order        missing                0  DIFFERENT"])
-    assert [row.table for row in sqlite_import.differences(rows)] == [
-        "auth_user", "events_event", "shop_order"]
+        "table         SQLite rows  PostgreSQL rows  result     missing  changed  new",
+        "auth_group              0                0  same             0        0    0",
+        "auth_user               1                1  DIFFERENT        0        1    0",
+        "events_event            3                3  DIFFERENT        1        0    1",
+        "shop_item               1           absent  DIFFERENT        1        0    0",
+        "shop_order         absent                1  grown            0        0    1"])
+    assert [row.table for row in sqlite_import.differences(rows)] == ["auth_user", "events_event", "shop_item"]
 
 
-def test_the_failure_names_each_table_both_counts_and_the_dump():
-    different = [TableComparison("events.Event", "events_event", 3, 2, False),
-                 TableComparison("auth.User", "auth_user", 1, 1, False)]
+def test_new_rows_are_information_not_a_difference():
+    rows = sqlite_import.compare(GROWN)
+    assert sqlite_import.differences(rows) == []
+    assert [row.verdict for row in rows] == ["same", "grown"]
+    assert sqlite_import.new_rows_note(rows) == (
+        "new in PostgreSQL since the import (information, not a failure): events_event: 2 rows (6, 7)")
+    assert sqlite_import.new_rows_note(sqlite_import.compare(EQUAL)) is None
+
+
+def test_the_failure_names_each_table_both_counts_the_keys_and_the_dump():
+    different = sqlite_import.differences(sqlite_import.compare(verification(
+        ("events.Event", "events_event", THREE, {1: b"a", 5: b"C", 6: b"n"}),
+        ("auth.User", "auth_user", {1: b"x"}, {1: b"y"}),
+        ("shop.Item", "shop_item", {1: b"i"}, None))))
     message = sqlite_import.failure_message(different, DUMP, PLAN)
-    assert message.startswith("VERIFICATION FAILED: the databases differ in 2 table(s): events_event: 3 "
-                              "rows in SQLite, 2 in PostgreSQL; auth_user: 1 rows in SQLite, 1 in "
-                              "PostgreSQL, primary keys differ. To go back to the database as it was "
-                              f"before the import, restore {DUMP}: sudo sh -c ")
-    assert sqlite_import.failure_message(different, None, PLAN).endswith(
+    assert message.startswith(
+        "VERIFICATION FAILED: imported rows are missing or changed in 3 table(s): auth_user: 1 rows in "
+        "SQLite, 1 in PostgreSQL, 1 changed (1); events_event: 3 rows in SQLite, 3 in PostgreSQL, 1 missing "
+        "(2), 1 changed (5); shop_item: 1 rows in SQLite, absent in PostgreSQL (the table is missing: was "
+        "the release's migrate run?). Rows the app itself changed or deleted since the import count here "
+        f"too. To go back to the database as it was before the import, restore {DUMP}: sudo sh -c ")
+    assert "Restoring it also removes" not in message
+    assert sqlite_import.failure_message(different, DUMP, PLAN, added=1).endswith(
+        ".dump' Restoring it also removes the 1 row added since the import (dump them first if they are "
+        "to be kept).")
+    assert sqlite_import.failure_message(different, None, PLAN, added=1).endswith(
         "No pre-import dump was found on the host.")
 
 
@@ -184,6 +286,8 @@ class FakeHost:
     def __init__(self, inspection=INSPECTION, verified=EQUAL, lock_free=True, import_ok=True):
         self.inspection, self.verified = inspection, verified
         self.lock_free, self.import_ok = lock_free, import_ok
+        self.import_report = {"imported": True}
+        self.latest_dump = ""
         self.kinds: list[str] = []
 
     def __call__(self, command):
@@ -196,11 +300,13 @@ class FakeHost:
         if kind == "inspect":
             return True, "progress\n" + report(self.inspection)
         if kind == "import":
-            return (True, report({"imported": True})) if self.import_ok else (False, "IntegrityError: boom")
+            return (True, report(self.import_report)) if self.import_ok else (False, "IntegrityError: boom")
         if kind == "verify":
             return True, report(self.verified)
         if kind == "uid":
             return True, "10001 10001"
+        if kind == "latest-dump":
+            return True, self.latest_dump
         return True, ""
 
     @staticmethod
@@ -210,6 +316,8 @@ class FakeHost:
         script = f"{sqlite_import.CONTAINER_DIR}/{sqlite_import.SCRIPT_NAME}"
         if "compose" in command and script in command:
             return command[command.index(script) + 1]
+        if command[:2] == ["rm", "-rf"]:
+            return "rm-staging"
         if command[0] == "sh":
             return command[3] if len(command) > 3 else ("pg_dump" if "pg_dump" in command[2] else
                                                          "inspect-lock" if "stat -c" in command[2] else
@@ -232,14 +340,34 @@ def test_an_import_locks_checks_dumps_imports_verifies_then_unlocks():
     assert [row.table for row in rows] == ["auth_user", "events_event"]
     assert f"pre-import dump: {DUMP}" in lines
     assert "  progress" in lines
-    assert any(line.startswith("comparison, SQLite file against PostgreSQL:\ntable ") for line in lines)
+    assert any(line.startswith("comparison, SQLite file against PostgreSQL, row by primary key:\ntable ")
+               for line in lines)
 
 
 def test_a_target_with_rows_is_refused_before_the_dump_and_the_lock_is_released():
     fake = FakeHost(inspection={**INSPECTION, "target_rows": {"events_event": 3}})
+    run, lines = importer(fake)
     with pytest.raises(ImportRefused, match=r"already holds rows: events_event \(3 rows\)"):
+        run.execute()
+    assert fake.kinds == ["uid", "chown", "acquire-lock", "inspect", "rm-staging", "release-lock"]
+    assert "refused: removed the uploaded copy /data/imports/db-0123456789ab" in lines
+
+
+def test_a_file_of_newer_code_is_refused_and_its_copy_removed():
+    newer = {**INSPECTION["sqlite"], "unknown": ["events.0009_future"]}
+    fake = FakeHost(inspection={**INSPECTION, "sqlite": newer})
+    with pytest.raises(ImportRefused, match="deploy the code that made the file first"):
         importer(fake)[0].execute()
-    assert fake.kinds == ["uid", "chown", "acquire-lock", "inspect", "release-lock"]
+    assert fake.kinds[-2:] == ["rm-staging", "release-lock"]
+
+
+def test_what_the_import_left_out_is_a_warning_and_the_import_goes_on():
+    fake = FakeHost()
+    fake.import_report = {"imported": True, "left_out": DEVTOOLS_LEFT_OUT}
+    run, lines = importer(fake)
+    run.execute()
+    assert "rm-staging" not in fake.kinds and fake.kinds[-2:] == ["verify", "release-lock"]
+    assert sqlite_import.left_out_warning(DEVTOOLS_LEFT_OUT) in lines
 
 
 def test_replace_existing_flushes_inside_the_import():
@@ -252,11 +380,12 @@ def test_replace_existing_flushes_inside_the_import():
 
 
 def test_a_difference_fails_loudly_with_the_dump_of_this_run():
-    fake = FakeHost(verified=verification(("events.Event", "events_event", state(3, "a"), state(2, "b"))))
+    fake = FakeHost(verified=MISSING)
     with pytest.raises(VerificationFailed,
-                       match=f"events_event: 3 rows in SQLite, 2 in PostgreSQL.*restore {DUMP}"):
+                       match=f"events_event: 3 rows in SQLite, 2 in PostgreSQL, 1 missing \\(2\\).*restore {DUMP}"):
         importer(fake)[0].execute()
     assert fake.kinds[-1] == "release-lock"
+    assert "rm-staging" not in fake.kinds           # the copy stays for a look at what differs
 
 
 def test_a_failed_import_names_the_dump_to_go_back_to():
@@ -268,10 +397,29 @@ def test_verify_only_takes_no_lock_and_no_dump_and_finds_the_last_dump_when_it_f
     fake = FakeHost()
     importer(fake, verify_only=True)[0].execute()
     assert fake.kinds == ["uid", "chown", "verify"]
-    failing = FakeHost(verified=verification(("events.Event", "events_event", state(3, "a"), state(2, "b"))))
+    failing = FakeHost(verified=MISSING)
     with pytest.raises(VerificationFailed, match="No pre-import dump was found"):
         importer(failing, verify_only=True)[0].execute()
     assert failing.kinds == ["uid", "chown", "verify", "latest-dump"]
+
+
+def test_verify_only_after_the_site_grew_reports_the_new_rows_and_passes():
+    fake = FakeHost(verified={**GROWN, "left_out": DEVTOOLS_LEFT_OUT})
+    run, lines = importer(fake, verify_only=True)
+    rows = run.execute()
+    assert [(row.table, row.new, row.intact) for row in rows] == [("auth_user", 0, True), ("events_event", 2, True)]
+    assert "verified: 2 table(s), every row of the SQLite file is in PostgreSQL, equal" in lines
+    assert sqlite_import.new_rows_note(rows) in lines
+    assert sqlite_import.left_out_warning(DEVTOOLS_LEFT_OUT) in lines
+    assert not any("restore" in line for line in lines)
+
+
+def test_a_changed_row_fails_even_beside_new_rows_and_says_the_restore_drops_them():
+    changed = verification(("events.Event", "events_event", THREE, {1: b"a", 2: b"B", 5: b"c", 6: b"d"}))
+    fake = FakeHost(verified=changed)
+    fake.latest_dump = DUMP
+    with pytest.raises(VerificationFailed, match=r"1 changed \(2\).*restore .*removes the 1 row added since"):
+        importer(fake, verify_only=True)[0].execute()
 
 
 def test_a_held_lock_refuses_before_the_target_is_read():
@@ -279,6 +427,7 @@ def test_a_held_lock_refuses_before_the_target_is_read():
     with pytest.raises(deploy_lock.LockHeld, match="alice from laptop"):
         importer(fake)[0].execute()
     assert "inspect" not in fake.kinds
+    assert "rm-staging" not in fake.kinds           # it may be the held import's own directory
 
 
 # --- the in-container script, here, with two SQLite files ---------------------------------------
@@ -299,6 +448,19 @@ group.permissions.add(Permission.objects.get(codename="change_event"))
 user.groups.add(group)
 user.user_permissions.add(Permission.objects.get(codename="add_event"))
 '''
+# A dev-only app the release does not install: its table (pointing at a user), its migrations, its
+# content type and a permission the group above was given.
+DEVTOOLS = '''
+CREATE TABLE "devtools_note" ("id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "text" text NOT NULL,
+    "author_id" integer NULL REFERENCES "auth_user" ("id") DEFERRABLE INITIALLY DEFERRED);
+INSERT INTO devtools_note (id, text, author_id) VALUES (1, 'only in development', 7);
+INSERT INTO django_migrations (app, name, applied) VALUES
+    ('devtools', '0001_initial', '2024-01-01 00:00:00'), ('devtools', '0002_note_author', '2024-01-02 00:00:00');
+INSERT INTO django_content_type (app_label, model) VALUES ('devtools', 'note');
+INSERT INTO auth_permission (name, content_type_id, codename)
+    VALUES ('Can view note', last_insert_rowid(), 'view_note');
+INSERT INTO auth_group_permissions (group_id, permission_id) VALUES (3, last_insert_rowid());
+'''
 
 
 def django(tmp_path, target, *arguments, sqlite=None):
@@ -315,7 +477,7 @@ def compared(tmp_path, target, script, source):
         django(tmp_path, target, script, "verify", sqlite=source)))
 
 
-def test_the_script_moves_rows_keeps_ids_and_m2m_and_sees_a_missing_row(tmp_path):
+def test_the_script_moves_rows_keeps_ids_and_m2m_leaves_out_a_dev_app_and_compares_by_key(tmp_path):
     (tmp_path / "import_test_settings.py").write_text(SETTINGS)
     source, target = tmp_path / "source.sqlite3", tmp_path / "target.sqlite3"
     for database in (source, target):
@@ -324,13 +486,23 @@ def test_the_script_moves_rows_keeps_ids_and_m2m_and_sees_a_missing_row(tmp_path
     with sqlite3.connect(target) as connection:
         connection.execute("UPDATE auth_permission SET id = id + 100")
     django(tmp_path, source, "manage.py", "shell", "--command", ROWS)
+    with sqlite3.connect(source) as connection:
+        connection.executescript(DEVTOOLS)
     script = str(DJANGO_SIDE / sqlite_import.SCRIPT_NAME)
 
     inspection = sqlite_import.parse_report(django(tmp_path, target, script, "inspect", sqlite=source))
     assert sqlite_import.holding_rows(inspection) == []
-    django(tmp_path, target, script, "import", sqlite=source)
+    assert inspection["sqlite"]["uninstalled"] == ["devtools.0001_initial", "devtools.0002_note_author"]
+    sqlite_import.check_inspection({**inspection, "vendor": "postgresql"})     # not refused: left out
+    imported = sqlite_import.parse_report(django(tmp_path, target, script, "import", sqlite=source))
+    assert imported["left_out"] == {
+        "apps": {"devtools": ["0001_initial", "0002_note_author"]}, "tables": ["devtools_note"],
+        "removed": {"auth.Group_permissions": 1, "auth.Permission": 1, "contenttypes.ContentType": 1}}
+    with sqlite3.connect(target) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master WHERE name LIKE 'devtools%'").fetchall() == []
+        assert connection.execute("SELECT count(*) FROM django_migrations WHERE app = 'devtools'").fetchone() == (0,)
     rows = compared(tmp_path, target, script, source)
-    assert {row.table: (row.sqlite_rows, row.target_rows, row.equal) for row in rows} == {
+    assert {row.table: (row.sqlite_rows, row.target_rows, row.intact) for row in rows} == {
         "auth_group": (1, 1, True), "auth_group_permissions": (1, 1, True), "auth_user": (1, 1, True),
         "auth_user_groups": (1, 1, True), "auth_user_user_permissions": (1, 1, True),
         "events_event": (3, 3, True)}
@@ -340,11 +512,20 @@ def test_the_script_moves_rows_keeps_ids_and_m2m_and_sees_a_missing_row(tmp_path
         assert connection.execute(query).fetchall() == sqlite3.connect(source).execute(query).fetchall()
         assert connection.execute("SELECT happened_at FROM events_event WHERE id = 5").fetchone() == (
             "2000-01-01 00:00:00.123455",)
-        connection.execute("DELETE FROM events_event WHERE id = 2")
+    # The site's use since: a new row is information; a changed or a deleted one is a difference.
+    with sqlite3.connect(target) as connection:
+        connection.execute("INSERT INTO events_event (id, title, description, happened_at, created_at, "
+                           "updated_at) VALUES (9, 'new', '', '2001-01-01', '2001-01-01', '2001-01-01')")
     rows = compared(tmp_path, target, script, source)
-    assert [(row.table, row.sqlite_rows, row.target_rows) for row in sqlite_import.differences(rows)] == [
-        ("events_event", 3, 2)]
-    assert not (tmp_path / "sqlite-data.json").exists()     # the plain-text copy of the data is gone
+    assert sqlite_import.differences(rows) == []
+    assert [(row.table, row.new, row.new_keys) for row in rows if row.new] == [("events_event", 1, (9,))]
+    with sqlite3.connect(target) as connection:
+        connection.execute("DELETE FROM events_event WHERE id = 2")
+        connection.execute("UPDATE events_event SET title = 'A' WHERE id = 1")
+    rows = compared(tmp_path, target, script, source)
+    assert [(row.table, row.sqlite_rows, row.target_rows, row.missing_keys, row.changed_keys, row.new)
+            for row in sqlite_import.differences(rows)] == [("events_event", 3, 3, (2,), (1,), 1)]
+    assert not (tmp_path / django_side.FIXTURE_NAME).exists()     # the plain-text copy of the data is gone
 
 
 def test_every_uploaded_file_is_in_the_package():
