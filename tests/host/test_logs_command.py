@@ -22,6 +22,7 @@ import pytest
 from onehost.commands import logs
 from onehost.commands.live import NO_RELEASE_EXIT
 from onehost.local.instance import wait_until
+from onehost.local.shell import CommandFailed
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
 
 FOLLOW_IMAGE = f"{APP_REPOSITORY}:test-logs-follow"
@@ -165,8 +166,22 @@ def leftovers(instance) -> list[str]:
     """Processes of a logs command: its script and its `docker logs` on the host, its ssh client here."""
     on_host = [instance.inner("pgrep", "-af", pattern, check=False).stdout.strip()
                for pattern in (logs.SCRIPT_MARK, "docker logs")]
-    here = subprocess.run(["pgrep", "-af", logs.SCRIPT_MARK], capture_output=True, text=True)
-    return [found for found in (*on_host, here.stdout.strip()) if found]
+    # Only the ssh clients to this instance: other checkouts' tests may run logs commands too.
+    here = subprocess.run(["pgrep", "-af", logs.SCRIPT_MARK], capture_output=True, text=True).stdout.splitlines()
+    ours = "\n".join(line for line in here if f"-p {instance.config.ssh_port} " in line)
+    return [found for found in (*on_host, ours) if found]
+
+
+def wait_for_no_leftovers(instance, what: str, timeout: float = 20) -> None:
+    found: list[str] = []
+
+    def none_left():
+        found[:] = leftovers(instance)
+        return not found
+    try:
+        wait_until(none_left, what, timeout)
+    except CommandFailed:
+        raise AssertionError(f"{what}: still running after {timeout} s: {found}") from None
 
 
 def test_following_the_app_goes_on_with_the_new_colour_across_a_deploy(deployer, test_instance, instance_environ,
@@ -223,8 +238,10 @@ def test_following_the_app_goes_on_with_the_new_colour_across_a_deploy(deployer,
             held.release()
         follower.process.kill()   # SIGKILL: no chance to tidy up here; the host must notice
         follower.process.wait(timeout=30)
-    wait_until(lambda: not leftovers(test_instance), "no follower left on the host or here", 20)
-    deployer.run({"image": APP_IMAGE})   # the session's release again
+        try:
+            wait_for_no_leftovers(test_instance, "no follower left on the host or here")
+        finally:
+            deployer.run({"image": APP_IMAGE})   # the session's release again, whatever happened
 
 
 # --- the host's units, PostgreSQL ------------------------------------------------------------------
@@ -285,4 +302,4 @@ def test_a_killed_reader_leaves_nothing(instance_environ, test_instance, deploye
         assert client.stdout.readline()   # following
         os.kill(client.pid, 15)
         client.wait(timeout=30)
-        wait_until(lambda: not leftovers(test_instance), f"no follower of {kind} left", 20)
+        wait_for_no_leftovers(test_instance, f"no follower of {kind} left")

@@ -329,6 +329,7 @@ class FakeHost:
         (tmp_path / "data" / "releases" / "current").symlink_to(release)
         (tmp_path / "data" / "stacks" / "edge" / "conf.d").mkdir(parents=True)
         self.output = tmp_path / "output"
+        self.sessions: list[subprocess.Popen] = []
 
     def container(self, name: str, state: str, *lines: str) -> None:
         log = self.docker / f"{name}.log"
@@ -368,14 +369,27 @@ class FakeHost:
         script = logs.logs_script(logs.log_request(kind, follow=True), self.layout, "web-1")
         environment = {**os.environ, "PATH": f"{self.root / 'bin'}:{os.environ['PATH']}",
                        "FAKE_DOCKER": str(self.docker)}
-        return subprocess.Popen([str(sshd), "-c", 'sh -c "$1" > "$2" 2>&1; exit $?', "sshd-session", script,
-                                 str(self.output)], env=environment, start_new_session=True)
+        session = subprocess.Popen([str(sshd), "-c", 'sh -c "$1" > "$2" 2>&1; exit $?', "sshd-session", script,
+                                    str(self.output)], env=environment, start_new_session=True)
+        self.sessions.append(session)
+        return session
+
+    def end_every_session(self) -> None:
+        """Whatever a failed test left: each session's process group (the script and its
+        followers never leave it), so no loop outlives the test."""
+        for session in self.sessions:
+            try:
+                os.killpg(session.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            session.wait()
 
 
 @pytest.fixture
 def fake_host(tmp_path):
     host = FakeHost(tmp_path)
     yield host
+    host.end_every_session()
     for pid in host.processes():
         os.kill(pid, signal.SIGKILL)
 
