@@ -36,7 +36,8 @@ COMMAND_MODULES = (demo, base_images, bake, instance, build_app, releases, statu
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="onehost",
-        description="Run a Django REST API on one host: base images, the local instance, app images.",
+        description="Run a Django REST API on one host: the local instance and its images, the AWS "
+                    "environment, and the day-two console (status, logs, run, shell, dbshell).",
         epilog="Host changes are pyinfra deploys: pyinfra deploy/inventory.py deploy/deploy.py "
                "--data image=... (and deploy/rollback.py to go back).",
     )
