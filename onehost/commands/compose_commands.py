@@ -46,21 +46,23 @@ def reload_nginx(project: str, compose_file: str, env_file: str | None) -> list[
         "exec", "-T", "nginx", "sh", "-c", "nginx -t -q && nginx -s reload"]
 
 
-def health_check(url: str, host_header: str, attempts: int, options: tuple[str, ...] = ()) -> list[str]:
-    """curl on the host, retried once a second until `attempts` run out."""
-    return ["curl", "--fail", "--silent", "--show-error", "--max-time", "5",
+def health_check(url: str, host_header: str, attempts: int, options: tuple[str, ...] = (),
+                 fail: bool = True) -> list[str]:
+    """curl on the host, retried once a second until `attempts` run out. `fail`: an HTTP error
+    is a failed command (curl's --fail); without it the answer's status and body come back."""
+    return ["curl", *(["--fail"] if fail else []), "--silent", "--show-error", "--max-time", "5",
             "--retry", str(attempts), "--retry-delay", "1", "--retry-all-errors", *options,
             "--header", f"Host: {host_header}", url]
 
 
-def edge_health_check(server_name: str, tls: bool, attempts: int) -> list[str]:
+def edge_health_check(server_name: str, tls: bool, attempts: int, fail: bool = True) -> list[str]:
     """/health/ through this host's nginx: over HTTPS when the edge has TLS (HTTP only redirects
     then), with the server name's SNI. Any certificate passes: this checks the app behind nginx,
     the public check checks the certificate."""
     if not tls:
-        return health_check("http://127.0.0.1/health/", server_name, attempts)
+        return health_check("http://127.0.0.1/health/", server_name, attempts, fail=fail)
     return health_check(f"https://{server_name}/health/", server_name, attempts,
-                        ("--insecure", "--resolve", f"{server_name}:443:127.0.0.1"))
+                        ("--insecure", "--resolve", f"{server_name}:443:127.0.0.1"), fail=fail)
 
 
 def load_image(archive: str, image_id: str, pinned: str) -> list[str]:

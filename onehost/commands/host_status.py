@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from onehost.commands import compose_commands, lock, tls
 from onehost.commands.host_defaults import LOCK_TTL_SECONDS
 from onehost.commands.live import live_colour, no_release_message
+from onehost.commands.logs import json_entry
 from onehost.commands.switch import COLOURS, DATA_PROJECT, EDGE_PROJECT, HostLayout, container
 
 # --- what needs attention -------------------------------------------------------------------
@@ -73,8 +74,7 @@ def health_request(tls_on: bool) -> str:
     once and without --fail, so a failing answer still shows its status and body; curl's
     --write-out prints the status on a line of its own after the body
     (https://everything.curl.dev/usingcurl/verbose/writeout)."""
-    command = [arg for arg in compose_commands.edge_health_check(_SERVER_NAME, tls_on, attempts=0)
-               if arg != "--fail"]
+    command = compose_commands.edge_health_check(_SERVER_NAME, tls_on, attempts=0, fail=False)
     command += ["--write-out", f"\\n{HTTP_CODE}%{{http_code}}\\n"]
     # shlex.quote single-quotes every word holding the placeholder ("{" is not a safe character).
     return shlex.join(command).replace(_SERVER_NAME, "'\"$server_name\"'")
@@ -160,14 +160,8 @@ def sections(text: str) -> dict[str, list[str]]:
 
 
 def _json_line(lines: list[str]) -> dict | None:
-    text = "".join(line.strip() for line in lines)
-    if not text:
-        return None
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    """A section holding one JSON object, printed over one or more lines."""
+    return json_entry("".join(line.strip() for line in lines))
 
 
 def parse_time(text: str | None) -> datetime | None:
