@@ -2,14 +2,18 @@
 
     .venv/bin/python bench/deploy.py [--keep]
 
-Prints seconds for a first deploy, for a deploy of a new image, for a no-op re-run, and the
-memory each container of the stack uses on the instance (inner `docker stats`).
+Prints seconds for a first deploy; for a deploy of a new image whose top layer only changed
+(and the bytes the instance received for it: only the layers it lacks are shipped); for a deploy
+of a new tag whose image is already on the host; for a no-op re-run; the app's own boot to
+healthy (the floor a switch cannot beat); and the memory each container of the stack uses on
+the instance (inner `docker stats`).
 """
 
 import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,11 +50,43 @@ def timed_deploy(image: str) -> float:
     return time.monotonic() - start
 
 
-def new_image_from(base: str, tag: str) -> None:
-    """A new image id on the same layers, as a code change makes (one layer differs)."""
-    dockerfile = f"FROM {base}\nLABEL org.onehost.bench={tag}\n".encode()
-    run(["docker", "build", "--quiet", "--tag", tag, "-"], input=dockerfile, capture=True,
+TOP_LAYER_BYTES = 4_000_000
+
+
+def new_image_from(base: str, tag: str, context: Path) -> None:
+    """A new image on the same layers plus one, as a code change makes: 4 MB of random bytes."""
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "change.bin").write_bytes(os.urandom(TOP_LAYER_BYTES))
+    (context / "Dockerfile").write_text(f"FROM {base}\nCOPY change.bin /app/change.bin\n")
+    run(["docker", "build", "--quiet", "--tag", tag, str(context)], capture=True,
         env={**os.environ, "DOCKER_BUILDKIT": "0"})
+
+
+def received_bytes(config) -> int:
+    return int(inner(config, "cat", "/sys/class/net/eth0/statistics/rx_bytes"))
+
+
+def boot_to_healthy(config, deadline: float = 120) -> float:
+    """Seconds from `docker run` of the live release's image (its env, the shared network) to
+    its first /health/ answer, probed from inside it every 0.2 s: the floor under any switch."""
+    name = "onehost-bench-boot"
+    probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health/', timeout=2)"
+    release_env = inner(config, "cat", "/data/releases/current/release.env").splitlines()
+    image_ref = next(line.split("=", 1)[1].strip("'\"") for line in release_env if line.startswith("APP_IMAGE="))
+    start = time.monotonic()
+    inner(config, "docker", "run", "--detach", "--name", name, "--network", "onehost", "--env-file",
+          "/data/releases/current/app.env", image_ref)
+    try:
+        while time.monotonic() - start < deadline:
+            answered = subprocess.run(["docker", "exec", config.name, "docker", "exec", name, "python3", "-c", probe],
+                                      capture_output=True, timeout=30).returncode == 0
+            if answered:
+                return time.monotonic() - start
+            time.sleep(0.2)
+        return float("nan")
+    finally:
+        subprocess.run(["docker", "exec", config.name, "docker", "rm", "--force", name], capture_output=True)
+
 
 
 def stack_memory(config) -> list[str]:
@@ -68,7 +104,7 @@ def fresh_bench_instance(v1: str, v2: str) -> instance.InstanceConfig:
     instance.reset(config)
     instance.up(config)
     app_image.build(REPO_ROOT / "example", v1, base_image=bases["python"])
-    new_image_from(v1, v2)
+    new_image_from(v1, v2, Path(tempfile.mkdtemp(prefix="onehost-bench-")))
     return config
 
 
@@ -79,12 +115,20 @@ def main() -> int:
     config = fresh_bench_instance("timewarp:bench-v1", "timewarp:bench-v2")
 
     first = timed_deploy("timewarp:bench-v1")
+    before = received_bytes(config)
     second = timed_deploy("timewarp:bench-v2")
-    noop = timed_deploy("timewarp:bench-v2")
+    shipped = received_bytes(config) - before
+    run(["docker", "tag", "timewarp:bench-v2", "timewarp:bench-v2b"], capture=True)
+    new_tag = timed_deploy("timewarp:bench-v2b")
+    noop = timed_deploy("timewarp:bench-v2b")
+    floor = boot_to_healthy(config)
     memory = stack_memory(config)
-    print(f"first deploy (fresh host, 3 images shipped): {first:6.1f} s")
-    print(f"deploy of a new app image:                   {second:6.1f} s")
-    print(f"no-op re-run:                                {noop:6.1f} s")
+    print(f"first deploy (fresh host, 3 images shipped):   {first:6.1f} s")
+    print(f"deploy of a new image (top layer changed):     {second:6.1f} s, "
+          f"{shipped / 1e6:.1f} MB received for a {TOP_LAYER_BYTES / 1e6:.1f} MB layer")
+    print(f"deploy of a new tag, image already on host:    {new_tag:6.1f} s")
+    print(f"no-op re-run:                                  {noop:6.1f} s")
+    print(f"the app's boot to healthy (the floor):         {floor:6.1f} s")
     print("stack memory on the instance:")
     for line in memory:
         print(f"  {line}")

@@ -4,7 +4,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from onehost.commands import compose_commands, lock, release, switch, tls
+from onehost.commands import compose_commands, image_layers, lock, release, switch, tls
 
 
 class DockerImageId(FactBase):
@@ -17,6 +17,17 @@ class DockerImageId(FactBase):
     def process(self, output):
         value = "".join(output).strip()
         return value or None
+
+
+class DockerLayerChains(FactBase):
+    """The chain ids of every layer on the host, or None when its image store does not take
+    partial archives (onehost.commands.image_layers)."""
+
+    def command(self):
+        return image_layers.host_layers_command()
+
+    def process(self, output):
+        return image_layers.host_chain_ids(output)
 
 
 class ComposeServiceStates(FactBase):

@@ -9,11 +9,13 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import docker, files, python, server
 
-from deploy.facts import DockerImageId
+from deploy.facts import DockerImageId, DockerLayerChains
 from deploy.plans.release_plan import HostImage, ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
-from onehost.commands import private_files, registry, release
+from onehost.commands import image_layers, private_files, registry, release
+from onehost.local import docker_cli
+from onehost.local.image_archive import write_partial_archive
 from onehost.local.shell import run
 from onehost.paths import state_dir
 
@@ -51,13 +53,25 @@ def ship_image(image: HostImage):
     if host.get_fact(DockerImageId, reference=pinned) == image_id:
         host.noop(f"image {reference} ({image_id[:19]}) is on the host")
         return
-    logger.info(f"Shipping {reference} ({image_id[:19]}) to {host.name}")
     archive = save_archive(image_id)
     # On the data volume: a host that takes it over (an AMI swap) has none of this host's
     # images, and onehost-stacks loads them from here at its boot.
     archives = settings().layout.image_archives
     remote = f"{archives}/{release.shipped_archive(pinned)}"
     files.directory(name="Create the image archive directory", path=archives, mode="700")
+    layers = image_layers.plan_layers(docker_cli.layer_diff_ids(image_id), host.get_fact(DockerLayerChains))
+    if layers.partial:
+        host_label = "".join(c if c.isalnum() else "-" for c in host.name)
+        partial = archive.with_name(f"{archive.stem}-{host_label}.partial-layers.tar")
+        size = write_partial_archive(archive, partial, layers)
+        logger.info(f"Shipping {reference} ({image_id[:19]}) to {host.name}: {image_layers.describe(layers, size)}")
+        files.put(name=f"Upload the layers of {reference} the host lacks", src=str(partial),
+                  dest=f"{remote}.layers", mode="600")
+        server.shell(name=f"Load {reference} as {pinned}", commands=[commands.shell(
+            image_layers.load_partial_image(f"{remote}.layers", remote, image_id, pinned))])
+        return
+    logger.info(f"Shipping {reference} ({image_id[:19]}) to {host.name}: "
+                f"{image_layers.describe(layers, archive.stat().st_size)}")
     files.put(name=f"Upload {reference}", src=str(archive), dest=remote, mode="600")
     server.shell(name=f"Load {reference} as {pinned}",
                  commands=[commands.shell(commands.load_image(remote, image_id, pinned))])

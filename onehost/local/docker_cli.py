@@ -13,6 +13,14 @@ def image_id(reference: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def layer_diff_ids(reference: str) -> list[str]:
+    """The image's layers (their diff ids), bottom first."""
+    result = subprocess.run(["docker", "image", "inspect", "--format",
+                             "{{range .RootFS.Layers}}{{.}} {{end}}", reference],
+                            capture_output=True, text=True, check=True)
+    return result.stdout.split()
+
+
 def container_state(name: str) -> str | None:
     """'running', 'exited', ... or None when there is no such container."""
     result = subprocess.run(["docker", "container", "inspect", "--format", "{{.State.Status}}", name],
