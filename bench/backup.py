@@ -3,12 +3,22 @@
     .venv/bin/python bench/backup.py [--rows 1000000] [--keep]
 
 Fills the database with --rows events, then prints the seconds of a bare `pg_dump -Fc` (to
-/dev/null, inside the PostgreSQL container), of onehost-backup's whole run (dump, verify,
-upload to S3, heartbeat) and of a checked restore (download, verify, restore into a scratch
-database, compare row counts), and the ratio of our backup to the bare dump.
+/dev/null, inside the PostgreSQL container), of onehost-backup's whole run (the dump streamed
+at once to the disk, to pg_restore's check and to S3; the manifest; heartbeat) and of a checked
+restore (download, verify, restore into a scratch database, compare row counts), and the ratio
+of our backup to the bare dump. The bare dump and the run are timed --repeat times in turn
+(the medians are printed: other work on the machine moves single figures by a second);
+--baseline FILE times another onehost-backup (e.g. `git show HEAD~1:deploy/rootfs/...`) in the
+same rounds, on the same database and moto. With --media-files N it also puts N files of 100 KB in
+/data/media first and times a second run, whose media are unchanged (copied inside S3).
+
+The instance is bench/deploy.py's; ONEHOST_BENCH_INSTANCE, ONEHOST_BENCH_SSH_PORT,
+ONEHOST_BENCH_HTTP_PORT and ONEHOST_BENCH_HTTPS_PORT give it another name and ports.
 """
 
 import argparse
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +36,7 @@ from onehost.remote.deploys import run_deploy
 from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file
 
 BUCKET = "bench-backups"
+BASELINE = "/usr/local/sbin/onehost-backup-baseline.py"
 FILL = ("INSERT INTO events_event (title, description, happened_at, created_at, updated_at) "
         "SELECT 'Event ' || n, repeat('x', 40) || n, now() - n * interval '1 minute', now(), now() "
         "FROM generate_series(1, {rows}) AS n")
@@ -36,17 +47,32 @@ def inner(config, *command: str) -> subprocess.CompletedProcess:
                           text=True, timeout=1800)
 
 
-def timed(config, *command: str) -> float:
+def timed(config, *command: str, cpu: list | None = None) -> float:
+    """Seconds the command took; with `cpu`, also appends the CPU seconds (user + system) of the
+    command and every process it waited for on the instance (pg_dump and the PostgreSQL backend
+    run in the container, under the instance's dockerd: the same work in a bare dump and ours, so
+    the difference is what ours adds, whatever else the machine is doing)."""
     start = time.monotonic()
-    inner(config, *command)
+    if cpu is None:
+        inner(config, *command)
+    else:
+        shell = 'TIMEFORMAT="%3U %3S"; { time "$@" > /dev/null 2>&1; } 2>&1'
+        user, system = inner(config, "bash", "-c", shell, "_", *command).stdout.split()[-2:]
+        cpu.append(float(user) + float(system))
     return time.monotonic() - start
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="events to fill in (default 1000000)")
+    parser.add_argument("--media-files", type=int, default=0, help="files of 100 KB in /data/media (default 0)")
+    parser.add_argument("--repeat", type=int, default=3, help="rounds of bare dump and run (default 3)")
+    parser.add_argument("--baseline", type=Path, help="another onehost-backup to time in the same rounds")
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
     args = parser.parse_args()
+    BENCH_ENV.update({name: os.environ[name.replace("ONEHOST_", "ONEHOST_BENCH_", 1)] for name in BENCH_ENV
+                      if name.replace("ONEHOST_", "ONEHOST_BENCH_", 1) in os.environ})
+    again = None
     config = fresh_bench_instance("timewarp:bench-v1", "timewarp:bench-v2")
     credentials = write_credentials_file(Path(tempfile.mkdtemp(prefix="onehost-bench-aws-")) / "credentials")
     try:
@@ -67,9 +93,24 @@ def main() -> int:
                 psql = ["docker", "exec", "data-postgres-1", "psql", "-U", "timewarp", "-d", "timewarp", "-c"]
                 filling = timed(config, *psql, FILL.format(rows=args.rows))
                 size = inner(config, *psql[:-1], "-tAc", "SELECT pg_size_pretty(pg_database_size('timewarp'))").stdout
-                bare = timed(config, "sh", "-c", "docker exec data-postgres-1 pg_dump --format=custom "
-                                                 "--no-owner -U timewarp timewarp > /dev/null")
-                ours = timed(config, "/usr/local/sbin/onehost-backup", "run")
+                if args.baseline:
+                    subprocess.run(["docker", "cp", str(args.baseline), f"{config.name}:{BASELINE}"], check=True)
+                rounds = {"bare": [], "ours": [], "baseline": []}
+                cpu = {"bare": [], "ours": [], "baseline": []}
+                for _ in range(args.repeat):
+                    rounds["bare"].append(timed(config, "sh", "-c", "docker exec data-postgres-1 pg_dump "
+                                                "--format=custom --no-owner -U timewarp timewarp > /dev/null",
+                                                cpu=cpu["bare"]))
+                    rounds["ours"].append(timed(config, "/usr/local/sbin/onehost-backup", "run", cpu=cpu["ours"]))
+                    if args.baseline:
+                        rounds["baseline"].append(timed(config, "python3", BASELINE, "run", cpu=cpu["baseline"]))
+                bare, ours = statistics.median(rounds["bare"]), statistics.median(rounds["ours"])
+                if args.media_files:
+                    inner(config, "sh", "-c", f"mkdir -p /data/media/bench && for n in $(seq {args.media_files}); "
+                                              "do head -c 100000 /dev/urandom > /data/media/bench/$n.bin; done")
+                    with_media = timed(config, "/usr/local/sbin/onehost-backup", "run")
+                if args.media_files:
+                    again = timed(config, "/usr/local/sbin/onehost-backup", "run")
                 restore = timed(config, "/usr/local/sbin/onehost-backup", "restore")
             finally:
                 tunnel.terminate()
@@ -79,6 +120,16 @@ def main() -> int:
     print(f"database: {args.rows} events, {size.strip()} (filled in {filling:.1f} s)")
     print(f"bare pg_dump -Fc:                                  {bare:6.1f} s")
     print(f"onehost-backup run (dump, verify, upload, beat):   {ours:6.1f} s   ({ours / bare:.2f}x bare)")
+    if rounds["baseline"]:
+        baseline = statistics.median(rounds["baseline"])
+        print(f"{args.baseline.name} run:  {baseline:6.1f} s   ({baseline / bare:.2f}x bare)")
+    print("CPU seconds on the instance beside the container's (median): " + ", ".join(
+        f"{name} {statistics.median(values):.2f}" for name, values in cpu.items() if values))
+    print("rounds (s): " + "; ".join(f"{name} {', '.join(f'{value:.2f}' for value in values)}"
+                                     for name, values in rounds.items() if values))
+    if again is not None:
+        print(f"with {args.media_files} media files of 100 KB (sent):  {with_media:6.1f} s")
+        print(f"again, media unchanged (copied in S3):             {again:6.1f} s")
     print(f"onehost-backup restore (download, verify, scratch restore, counts): {restore:6.1f} s")
     return 0
 

@@ -23,6 +23,8 @@ def install_certbot():
     # python3-cryptography comes with certbot's packages, python3-boto3 with the backup tooling.
     rootfs.put("/usr/local/sbin/onehost-certificate-expiry.py", mode="755")
     rootfs.put("/usr/local/sbin/onehost-reload-edge", mode="755")
+    # Run by the deploy and the hook: nginx's workers read the certificates (loaded per handshake).
+    rootfs.put("/usr/local/sbin/onehost-certificate-access", mode="755")
     rootfs.put("/etc/systemd/system/onehost-certbot-renew.service")
     rootfs.put("/etc/systemd/system/onehost-certbot-renew.timer")
     enable_at_boot("onehost-certbot-renew.timer")

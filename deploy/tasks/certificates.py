@@ -124,6 +124,8 @@ def issue_certificate(plan: tls.TlsPlan):
         _env=environment,
     )
     _point_nginx_at(plan, True, "Point nginx at the issued certificate")
+    server.shell(name="Let nginx's workers read the issued certificate",
+                 commands=["/usr/local/sbin/onehost-certificate-access"])
     edge = settings().layout.edge_dir
     server.shell(name="Reload nginx with the issued certificate", commands=[commands.shell(
         commands.reload_nginx(switch.EDGE_PROJECT, f"{edge}/compose.yaml", f"{edge}/stack.env"))])

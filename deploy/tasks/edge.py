@@ -17,6 +17,7 @@ from onehost.commands.release import render_env
 from onehost.paths import REPO_ROOT
 
 PROJECT = switch.EDGE_PROJECT
+CERTIFICATE_ACCESS = "/usr/local/sbin/onehost-certificate-access"
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # The group_data keys the nginx templates read: the settings' edge section.
 SITE_SETTINGS = EdgeSettings.keys()
@@ -50,11 +51,16 @@ def deploy_edge_stack(plan: ReleasePlan):
                                     "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
                                     "STATIC_DIR": static_dir()}), env_file),
     ]
-    # The switch owns upstream.inc from then on; until a release is live it names blue.
+    # The colours' Unix sockets and the live.sock link nginx proxies to (onehost/commands/switch.py):
+    # any app user may create its socket there, as in /tmp; nginx has conf.d mounted already.
+    files.directory(name="Create the directory of the app colours' sockets",
+                    path=settings().layout.sockets_dir, mode="1777")
+    # The switch owns upstream.inc from then on; until a release is live it names blue. A host
+    # deployed before the socket layout keeps its file until the switch moves it over.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
     if not host.get_fact(File, path=upstream):
-        stacks.put_text("Point nginx at the first colour", switch.upstream_line(
-            switch.container(switch.COLOURS[0]), settings().layout.app_port), upstream)
+        stacks.put_text("Point nginx at the first colour", switch.socket_upstream(
+            switch.COLOURS[0], settings().layout.app_port), upstream)
     certificate = prepare_certificate(plan.tls)
     site_settings = settings().edge.template_values()
     cloudflare = cloudflare_ranges.shipped_ranges()
@@ -66,6 +72,12 @@ def deploy_edge_stack(plan: ReleasePlan):
                            **site_settings)
             for name, template in SITE_FILES.items()]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
+    # Before a reload: the new configuration loads the certificate in the workers, per handshake.
+    server.shell(
+        name="Let nginx's workers read the certificates",
+        commands=[CERTIFICATE_ACCESS],
+        _if=lambda: any(op.did_change() for op in certificate),
+    )
     reloaded = server.shell(
         name="Reload nginx with the new site configuration",
         commands=[commands.shell(commands.reload_nginx(PROJECT, compose_file, env_file))],

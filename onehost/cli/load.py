@@ -11,7 +11,7 @@ from onehost.local.loadgen import run_load
 def _command(args) -> int:
     result = run_load(args.url, args.seconds, rate=args.rate, persistent_clients=args.persistent,
                       host_header=args.host_header, timeout=args.timeout, connect_to=args.connect_to,
-                      ca_file=args.cacert)
+                      ca_file=args.cacert, persistent_retry=not args.no_retry)
     print(result.summary())
     return 1 if result.failed else 0
 
@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--seconds", type=float, default=10, help="how long to run (default 10)")
     parser.add_argument("--persistent", type=int, default=4,
                         help="keep-alive clients sharing half the rate (default 4; 0: fresh only)")
+    parser.add_argument("--no-retry", action="store_true",
+                        help="keep-alive clients never retry a request on a connection the server "
+                             "closed (as Python's http.client does): each such close is a failure")
     parser.add_argument("--host-header", help="the Host header to send (default: from the URL)")
     parser.add_argument("--timeout", type=float, default=10, help="socket timeout in seconds (default 10)")
     parser.add_argument("--connect-to", metavar="ADDRESS",

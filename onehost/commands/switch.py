@@ -1,7 +1,11 @@
 """The blue/green switch: put a release live without dropping a request, or undo it.
 
 The app runs as two compose projects, `app-blue` and `app-green`, on the shared network.
-nginx proxies to the container named in its `upstream.inc`. A switch:
+Each colour's Gunicorn also listens on a Unix socket, `app-<colour>.sock`, in the edge's
+`conf.d/sockets/` directory; nginx proxies to `sockets/live.sock`, a symlink to the live colour's
+socket. nginx connects anew for every request (no upstream keep-alive pool), so repointing the
+link moves traffic with no reload: no client connection is closed and nginx's configuration
+and processes stay as they are. `upstream.inc` records the live colour for the other tools. A switch:
 
  1. takes the deploy lock;
  2. starts the idle colour with the release and waits until Docker reports it healthy;
@@ -9,7 +13,10 @@ nginx proxies to the container named in its `upstream.inc`. A switch:
  4. deploys only: when migrations are pending, dumps the database (`pg_dump -Fc`) into
     the backups directory, then migrates in a one-off container of the new image;
     rollbacks only: warns when the database holds migrations the release does not know;
- 5. points upstream.inc at the new colour (atomic rename), `nginx -t`, `nginx -s reload`;
+ 5. points `sockets/live.sock` at the new colour's socket (atomic rename) and records the colour
+    in upstream.inc; nginx reloads only when upstream.inc's directive changes (a host moving
+    from the reload layout, once) or when the colour has no socket (a release from before the
+    socket layout: upstream.inc then names its container, and nginx reloads as it used to);
  6. checks /health/ through nginx, and switches back when that fails;
  7. points `current` and `previous`, lets the old colour drain, then stops it;
  8. appends a line to the history and releases the lock, whatever happened.
@@ -33,6 +40,16 @@ COLOURS = ("blue", "green")
 # The long-lived stacks the switch works with: nginx reloads, PostgreSQL dumps.
 EDGE_PROJECT, DATA_PROJECT = "edge", "data"
 UPSTREAM_FILE = "upstream.inc"
+# The colours' sockets: `<edge_dir>/conf.d/sockets` on the host, a directory nginx has mounted
+# since before the socket layout (so a host moving to it needs no nginx restart, which would drop
+# connections). Connecting to a socket on a read-only bind mount works: `ro` stops writes to the
+# filesystem, and connect(2) writes nothing to it (the Docker socket mounted `:ro` stays usable,
+# https://docs.docker.com/engine/security/protect-access/ ; the kernel checks only the socket
+# file's write permission, torvalds/linux net/unix/af_unix.c unix_find_bsd).
+SOCKETS_SUBDIR = "sockets"
+NGINX_SOCKETS_DIR = f"/etc/nginx/conf.d/{SOCKETS_SUBDIR}"
+APP_SOCKETS_DIR = "/run/onehost"          # where each colour's container sees the same directory
+LIVE_SOCKET = "live.sock"
 # Printed by Django's `manage.py shell -c`: pending migrations of this code, and migrations the
 # database has applied that this code does not know (a rollback past a migration).
 MIGRATION_STATE = """
@@ -61,8 +78,35 @@ def other(colour: str) -> str:
 
 
 def upstream_line(target: str, port: int) -> str:
-    """upstream.inc's one line: nginx proxies to the container named `target`."""
+    """upstream.inc's one line: nginx proxies to the container named `target` (the layout of
+    releases without a socket: a switch to such a colour reloads nginx)."""
     return f"set $app_upstream http://{target}:{port};\n"
+
+
+def socket_name(colour: str) -> str:
+    """The colour's Gunicorn socket, named after its compose project (compose.yaml)."""
+    return f"{project(colour)}.sock"
+
+
+def socket_directive() -> str:
+    """upstream.inc's directive in the socket layout: the same for every colour, so a switch never
+    changes what nginx has loaded. nginx takes a `unix:` address from a variable (ngx_http_proxy_eval
+    hands the value to ngx_parse_url, whose ngx_parse_unix_domain_url fills the address with no
+    resolver: nginx/nginx src/http/modules/ngx_http_proxy_module.c, src/core/ngx_inet.c) and calls
+    connect(2) with the path for each new upstream connection (src/event/ngx_event_connect.c), so
+    the kernel follows the symlink as it is at that moment. Without `keepalive` in an upstream
+    block nginx keeps no upstream connection open
+    (https://nginx.org/en/docs/http/ngx_http_upstream_module.html#keepalive): the next request
+    after the link moves goes to the new colour."""
+    return f"set $app_upstream http://unix:{NGINX_SOCKETS_DIR}/{LIVE_SOCKET}:;\n"
+
+
+def socket_upstream(colour: str, port: int) -> str:
+    """upstream.inc in the socket layout: the fixed directive, and the live colour in a comment
+    for the tools that read it (live.live_colour, onehost logs/status, the backup tool)."""
+    return (f"# live: http://{container(colour)}:{port}, reached through "
+            f"{SOCKETS_SUBDIR}/{LIVE_SOCKET} -> {socket_name(colour)} (moved by the switch, no reload)\n"
+            + socket_directive())
 
 
 def colour_in_upstream(text: str) -> str | None:
@@ -127,6 +171,36 @@ def migrate(colour: str, release_dir: str) -> list[str]:
     return commands.run_once(project(colour), f"{release_dir}/compose.yaml",
                              f"{release_dir}/release.env", "app",
                              "python", "manage.py", "migrate", "--noinput")
+
+
+def socket_health_check(sockets_dir: str, colour: str, server_name: str) -> list[str]:
+    """/health/ through the colour's Unix socket, the way nginx will reach it. A colour whose
+    release predates the socket layout has no socket: the switch then uses its address."""
+    return ["curl", "--fail", "--silent", "--show-error", "--max-time", "5",
+            "--unix-socket", f"{sockets_dir}/{socket_name(colour)}",
+            "--header", f"Host: {server_name}", "http://localhost/health/"]
+
+
+def point_live_socket(sockets_dir: str, colour: str) -> list[str]:
+    """live.sock -> app-<colour>.sock, relative so it resolves the same on the host and in nginx."""
+    return point_link(f"{sockets_dir}/{LIVE_SOCKET}", socket_name(colour))
+
+
+# Printed by replace_upstream when the directive nginx reads changed: nginx must reload.
+DIRECTIVE_CHANGED = "directive changed"
+
+
+def replace_upstream(conf_dir: str, text: str) -> list[str]:
+    """Write upstream.inc beside, then rename; prints DIRECTIVE_CHANGED when its last line (the
+    directive nginx reads; the rest are comments) is not the one the file had."""
+    final = f"{conf_dir}/{UPSTREAM_FILE}"
+    partial = f"{final}.partial"
+    return ["sh", "-c", f"before=$(tail -n 1 {shlex.quote(final)} 2>/dev/null); "
+                        f"printf '%s' \"$1\" > {shlex.quote(partial)} && "
+                        f"mv -f {shlex.quote(partial)} {shlex.quote(final)} && "
+                        f"if [ \"$before\" != \"$(tail -n 1 {shlex.quote(final)})\" ]; "
+                        f"then echo {shlex.quote(DIRECTIVE_CHANGED)}; fi",
+            "replace-upstream", text]
 
 
 def write_upstream(conf_dir: str, target: str, port: int) -> list[str]:
@@ -246,6 +320,10 @@ class HostLayout:
     @property
     def data_stack_dir(self) -> str:
         return f"{self.data_dir}/stacks/{DATA_PROJECT}"
+
+    @property
+    def sockets_dir(self) -> str:
+        return f"{self.edge_dir}/conf.d/{SOCKETS_SUBDIR}"
 
 
 @dataclass(frozen=True)

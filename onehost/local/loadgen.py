@@ -11,6 +11,10 @@ the rate:
 - `persistent_clients` threads each keep one HTTP/1.1 keep-alive connection and reuse it,
   as browsers and pooled API clients do.
 
+With `persistent_retry=False` the persistent clients never retry (Python's http.client on a
+kept connection, many API clients): counted as kind "no_retry", they see every closed idle
+connection as a failed request.
+
 Retry contract of the persistent clients (RFC 9112 section 9.3.1, what browsers and urllib3
 do): a GET sent on a *reused* connection that fails before any byte of a response arrived
 (the server closed the idle connection: RemoteDisconnected, ConnectionResetError,
@@ -36,7 +40,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-KINDS = ("fresh", "persistent")
+KINDS = ("fresh", "persistent", "no_retry")
 
 # Failures of a reused connection that mean "the server closed it before answering".
 _CLOSED_ERRNOS = {errno.EBADF, errno.ENOTCONN, errno.EPIPE, errno.ECONNRESET, errno.ECONNABORTED}
@@ -198,7 +202,7 @@ class LoadGenerator:
                  max_requests: int | None = None, persistent_clients: int = 0,
                  host_header: str | None = None, timeout: float = 10,
                  persistent_share: float = 0.5, connect_to: str | None = None,
-                 ca_file: str | None = None):
+                 ca_file: str | None = None, persistent_retry: bool = True):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{url!r} is not an http:// or https:// URL")
@@ -216,6 +220,8 @@ class LoadGenerator:
         self.max_requests = (max_requests if max_requests is not None
                              else max(1, math.ceil(rate * max_seconds)))
         self.persistent_clients = max(0, int(persistent_clients))
+        # False: the persistent clients never retry and count as kind "no_retry".
+        self.persistent_retry = persistent_retry
         # Share of the requests the persistent clients send (all of them when there are no
         # fresh clients to speak of; none when there are no persistent clients).
         self.persistent_share = min(1.0, max(0.0, persistent_share)) if self.persistent_clients else 0.0
@@ -389,6 +395,7 @@ class LoadGenerator:
             self._finish_worker()
 
     def _persistent_worker(self, jobs: queue.Queue) -> None:
+        kind = "persistent" if self.persistent_retry else "no_retry"
         connection = self._connection()
         try:
             while (scheduled := self._next_job(jobs)) is not None:
@@ -399,7 +406,7 @@ class LoadGenerator:
                     status, body = self._exchange(connection, self.headers)
                 except (OSError, http.client.HTTPException) as failure:
                     connection.close()
-                    if reused and _closed_before_response(failure):
+                    if self.persistent_retry and reused and _closed_before_response(failure):
                         retried = True
                         sent_at = time.monotonic()
                         try:
@@ -409,7 +416,7 @@ class LoadGenerator:
                             error = second
                     else:
                         error = failure
-                self._collector.add(self._outcome("persistent", scheduled, sent_at, status, body, error, retried))
+                self._collector.add(self._outcome(kind, scheduled, sent_at, status, body, error, retried))
         finally:
             connection.close()
             self._finish_worker()

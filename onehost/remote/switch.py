@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from onehost.commands import compose_commands as commands
 from onehost.commands import lock as deploy_lock
 from onehost.commands.switch import (
+    DIRECTIVE_CHANGED,
     EDGE_PROJECT,
     RUNTIME_CREATE_FAILED,
     CommandError,
@@ -30,10 +31,14 @@ from onehost.commands.switch import (
     parse_migration_state,
     pg_dump,
     point_link,
+    point_live_socket,
+    replace_upstream,
+    socket_health_check,
+    socket_upstream,
     start_colour,
     stop_colour,
     summarize,
-    write_upstream,
+    upstream_line,
 )
 from onehost.remote.host_run import LockedHostRun
 
@@ -96,13 +101,16 @@ class Switch(LockedHostRun):
         serves, so a second `up` is safe; an error from the app itself is not retried.
         """
         try:
-            self.run(start_colour(colour, self.plan.release_dir))
+            self.run(self.start_command(colour))
         except CommandError as failure:
             if RUNTIME_CREATE_FAILED not in failure.output:
                 raise
             self.say(f"the container runtime failed to create {container(colour)} ({failure}); "
                      "trying once more")
-            self.run(start_colour(colour, self.plan.release_dir))
+            self.run(self.start_command(colour))
+
+    def start_command(self, colour: str) -> list[str]:
+        return start_colour(colour, self.plan.release_dir)
 
     def check_direct(self) -> None:
         layout = self.plan.layout
@@ -137,17 +145,43 @@ class Switch(LockedHostRun):
             raise CommandError(["manage.py", "shell"], f"no migration state in: {output}")
         return state
 
-    def upstream_for(self, colour: str) -> list[str]:
-        layout = self.plan.layout
-        return write_upstream(f"{layout.edge_dir}/conf.d", container(colour), layout.app_port)
-
     def reload_nginx(self) -> list[str]:
         edge = self.plan.layout.edge_dir
         return commands.reload_nginx(EDGE_PROJECT, f"{edge}/compose.yaml", f"{edge}/stack.env")
 
-    def point_nginx_at(self, colour: str) -> None:
-        self.run(self.upstream_for(colour))
-        self.run(self.reload_nginx())
+    def has_socket(self, colour: str) -> bool:
+        """The colour answers /health/ on its Unix socket (releases from before the socket layout
+        have none)."""
+        layout = self.plan.layout
+        ok, _ = self.run_command(socket_health_check(layout.sockets_dir, colour, layout.server_name))
+        return ok
+
+    def point_nginx_at(self, colour: str, undoing: bool = False) -> None:
+        """Send new requests to `colour`. With a socket: repoint live.sock, record the colour in
+        upstream.inc, and reload only when upstream.inc's directive changed (a host moving from
+        the reload layout, once). Without one: upstream.inc names its container, and nginx
+        reloads. `undoing`: failures are ignored, so the rest of an undo still runs."""
+        run = self.output_of if undoing else self.run
+        layout = self.plan.layout
+        via_socket = self.has_socket(colour)
+        if via_socket:
+            run(point_live_socket(layout.sockets_dir, colour))
+            text = socket_upstream(colour, layout.app_port)
+        else:
+            text = upstream_line(container(colour), layout.app_port)
+        if DIRECTIVE_CHANGED in run(replace_upstream(f"{layout.edge_dir}/conf.d", text)):
+            run(self.reload_nginx())
+            self.say(f"nginx sends to {colour}: upstream.inc changed, nginx reloaded")
+        elif via_socket:
+            self.say(f"nginx sends to {colour}: live.sock moved, no reload")
+
+    def output_of(self, command: list[str]) -> str:
+        return self.run_command(command)[1]
+
+    def restore_live(self) -> None:
+        """Traffic back to the colour that served before."""
+        if self.plan.live_colour:
+            self.point_nginx_at(self.plan.live_colour, undoing=True)
 
     def check_through_nginx(self) -> None:
         layout = self.plan.layout
@@ -160,7 +194,9 @@ class Switch(LockedHostRun):
         self.run(point_link(f"{plan.layout.releases}/current", plan.release_dir))
 
     def drain_old(self) -> None:
-        """In-flight requests finish on the old nginx workers, then Gunicorn stops gracefully."""
+        """In-flight requests finish (on nginx's old workers, when the switch reloaded), then
+        Gunicorn stops gracefully: it closes its listeners, unlinks its socket and lets its
+        workers finish their requests (https://docs.gunicorn.org/en/stable/signals.html, TERM)."""
         drained = self.poll(lambda: self.run(nginx_shutting_down_workers()).strip() == "0",
                             timeout=self.plan.drain_seconds)
         if not drained:
@@ -213,17 +249,14 @@ class Switch(LockedHostRun):
         try:
             self.phase(title, step)
         except CommandError as failure:
+            self.restore_live()             # a failed step may have left traffic pointed at it
             self.stop_idle()
-            if self.plan.live_colour:       # a failed reload may have left the new colour's file
-                self.run_command(self.upstream_for(self.plan.live_colour))
             dump = f" (pre-migration dump: {self.pre_migration_dump})" if self.pre_migration_dump else ""
             raise SwitchFailed(f"{self.plan.action} of {self.plan.release_id} failed at '{title}': "
                                f"{failure}{dump}; {self.still_serving()}") from None
 
     def switch_back(self) -> None:
-        if self.plan.live_colour:
-            self.run_command(self.upstream_for(self.plan.live_colour))
-            self.run_command(self.reload_nginx())
+        self.restore_live()
         self.stop_idle()
 
     def record(self, started_at: str, seconds: float, error: str | None) -> None:

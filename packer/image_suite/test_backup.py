@@ -31,3 +31,8 @@ def test_without_settings_the_tool_says_how_to_get_them(image_host):
 
 def test_the_tool_finds_boto3(image_host):
     assert image_host.run("python3 -c 'import boto3, botocore'").rc == 0
+
+
+def test_the_tool_can_unpack_media_archives_safely(image_host):
+    """The restore unpacks media with tarfile's data filter (Python 3.12 and later)."""
+    assert image_host.run("python3 -c 'import tarfile; tarfile.data_filter'").rc == 0

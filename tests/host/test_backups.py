@@ -41,6 +41,12 @@ class BackupHost:
     def objects(self) -> list[str]:
         return sorted(item["Key"] for item in self.s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
+    def dumps(self) -> list[str]:
+        return [key for key in self.objects() if key.endswith(".dump")]
+
+    def manifest(self, key: str) -> dict:
+        return json.loads(self.s3.get_object(Bucket=BUCKET, Key=key + ".manifest.json")["Body"].read())
+
     def open_tunnel(self) -> None:
         config = self.instance.config
         self.tunnel = reverse_tunnel(str(config.ssh_config), config.name, self.port)
@@ -99,9 +105,11 @@ def test_backup_then_restore_brings_every_row_back(backups):
     ids = create_events(instance, 5)
     result = backups.backup("run")
     assert result.returncode == 0, result.stdout + result.stderr
-    [key] = [key for key in backups.objects() if key.startswith("backups/timewarp-")][-1:]
+    [key] = [key for key in backups.dumps() if key.startswith("backups/timewarp-")][-1:]
     head = backups.s3.head_object(Bucket=BUCKET, Key=key)
-    assert head["ServerSideEncryption"] == "AES256" and len(head["Metadata"]["sha256"]) == 64
+    assert head["ServerSideEncryption"] == "AES256"
+    manifest = backups.manifest(key)
+    assert manifest["dump"]["size"] == head["ContentLength"] and len(manifest["dump"]["sha256"]) == 64
     tags = {tag["Key"]: tag["Value"] for tag in backups.s3.get_object_tagging(Bucket=BUCKET, Key=key)["TagSet"]}
     assert tags["database"] == "timewarp" and tags["host"] == instance.config.name
     assert tags["release"] == instance.readlink("/data/releases/current").rsplit("/", 1)[1]
@@ -122,6 +130,96 @@ def test_backup_then_restore_brings_every_row_back(backups):
     assert "before_restore" not in databases and "timewarp_restore" not in databases
 
 
+MEDIA = "/data/media"
+# Files as the app would leave them: nested, binary, a name with a space, owned by the app's user.
+MEDIA_FILES = {"avatars/ada.png": "printf '\\211PNG'; head -c 300000 /dev/urandom",
+               "uploads/2026/cv of ada.pdf": "printf '%%PDF-1.7 cv'",
+               "empty.txt": "true"}
+
+
+def media_state(instance) -> str:
+    """Every file under /data/media: owner, size, SHA-256 and path, sorted."""
+    return instance.inner("sh", "-c", f"cd {MEDIA} && find . -type f -print0 | sort -z | xargs -0 -r sha256sum "
+                                      "&& find . -type f -printf '%U:%G %s %p\\n' | sort").stdout
+
+
+def test_rows_and_media_files_come_back_identical_into_a_fresh_data_state(backups):
+    instance = backups.instance
+    ids = create_events(instance, 3)
+    instance.inner("sh", "-c", f"rm -rf {MEDIA} && mkdir -p {MEDIA} && chown 1000:1000 {MEDIA}")
+    for path, content in MEDIA_FILES.items():
+        instance.inner("sh", "-c", f"mkdir -p \"{MEDIA}/$(dirname '{path}')\" && ({content}) > '{MEDIA}/{path}' "
+                                   f"&& chown -R 1000:1000 {MEDIA}")
+    files_before = media_state(instance)
+    rows_before = instance.psql("SELECT string_agg(id || ':' || title, ',' ORDER BY id) FROM events_event")
+
+    result = backups.backup("run")
+    assert result.returncode == 0, result.stdout + result.stderr
+    first = backups.dumps()[-1]
+    media = backups.manifest(first)["media"]
+    assert media["count"] == 3 and media["key"] in backups.objects()
+    # Nothing changed: the next backup copies the archive inside S3; the restore below uses it.
+    next_second(instance)
+    again = backups.backup("run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"media: 3 files unchanged since {first.removeprefix('backups/')}" in again.stdout
+    key = backups.dumps()[-1]
+    copied = backups.manifest(key)["media"]
+    assert key != first and copied["key"] != media["key"] and copied["key"] in backups.objects()
+    assert (copied["sha256"], copied["files"]) == (media["sha256"], media["files"])
+
+    # A fresh data state: the rows gone, the media directory emptied and something else in it.
+    for event_id in ids:
+        assert instance.request("DELETE", f"/api/events/{event_id}/")[0] == 204
+    instance.inner("sh", "-c", f"rm -rf {MEDIA}/* && echo stray > {MEDIA}/stray.txt")
+
+    restored = backups.backup("restore", key.removeprefix("backups/"), "--replace-live")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+    assert "media: 3 files unpacked and checked against the manifest" in restored.stdout
+    instance.wait_for_health(timeout=60)
+    assert instance.psql("SELECT string_agg(id || ':' || title, ',' ORDER BY id) FROM events_event") == rows_before
+    assert media_state(instance) == files_before
+    assert instance.inner("stat", "-c", "%u:%g", MEDIA).stdout.strip() == "1000:1000"
+    leftovers = instance.inner("sh", "-c", "ls -a /data | grep -c 'media-' || true").stdout.strip()
+    assert leftovers == "0"
+
+    drill = backups.backup("drill")
+    assert drill.returncode == 0, drill.stdout + drill.stderr
+    assert "media: 3 files unpacked and checked against the manifest" in drill.stdout
+
+
+# On the root filesystem: /run is the instance's --tmpfs, which Docker mounts noexec by default
+# (docker/docs#8138; docs.docker.com/engine/storage/tmpfs/, "Options for --tmpfs"): a stand-in
+# there would not run, and PATH would silently fall through to the real docker.
+CUT = "/var/tmp/onehost-cut"
+
+
+def test_a_dump_cut_short_fails_the_check_and_leaves_no_object(backups):
+    """pg_dump's output loses its last bytes but the command still exits 0 (a stand-in `docker`
+    first in PATH): the streaming check must catch it and S3 must end with no new object and no
+    upload in progress."""
+    instance = backups.instance
+    before = backups.objects()
+    stand_in = ("#!/bin/sh\n"
+                'case "$*" in *pg_dump*)\n'
+                f'  /usr/bin/docker "$@" > {CUT}/full || exit 1\n'
+                f"  head -c $(( $(stat -c %s {CUT}/full) - 64 )) {CUT}/full; exit 0;;\n"
+                'esac\nexec /usr/bin/docker "$@"\n')
+    subprocess.run(["docker", "exec", "-i", instance.config.name, "sh", "-c",
+                    f"mkdir -p {CUT} && cat > {CUT}/docker && chmod +x {CUT}/docker"],
+                   input=stand_in, text=True, check=True)
+    try:
+        result = instance.inner("env", f"PATH={CUT}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                "/usr/local/sbin/onehost-backup", "run", check=False)
+    finally:
+        instance.inner("rm", "-rf", CUT)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "with pg_restore failed" in result.stderr, result.stderr
+    assert backups.objects() == before
+    assert backups.s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    assert not instance.inner("sh", "-c", f"ls {BACKUP_DIR}/*.partial 2>/dev/null || true").stdout.strip()
+
+
 def test_restore_without_replace_live_only_checks(backups):
     before = backups.instance.psql("SELECT count(*) FROM events_event")
     result = backups.backup("restore")
@@ -130,13 +228,16 @@ def test_restore_without_replace_live_only_checks(backups):
     assert backups.instance.psql("SELECT count(*) FROM events_event") == before
 
 
-def test_local_copies_beyond_the_newest_two_are_removed_after_upload(backups):
+def next_second(instance) -> None:
+    """Names carry the second: start each backup in a second of its own."""
     clock = ["date", "-u", "+%s"]
+    started = instance.inner(*clock).stdout
+    wait_until(lambda: instance.inner(*clock).stdout != started, "the next second", 5, interval=0.1)
+
+
+def test_local_copies_beyond_the_newest_two_are_removed_after_upload(backups):
     for _ in range(2):
-        # Names carry the second: start each backup in a second of its own.
-        started = backups.instance.inner(*clock).stdout
-        wait_until(lambda started=started: backups.instance.inner(*clock).stdout != started, "the next second", 5,
-                   interval=0.1)
+        next_second(backups.instance)
         assert backups.backup("run").returncode == 0
     local = backups.instance.inner("sh", "-c", f"ls {BACKUP_DIR}/timewarp-*.dump").stdout.split()
     assert len(local) == 2
@@ -151,7 +252,7 @@ def test_the_drill_compares_counts_and_drops_its_database(backups):
 
 
 def test_the_drill_fails_loudly_on_a_corrupted_backup(backups):
-    newest = backups.objects()[-1]
+    newest = backups.dumps()[-1]
     body = backups.s3.get_object(Bucket=BUCKET, Key=newest)["Body"].read()
     corrupt_key = "backups/timewarp-29991231T235959Z.dump"
     damaged = body[: len(body) // 2]
@@ -278,7 +379,7 @@ def test_the_console_lists_each_hosts_backups(backups, instance_environ):
     result = subprocess.run([sys.executable, "-m", "onehost.cli", "backups", "list"], cwd=REPO_ROOT,
                             env=instance_environ, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    newest = backups.objects()[-1].removeprefix("backups/")
+    newest = backups.dumps()[-1].removeprefix("backups/")
     assert f"{backups.instance.config.name}:" in result.stdout and newest in result.stdout
 
 
@@ -286,10 +387,10 @@ def test_a_deploy_that_names_no_bucket_keeps_the_hosts_backups(backups, deployer
     """A CI deploy passes the image and the env file; the nightly backup must go on."""
     result = deployer.run({"image": APP_IMAGE})
     assert "the host keeps its backup settings" in result.stdout + result.stderr
-    before = backups.objects()
+    before = backups.dumps()
     run = backups.backup("run")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert len(backups.objects()) == len(before) + 1
+    assert len(backups.dumps()) == len(before) + 1
 
 
 def test_backups_off_stops_the_nightly_backup_with_a_warning_and_keeps_every_dump(backups, deployer):

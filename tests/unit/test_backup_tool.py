@@ -1,6 +1,9 @@
 """onehost-backup's pure parts: names, retention, row counts from a dump, the command lines."""
 
+import base64
+import hashlib
 import importlib.util
+import io
 import json
 import sys
 from datetime import UTC, datetime
@@ -150,11 +153,15 @@ def _settings_in(tmp_path):
 
 
 def _fake_steps(monkeypatch, tmp_path, upload_error=None):
-    """run_backup's steps that touch the world, replaced: a 7-byte dump, S3 answering or not."""
+    """run_backup's steps that touch the world, replaced: a 7-byte dump whose streamed upload
+    failed (so the file upload runs), S3 answering or not."""
     def dump(settings):
         path = tmp_path / DUMP
         path.write_bytes(b"PGDMP..")
         return path
+
+    def streamed(settings, s3):
+        return tool.dump_database(settings), None, "0" * 64
 
     def upload(settings, s3, path):
         if upload_error:
@@ -162,8 +169,12 @@ def _fake_steps(monkeypatch, tmp_path, upload_error=None):
         return f"backups/{path.name}"
 
     monkeypatch.setattr(tool, "_clients", lambda settings: ("s3", "cloudwatch"))
+    monkeypatch.setattr(tool, "_clients_refusing_overwrites", lambda settings: ("s3", "cloudwatch"))
     monkeypatch.setattr(tool, "dump_database", dump)
+    monkeypatch.setattr(tool, "streamed_dump", streamed)
     monkeypatch.setattr(tool, "upload", upload)
+    monkeypatch.setattr(tool, "upload_media", lambda settings, s3, name, previous: None)
+    monkeypatch.setattr(tool, "upload_manifest", lambda *args: None)
     monkeypatch.setattr(tool, "prune_local", lambda settings: [])
     monkeypatch.setattr(tool, "heartbeat", lambda settings, cloudwatch, metric: None)
 
@@ -237,3 +248,235 @@ def test_records_stamp_utc_seconds():
     assert tool.drill_record(WHEN, None, "no backups in s3://b/backups/ to restore") == {
         "finished_at": "2026-11-25T03:04:05Z", "passed": False, "backup": None,
         "error": "no backups in s3://b/backups/ to restore"}
+
+
+# ----------------------------------------------------------------------------- streamed upload, media
+
+class FakeS3:
+    """An S3 client's multipart and object calls, kept in memory: an object exists only once
+    complete_multipart_upload (or put_object) made it."""
+
+    def __init__(self, fail_part: int | None = None):
+        self.calls, self.objects, self.uploads, self.fail_part = [], {}, {}, fail_part
+
+    def create_multipart_upload(self, Bucket, Key, **extra):
+        self.calls.append(("create", Key, extra.get("ChecksumAlgorithm")))
+        self.uploads[f"up-{len(self.uploads)}"] = {}
+        return {"UploadId": f"up-{len(self.uploads) - 1}"}
+
+    def upload_part(self, Bucket, Key, UploadId, PartNumber, Body, ChecksumAlgorithm, ChecksumSHA256):
+        self.calls.append(("part", PartNumber, len(Body)))
+        if PartNumber == self.fail_part:
+            raise ConnectionError("connection reset")
+        assert ChecksumSHA256 == base64.b64encode(hashlib.sha256(Body).digest()).decode()
+        self.uploads[UploadId][PartNumber] = Body
+        return {"ETag": f'"{PartNumber}"'}
+
+    def complete_multipart_upload(self, Bucket, Key, UploadId, MultipartUpload):
+        numbers = [part["PartNumber"] for part in MultipartUpload["Parts"]]
+        self.calls.append(("complete", Key, numbers))
+        parts = self.uploads.pop(UploadId)
+        self.objects[Key] = b"".join(parts[number] for number in numbers)
+
+    def abort_multipart_upload(self, Bucket, Key, UploadId):
+        self.calls.append(("abort", Key))
+        self.uploads.pop(UploadId, None)
+
+    def get_object(self, Bucket, Key):
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def put_object(self, Bucket, Key, Body, **extra):
+        self.calls.append(("put", Key))
+        self.objects[Key] = Body
+
+    def copy_object(self, Bucket, Key, CopySource, **extra):
+        self.calls.append(("copy", CopySource["Key"], Key))
+        self.objects[Key] = self.objects[CopySource["Key"]]
+
+
+def test_the_verifier_reads_the_whole_dump_from_its_stdin():
+    assert tool.stream_verify_command() == ["pg_restore", "--file=/dev/null"]
+
+
+def test_parts_are_sent_as_they_fill_and_the_object_made_only_on_complete():
+    s3 = FakeS3()
+    stream = tool.StreamedUpload(lambda: s3, "b", "backups/x.dump", {}, part_size=10)
+    for block in (b"a" * 6, b"b" * 6, b"c" * 12, b"d" * 3):
+        stream.add(block)
+    assert s3.objects == {}
+    stream.complete()
+    assert s3.calls[0] == ("create", "backups/x.dump", "SHA256")
+    assert sorted(call for call in s3.calls if call[0] == "part") == [("part", 1, 12), ("part", 2, 12),
+                                                                      ("part", 3, 3)]
+    assert s3.calls[-1] == ("complete", "backups/x.dump", [1, 2, 3])
+    assert s3.objects == {"backups/x.dump": b"a" * 6 + b"b" * 6 + b"c" * 12 + b"d" * 3}
+
+
+def test_a_failed_part_aborts_the_upload_and_leaves_no_object():
+    s3 = FakeS3(fail_part=1)
+    stream = tool.StreamedUpload(lambda: s3, "b", "backups/x.dump", {}, part_size=4)
+    for _ in range(5):
+        stream.add(b"1234")
+    with pytest.raises(tool.BackupError, match="streamed upload failed: ConnectionError"):
+        stream.complete()
+    assert ("abort", "backups/x.dump") in s3.calls and s3.objects == {} and s3.uploads == {}
+
+
+def _pipeline(monkeypatch, tmp_path, dump_script: str, verify_script: str):
+    monkeypatch.setattr(tool, "dump_command", lambda settings: ["sh", "-c", dump_script])
+    monkeypatch.setattr(tool, "stream_verify_command", lambda: ["sh", "-c", verify_script])
+    s3 = FakeS3()
+    stream = tool.StreamedUpload(lambda: s3, "b", "backups/x.dump", {}, part_size=5 * 1024)
+    return s3, stream, _settings_in(tmp_path)
+
+
+def test_the_dump_goes_to_disk_checksum_verifier_and_s3_in_one_pass(monkeypatch, tmp_path):
+    # The verifier stands in for pg_restore: it must see every byte pg_dump wrote.
+    seen = tmp_path / "seen"
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "head -c 20000 /dev/urandom", f"cat > {seen}")
+    digest = hashlib.sha256()
+    path = tool.dump_database(settings, stream, DUMP, digest)
+    stream.complete()
+    body = path.read_bytes()
+    assert len(body) == 20000 and seen.read_bytes() == body and digest.hexdigest() == tool.sha256_of(path)
+    assert s3.objects == {"backups/x.dump": body}
+    parts = [call[2] for call in s3.calls if call[0] == "part"]
+    assert sum(parts) == 20000 and all(size >= 5120 for size in parts[:-1])
+
+
+def test_a_failed_verify_aborts_the_upload_and_removes_the_partial_dump(monkeypatch, tmp_path):
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "head -c 20000 /dev/zero",
+                                     "cat > /dev/null; echo 'pg_restore: error: could not read input file: "
+                                     "end of file' >&2; exit 1")
+    with pytest.raises(tool.BackupError, match="checking .* with pg_restore failed: .*end of file"):
+        tool.dump_database(settings, stream, DUMP)
+    assert ("abort", "backups/x.dump") in s3.calls and s3.objects == {}
+    assert sorted(path.name for path in tmp_path.iterdir()) == []
+    with pytest.raises(tool.BackupError):
+        stream.complete()
+    assert s3.objects == {}
+
+
+def test_a_failed_dump_aborts_the_upload(monkeypatch, tmp_path):
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "head -c 9000 /dev/zero; echo 'connection lost' >&2; "
+                                                            "exit 1", "cat > /dev/null")
+    with pytest.raises(tool.BackupError, match="pg_dump of timewarp failed: connection lost"):
+        tool.dump_database(settings, stream, DUMP)
+    assert s3.objects == {} and not list(tmp_path.iterdir())
+
+
+def test_the_media_manifest_counts_and_fingerprints_the_tree():
+    files = {"b/two.png": "2" * 64, "a.txt": "1" * 64}
+    listing = tool.media_listing(files)
+    assert listing["count"] == 2 and len(listing["fingerprint"]) == 64
+    assert tool.media_listing({**files, "a.txt": "3" * 64})["fingerprint"] != listing["fingerprint"]
+    assert tool.media_listing({"a.txt": "1" * 64, "b/two.png": "2" * 64}) == listing
+    assert tool.compare_media(files, dict(files)) == []
+    assert tool.compare_media(files, {"a.txt": "0" * 64, "c": "9" * 64}) == [
+        "b/two.png: missing", "c: not in the backup", "a.txt: other content"]
+
+
+def test_media_go_up_as_a_tar_and_come_back_checked(monkeypatch, tmp_path):
+    media = tmp_path / "media"
+    (media / "avatars").mkdir(parents=True)
+    (media / "avatars" / "ada.png").write_bytes(b"\x89PNG" + bytes(range(256)) * 40)
+    (media / "cv.pdf").write_bytes(b"%PDF-1.7 cv")
+    settings = tool.Settings(bucket="b", database="timewarp", db_user="timewarp", host="h",
+                             backup_dir=str(tmp_path / "backups"), releases_dir=str(tmp_path / "releases"),
+                             media_dir=str(media))
+    s3 = FakeS3()
+    sent = tool.upload_media(settings, lambda: s3, DUMP)
+    assert sent["key"] == "backups/timewarp-20261125T030400Z.media.tar" and sent["count"] == 2
+    assert sent["files"] == {"avatars/ada.png": tool.sha256_of(media / "avatars/ada.png"),
+                             "cv.pdf": tool.sha256_of(media / "cv.pdf")}
+    assert hashlib.sha256(s3.objects[sent["key"]]).hexdigest() == sent["sha256"]
+
+    staging = tool.fetch_media(settings, s3, {"media": sent})
+    assert staging.parent == tmp_path and tool.files_in(staging) == sent["files"]
+    (media / "cv.pdf").write_bytes(b"changed since")
+    (media / "new.txt").write_bytes(b"added since")
+    aside = tool.swap_media(settings, staging)
+    assert tool.files_in(media) == sent["files"] and not staging.exists()
+    tool.unswap_media(settings, aside)
+    assert sorted(tool.files_in(media)) == ["avatars/ada.png", "cv.pdf", "new.txt"]
+
+
+def test_a_damaged_media_archive_is_refused_and_leaves_no_staging(tmp_path):
+    settings = tool.Settings(bucket="b", database="timewarp", db_user="timewarp", host="h",
+                             media_dir=str(tmp_path / "media"))
+    (tmp_path / "media").mkdir()
+    (tmp_path / "media" / "a.txt").write_bytes(b"x" * 3000)
+    s3 = FakeS3()
+    sent = tool.upload_media(settings, lambda: s3, DUMP)
+    s3.objects[sent["key"]] = s3.objects[sent["key"]][:1500]
+    with pytest.raises(tool.BackupError, match="unpacking .* failed|does not match|differ"):
+        tool.fetch_media(settings, s3, {"media": sent})
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["media"]
+
+
+def test_no_media_directory_is_fine_and_says_so(tmp_path, capsys):
+    settings = tool.Settings(bucket="b", database="d", db_user="u", host="h", media_dir=str(tmp_path / "none"))
+    assert tool.upload_media(settings, lambda: FakeS3(), DUMP) is None
+    assert f"no {tmp_path / 'none'} on this host: no media files to back up" in capsys.readouterr().out
+
+
+def test_unchanged_media_are_copied_inside_s3_and_changed_ones_sent_again(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    (media / "a.txt").write_bytes(b"first")
+    settings = tool.Settings(bucket="b", database="timewarp", db_user="timewarp", host="h", media_dir=str(media))
+    s3 = FakeS3()
+    first = tool.upload_media(settings, lambda: s3, DUMP)
+    tool.upload_manifest(settings, s3, DUMP, f"backups/{DUMP}", 7, "0" * 64, first)
+    previous = {"backup": DUMP, "key": first["key"], "stat": first["stat"]}
+
+    s3.calls.clear()
+    later = "timewarp-20261126T030400Z.dump"
+    copied = tool.upload_media(settings, lambda: s3, later, previous)
+    assert s3.calls == [("copy", first["key"], "backups/timewarp-20261126T030400Z.media.tar")]
+    assert copied["files"] == first["files"] and copied["sha256"] == first["sha256"]
+
+    s3.calls.clear()
+    (media / "a.txt").write_bytes(b"second, longer")
+    sent = tool.upload_media(settings, lambda: s3, "timewarp-20261127T030400Z.dump", previous)
+    assert [call[0] for call in s3.calls] == ["create", "part", "complete"]
+    assert sent["files"]["a.txt"] == hashlib.sha256(b"second, longer").hexdigest()
+
+
+def test_copies_ask_s3_to_refuse_an_existing_key():
+    """CopyObject's request on the wire carries `If-None-Match: *` (what the host role demands of
+    every write), added by a hook since older botocore has no parameter for it."""
+    import boto3
+    from botocore.awsrequest import AWSResponse
+
+    class CopyAnswer:
+        def stream(self, **_):
+            yield b"<CopyObjectResult><ETag>x</ETag></CopyObjectResult>"
+
+    s3 = boto3.client("s3", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
+    sent = []
+
+    def answer(request, **_):
+        sent.append(dict(request.headers))
+        return AWSResponse(request.url, 200, {}, CopyAnswer())
+
+    s3.meta.events.register("before-send.s3", answer)
+    tool.refuse_overwrites(s3)
+    s3.copy_object(Bucket="b", Key="backups/new.media.tar", CopySource={"Bucket": "b", "Key": "backups/old.media.tar"})
+    assert sent[0]["If-None-Match"] in (b"*", "*")
+
+
+def test_the_run_record_keeps_the_last_media_archive_for_the_next_run(monkeypatch, tmp_path):
+    _fake_steps(monkeypatch, tmp_path)
+    seen = []
+
+    def media(settings, s3, name, previous):
+        seen.append(previous)
+        return {"key": f"backups/{tool.media_name(name)}", "stat": "f" * 64}
+
+    monkeypatch.setattr(tool, "upload_media", media)
+    tool.run_backup(_settings_in(tmp_path))
+    tool.run_backup(_settings_in(tmp_path))
+    assert seen == [None, {"backup": DUMP, "key": "backups/timewarp-20261125T030400Z.media.tar", "stat": "f" * 64}]
+    record = json.loads((tmp_path / tool.RUN_RECORD).read_text())
+    assert record["media"] == seen[1] and record["ok"]

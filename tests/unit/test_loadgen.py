@@ -217,6 +217,26 @@ def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):
     assert result.sent <= server.count() <= result.sent + result.retried
 
 
+def test_no_retry_clients_count_each_closed_idle_connection_as_a_failure(server):
+    """Python's http.client on a kept connection does not retry: what a reload does to it shows."""
+    load = LoadGenerator(server.url, rate=120, max_seconds=10, persistent_clients=3,
+                         persistent_share=1.0, persistent_retry=False).start()
+    closed = 0
+    try:
+        for _ in range(3):
+            mark = server.count()
+            wait_for(lambda mark=mark: server.count() >= mark + 15)
+            closed += server.close_idle()
+        mark = server.count()
+        wait_for(lambda: server.count() >= mark + 15)
+    finally:
+        result = load.stop()
+    assert closed > 0
+    assert result.retried == 0
+    assert result.failed > 0 and result.by_kind["no_retry"]["failed"] == result.failed
+    assert result.by_kind["no_retry"]["sent"] == result.sent
+
+
 def test_a_dead_port_fails_fast(server):
     url = f"http://127.0.0.1:{free_port()}/health/"
     load = LoadGenerator(url, rate=200, max_requests=20, persistent_clients=2, timeout=2).start()

@@ -35,8 +35,17 @@ GREEN_DIRECT_CHECK = compose_commands.health_check(f"http://{GREEN_ADDRESS}:8000
 GREEN_MIGRATION_STATE = switch.migration_state("green", RELEASE_DIR)
 GREEN_MIGRATE = switch.migrate("green", RELEASE_DIR)
 PG_DUMP = switch.pg_dump("/data/stacks/data", "timewarp", "timewarp", DUMP)
-UPSTREAM_GREEN = switch.write_upstream(CONF_DIR, "app-green-app-1", 8000)
-UPSTREAM_BLUE = switch.write_upstream(CONF_DIR, "app-blue-app-1", 8000)
+SOCKETS_DIR = "/data/stacks/edge/conf.d/sockets"
+GREEN_SOCKET_CHECK = switch.socket_health_check(SOCKETS_DIR, "green", "api.example.com")
+BLUE_SOCKET_CHECK = switch.socket_health_check(SOCKETS_DIR, "blue", "api.example.com")
+LIVE_GREEN = switch.point_live_socket(SOCKETS_DIR, "green")
+LIVE_BLUE = switch.point_live_socket(SOCKETS_DIR, "blue")
+# upstream.inc in the socket layout (the directive never changes) and in the reload layout.
+UPSTREAM_GREEN = switch.replace_upstream(CONF_DIR, switch.socket_upstream("green", 8000))
+UPSTREAM_BLUE = switch.replace_upstream(CONF_DIR, switch.socket_upstream("blue", 8000))
+UPSTREAM_GREEN_ADDRESS = switch.replace_upstream(CONF_DIR, switch.upstream_line("app-green-app-1", 8000))
+UPSTREAM_BLUE_ADDRESS = switch.replace_upstream(CONF_DIR, switch.upstream_line("app-blue-app-1", 8000))
+DIRECTIVE_CHANGED = (True, switch.DIRECTIVE_CHANGED + "\n")
 RELOAD = compose_commands.reload_nginx("edge", "/data/stacks/edge/compose.yaml", "/data/stacks/edge/stack.env")
 EDGE_CHECK = compose_commands.edge_health_check("api.example.com", False, attempts=5)
 LINK_PREVIOUS = switch.point_link("/data/releases/previous", REPLACES)
@@ -104,7 +113,11 @@ class FakeHost:
                 tuple(switch.migration_state(colour, plan.release_dir)): (
                     True, "noise\nONEHOST_MIGRATIONS " + json.dumps(migrations)),
                 tuple(switch.migrate(colour, plan.release_dir)): (True, ""),
-                tuple(switch.write_upstream(CONF_DIR, switch.container(colour), 8000)): (True, ""),
+                tuple(switch.socket_health_check(SOCKETS_DIR, colour, "api.example.com")): (True, "{}"),
+                tuple(switch.point_live_socket(SOCKETS_DIR, colour)): (True, ""),
+                tuple(switch.replace_upstream(CONF_DIR, switch.socket_upstream(colour, 8000))): (True, ""),
+                tuple(switch.replace_upstream(CONF_DIR, switch.upstream_line(switch.container(colour), 8000))): (
+                    DIRECTIVE_CHANGED),
                 tuple(switch.stop_colour(colour, plan.drain_seconds)): (True, ""),
                 tuple(switch.stop_colour(colour, 10)): (True, ""),
                 tuple(switch.colour_logs(colour)): (True, "last words\n"),
@@ -162,6 +175,7 @@ def expected_history(host, **changes) -> dict:
 
 
 def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_old():
+    """The socket layout: traffic moves with the live.sock link; nginx is not reloaded."""
     host = FakeHost(make_plan())
     runner, said = run_switch(make_plan(), host)
     runner.execute()
@@ -172,8 +186,9 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
         GREEN_ADDRESS_QUERY,
         GREEN_DIRECT_CHECK,
         GREEN_MIGRATION_STATE,
+        GREEN_SOCKET_CHECK,
+        LIVE_GREEN,
         UPSTREAM_GREEN,
-        RELOAD,
         EDGE_CHECK,
         LINK_PREVIOUS,
         LINK_CURRENT,
@@ -184,6 +199,31 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
         RELEASE,
     ]
     assert "migrations: none pending" in said
+    assert "nginx sends to green: live.sock moved, no reload" in said
+    assert not host.ran(RELOAD)
+
+
+def test_a_host_of_the_reload_layout_moves_to_the_socket_layout_with_one_reload():
+    """upstream.inc still named a container: its directive changes once, and nginx reloads once."""
+    host = FakeHost(make_plan())
+    host.answer(UPSTREAM_GREEN, DIRECTIVE_CHANGED)
+    runner, said = run_switch(make_plan(), host)
+    runner.execute()
+    switched = host.commands.index(GREEN_SOCKET_CHECK)
+    assert host.commands[switched:switched + 5] == [GREEN_SOCKET_CHECK, LIVE_GREEN, UPSTREAM_GREEN, RELOAD,
+                                                    EDGE_CHECK]
+    assert host.count(RELOAD) == 1
+    assert "nginx sends to green: upstream.inc changed, nginx reloaded" in said
+
+
+def test_a_release_without_a_socket_is_switched_to_by_address_and_a_reload():
+    """A rollback to a release from before the socket layout: its Gunicorn has no socket."""
+    host = FakeHost(make_plan(action="rollback"), fail=[GREEN_SOCKET_CHECK])
+    runner, _ = run_switch(make_plan(action="rollback"), host)
+    runner.execute()
+    switched = host.commands.index(GREEN_SOCKET_CHECK)
+    assert host.commands[switched:switched + 4] == [GREEN_SOCKET_CHECK, UPSTREAM_GREEN_ADDRESS, RELOAD, EDGE_CHECK]
+    assert not host.ran(LIVE_GREEN)
 
 
 def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
@@ -191,8 +231,8 @@ def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
     runner, said = run_switch(make_plan(), host)
     runner.execute()
     assert runner.pre_migration_dump == DUMP
-    assert host.commands[host.commands.index(GREEN_MIGRATION_STATE):host.commands.index(UPSTREAM_GREEN) + 1] == [
-        GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, UPSTREAM_GREEN]
+    assert host.commands[host.commands.index(GREEN_MIGRATION_STATE):host.commands.index(LIVE_GREEN) + 1] == [
+        GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, GREEN_SOCKET_CHECK, LIVE_GREEN]
     assert GREEN_MIGRATE == [
         "docker", "compose", "--project-name", "app-green", "--file", f"{RELEASE_DIR}/compose.yaml",
         "--env-file", f"{RELEASE_DIR}/release.env", "run", "--rm", "--no-deps", "app",
@@ -205,8 +245,9 @@ def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
     (START_GREEN, "start green"),
     (GREEN_ADDRESS_QUERY, "check /health/ on green directly"),
     (GREEN_MIGRATION_STATE, "migrations"),
-    (RELOAD, "switch nginx to green"),
-], ids=["up", "address", "migration-state", "reload"])
+    (LIVE_GREEN, "switch nginx to green"),
+    (UPSTREAM_GREEN, "switch nginx to green"),
+], ids=["up", "address", "migration-state", "link", "upstream"])
 def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step):
     host = FakeHost(make_plan(), fail=[failing])
     runner, _ = run_switch(make_plan(), host)
@@ -216,9 +257,11 @@ def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step
     assert f"failed at '{step}" in message
     assert message.endswith("v1-def (blue) is still serving")
     assert "for this reason" in message
-    # The failing command, then: green's logs, green stopped, upstream.inc names blue again.
+    # The failing command, then: live.sock and upstream.inc back on blue, green's logs, green stopped.
     undo_starts = host.commands.index(failing) + 1
-    assert host.commands[undo_starts:undo_starts + 3] == [GREEN_LOGS, STOP_GREEN, UPSTREAM_BLUE]
+    assert host.commands[undo_starts:undo_starts + 5] == [BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE,
+                                                          GREEN_LOGS, STOP_GREEN]
+    assert not host.ran(RELOAD)
     assert not host.ran(STOP_BLUE_AFTER_DRAIN)
     assert not host.ran(LINK_CURRENT) and not host.ran(LINK_PREVIOUS)
     assert host.history()["result"] == "failed" and step in host.history()["error"]
@@ -248,7 +291,8 @@ def test_a_runtime_that_fails_twice_leaves_the_old_colour_serving():
     with pytest.raises(SwitchFailed, match=r"failed at 'start green.*read init-p.*v1-def \(blue\) is still serving"):
         runner.execute()
     assert host.count(START_GREEN) == 2
-    assert host.commands[1:5] == [START_GREEN, START_GREEN, GREEN_LOGS, STOP_GREEN]
+    assert host.commands[1:3] == [START_GREEN, START_GREEN]
+    assert host.commands[-5:-3] == [GREEN_LOGS, STOP_GREEN]
 
 
 def test_a_container_that_fails_for_its_own_reasons_is_not_started_twice():
@@ -266,7 +310,7 @@ def test_a_failed_migration_names_the_dump_taken_before_it():
     with pytest.raises(SwitchFailed, match=f"pre-migration dump: {DUMP}"):
         runner.execute()
     assert host.commands.index(PG_DUMP) + 1 == host.commands.index(GREEN_MIGRATE)
-    assert not host.ran(UPSTREAM_GREEN)
+    assert not host.ran(LIVE_GREEN) and not host.ran(UPSTREAM_GREEN)
 
 
 def test_an_unhealthy_new_colour_times_out_with_what_docker_says():
@@ -285,9 +329,22 @@ def test_a_failed_check_after_the_switch_switches_back():
     with pytest.raises(SwitchFailed, match="switched back: v1-def \\(blue\\) is still serving"):
         runner.execute()
     after_check = host.commands.index(EDGE_CHECK) + 1
-    assert host.commands[after_check:after_check + 4] == [UPSTREAM_BLUE, RELOAD, GREEN_LOGS, STOP_GREEN]
-    assert host.count(RELOAD) == 2
+    assert host.commands[after_check:after_check + 5] == [BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE,
+                                                          GREEN_LOGS, STOP_GREEN]
+    assert not host.ran(RELOAD)
     assert not host.ran(STOP_BLUE_AFTER_DRAIN) and not host.ran(LINK_CURRENT)
+
+
+def test_a_failed_check_after_moving_from_the_reload_layout_reloads_back():
+    """The live colour's release has no socket: back to its address, with a reload."""
+    host = FakeHost(make_plan(), fail=[EDGE_CHECK, BLUE_SOCKET_CHECK])
+    host.answer(UPSTREAM_GREEN, DIRECTIVE_CHANGED)
+    runner, _ = run_switch(make_plan(), host)
+    with pytest.raises(SwitchFailed, match="switched back"):
+        runner.execute()
+    after_check = host.commands.index(EDGE_CHECK) + 1
+    assert host.commands[after_check:after_check + 5] == [BLUE_SOCKET_CHECK, UPSTREAM_BLUE_ADDRESS, RELOAD,
+                                                          GREEN_LOGS, STOP_GREEN]
 
 
 def test_a_first_release_goes_to_blue_and_stops_nothing():
@@ -299,9 +356,9 @@ def test_a_first_release_goes_to_blue_and_stops_nothing():
     stops = [switch.stop_colour(colour, seconds) for colour in switch.COLOURS for seconds in (3, 10)]
     assert not [command for command in host.commands if command in stops]
     assert not host.ran(DRAIN_WAIT)
-    # `current` is the only link pointed (nothing to be `previous`).
+    # `current` is the only release link pointed (nothing to be `previous`).
     assert [command for command in host.commands if command[:2] == ["sh", "-c"] and "ln -sfn" in command[2]] == [
-        LINK_CURRENT]
+        LIVE_BLUE, LINK_CURRENT]
     assert host.history()["colour"] == "blue"
 
 
@@ -309,7 +366,7 @@ def test_a_rollback_runs_no_migration_and_warns_about_unknown_ones():
     host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"])
     runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(UPSTREAM_GREEN)
+    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(GREEN_SOCKET_CHECK)
     assert not host.ran(GREEN_MIGRATE) and not host.ran(PG_DUMP)
     assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
     assert host.history() == expected_history(host, action="rollback")
@@ -349,12 +406,29 @@ def test_command_builders():
     assert switch.stop_colour("blue", 30) == [
         "docker", "compose", "--project-name", "app-blue", "down", "--timeout", "30"]
     assert switch.start_colour("green", "/data/releases/r") == [
-        "docker", "compose", "--project-name", "app-green", "--file", "/data/releases/r/compose.yaml",
-        "--env-file", "/data/releases/r/release.env", "up", "--detach", "--remove-orphans"]
+        "docker", "compose", "--project-name", "app-green",
+        "--file", "/data/releases/r/compose.yaml", "--env-file", "/data/releases/r/release.env",
+        "up", "--detach", "--remove-orphans"]
     assert switch.write_upstream("/data/stacks/edge/conf.d", "app-green-app-1", 8000) == [
         "sh", "-c", "printf '%s' \"$1\" > /data/stacks/edge/conf.d/upstream.inc.partial && "
                     "mv -f /data/stacks/edge/conf.d/upstream.inc.partial /data/stacks/edge/conf.d/upstream.inc",
         "write-upstream", "set $app_upstream http://app-green-app-1:8000;\n"]
+    assert switch.socket_health_check("/data/stacks/edge/conf.d/sockets", "blue", "api.example.com") == [
+        "curl", "--fail", "--silent", "--show-error", "--max-time", "5",
+        "--unix-socket", "/data/stacks/edge/conf.d/sockets/app-blue.sock",
+        "--header", "Host: api.example.com", "http://localhost/health/"]
+    # Relative: the link resolves the same on the host and in nginx's mount.
+    assert switch.point_live_socket("/s", "green") == [
+        "sh", "-c", "ln -sfn app-green.sock /s/live.sock.partial && mv -Tf /s/live.sock.partial /s/live.sock"]
+    assert switch.replace_upstream("/c", "# comment\nset $x y;\n") == [
+        "sh", "-c", "before=$(tail -n 1 /c/upstream.inc 2>/dev/null); "
+                    "printf '%s' \"$1\" > /c/upstream.inc.partial && mv -f /c/upstream.inc.partial /c/upstream.inc && "
+                    "if [ \"$before\" != \"$(tail -n 1 /c/upstream.inc)\" ]; then echo 'directive changed'; fi",
+        "replace-upstream", "# comment\nset $x y;\n"]
+    assert switch.socket_upstream("green", 8000) == (
+        "# live: http://app-green-app-1:8000, reached through sockets/live.sock -> app-green.sock "
+        "(moved by the switch, no reload)\n"
+        "set $app_upstream http://unix:/etc/nginx/conf.d/sockets/live.sock:;\n")
     assert switch.point_link("/data/releases/current", "/data/releases/r") == [
         "sh", "-c", "ln -sfn /data/releases/r /data/releases/current.partial && "
                     "mv -Tf /data/releases/current.partial /data/releases/current"]
@@ -388,5 +462,6 @@ def test_command_builders():
 
 def test_the_live_colour_is_read_back_from_upstream_inc():
     assert switch.colour_in_upstream(switch.upstream_line(switch.container("green"), 8000)) == "green"
+    assert switch.colour_in_upstream(switch.socket_upstream("blue", 8000)) == "blue"
     assert switch.colour_in_upstream("set $app_upstream http://app:8000;") is None
     assert switch.other("blue") == "green" and switch.other("green") == "blue"

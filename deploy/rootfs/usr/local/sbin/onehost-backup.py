@@ -1,13 +1,16 @@
 #!/usr/bin/python3
 """onehost-backup: the database's backups on the host: dump, verify, upload, restore, drill.
 
-    onehost-backup run                    dump, verify, upload to S3 (a new object, never over
-                                          one), keep N local copies, heartbeat
+    onehost-backup run                    dump, verify and upload to S3 at once (a new object,
+                                          never over one), then the media files; keep N local
+                                          copies, heartbeat
     onehost-backup list                   the backups in S3, newest first, with age and size
     onehost-backup restore [NAME|latest]  download, verify, restore into a scratch database and
-                                          compare row counts; --replace-live then swaps it in
+                                          compare row counts, unpack and check the media files;
+                                          --replace-live then swaps both in
     onehost-backup drill                  restore the latest into a scratch database, compare,
-                                          report, publish a metric, drop the scratch database
+                                          check its media files, report, publish a metric, drop
+                                          the scratch copies
 
 Settings come from <data_dir>/backups/config.json, written by the deploy (deploy/tasks/backups.py).
 Each `run` and `drill` leaves what it came to beside them (last-run.json, last-drill.json), which
@@ -23,12 +26,17 @@ touches the world is a small function named for what it does.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +47,18 @@ DEFAULT_CONFIG = "/data/backups/config.json"
 POSTGRES_CONTAINER = "data-postgres-1"
 NAME = re.compile(r"^(?P<database>[A-Za-z0-9_]+)-(?P<stamp>\d{8}T\d{6}Z)\.dump$")
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
+# The streamed upload: parts go to S3 while pg_dump still writes. S3 wants every part but the last
+# to be at least 5 MiB (S3 User Guide, "Amazon S3 multipart upload limits":
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html); parts in flight are bounded
+# so a slow S3 holds at most PART_SIZE * PARTS_IN_FLIGHT of memory.
+PART_SIZE = 8 * 1024 * 1024
+PARTS_IN_FLIGHT = 4
+READ_SIZE = 1024 * 1024
+# Beside each dump in S3: its checksum and the media files it covers (a streamed upload cannot
+# carry the dump's SHA-256 in its metadata: that is fixed before the first byte is sent).
+MANIFEST_SUFFIX = ".manifest.json"
+MEDIA_SUFFIX = ".media.tar"
+MEDIA_INDEX = "media-index.json"     # path -> (size, mtime, sha256): unchanged files are not read twice
 # Errors no retry can fix: the upload stops at once (the local dump is kept).
 PERMANENT_S3_ERRORS = re.compile(r"NoSuchBucket|AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch")
 # What the last run and the last drill came to, in the backup directory, for `onehost status`
@@ -68,6 +88,7 @@ class Settings:
     namespace: str = "onehost"
     upload_attempts: int = 5
     releases_dir: str = "/data/releases"
+    media_dir: str = "/data/media"        # the app's uploaded files (MEDIA_ROOT on the host)
 
     @classmethod
     def load(cls, path: str) -> Settings:
@@ -148,6 +169,45 @@ def verify_command(path: str) -> list[str]:
     return ["pg_restore", "--list", path]
 
 
+def stream_verify_command() -> list[str]:
+    """pg_restore reading the whole dump from its stdin as pg_dump writes it, every table's data
+    decompressed and thrown away: a dump cut short or damaged fails it (pg_restore reads a custom
+    archive from a pipe in order when it has no data offsets: PostgreSQL docs, pg_restore,
+    "-f" and "filename"; https://www.postgresql.org/docs/17/app-pgrestore.html)."""
+    return ["pg_restore", "--file=/dev/null"]
+
+
+def manifest_key(settings: Settings, name: str) -> str:
+    return object_key(settings, name + MANIFEST_SUFFIX)
+
+
+def media_name(name: str) -> str:
+    return name.removesuffix(".dump") + MEDIA_SUFFIX
+
+
+def part_checksum(data: bytes) -> str:
+    """x-amz-checksum-sha256 of one part: base64 of its SHA-256 (S3 API Reference, UploadPart)."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def media_listing(files: dict[str, str]) -> dict:
+    """What a backup's media are: how many files, and one SHA-256 over every path and its content's
+    SHA-256 (sorted), which changes when any file is added, removed, renamed or changed."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path}\0{files[path]}\n".encode())
+    return {"count": len(files), "fingerprint": digest.hexdigest()}
+
+
+def compare_media(expected: dict[str, str], found: dict[str, str]) -> list[str]:
+    """One line per file missing, extra or with other content; empty when the trees match."""
+    problems = [f"{path}: missing" for path in sorted(set(expected) - set(found))]
+    problems += [f"{path}: not in the backup" for path in sorted(set(found) - set(expected))]
+    problems += [f"{path}: other content" for path in sorted(set(expected) & set(found))
+                 if expected[path] != found[path]]
+    return problems
+
+
 def data_as_text_command(path: str) -> list[str]:
     return ["pg_restore", "--data-only", "--file=-", path]
 
@@ -212,25 +272,170 @@ def _run(command: list[str], what: str, **options) -> subprocess.CompletedProces
     return result
 
 
-def dump_database(settings: Settings) -> Path:
-    """pg_dump into <name>.partial, checked with pg_restore --list, then renamed."""
+class StreamedUpload:
+    """One object sent to S3 in parts while it is still being written: `add` the bytes as they
+    come, then `complete` once they are verified, or `abort`.
+
+    Nothing is published before `complete`: S3 makes the object only on CompleteMultipartUpload,
+    and after AbortMultipartUpload makes none and frees the parts (S3 User Guide, "Aborting a
+    multipart upload": https://docs.aws.amazon.com/AmazonS3/latest/userguide/abort-mpu.html).
+    A part that fails ends the streaming (`failed` says why) but never the dump: the caller then
+    uploads the finished file with retries. `s3` is a callable returning the client, so the
+    dump starts before boto3 is even imported."""
+
+    def __init__(self, s3, bucket: str, key: str, extra: dict, part_size: int = PART_SIZE,
+                 in_flight: int = PARTS_IN_FLIGHT):
+        self.bucket, self.key, self.part_size = bucket, key, part_size
+        self._s3 = s3
+        self._pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="part")
+        self._slots = threading.BoundedSemaphore(in_flight)
+        self._upload_id = self._pool.submit(self._create, extra)
+        self._buffer = bytearray()
+        self._parts: list = []
+        self.failed: str | None = None
+        self.size = 0
+
+    def _create(self, extra: dict) -> str:
+        return self._s3().create_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                                  ChecksumAlgorithm="SHA256", **extra)["UploadId"]
+
+    def _send(self, number: int, data: bytes) -> dict:
+        try:
+            checksum = part_checksum(data)
+            answer = self._s3().upload_part(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id.result(),
+                                            PartNumber=number, Body=data, ChecksumAlgorithm="SHA256",
+                                            ChecksumSHA256=checksum)
+            return {"PartNumber": number, "ETag": answer["ETag"], "ChecksumSHA256": checksum}
+        finally:
+            self._slots.release()
+
+    def _flush(self) -> None:
+        data, self._buffer = bytes(self._buffer), bytearray()
+        self._slots.acquire()        # waits while PARTS_IN_FLIGHT parts are on their way
+        self._parts.append(self._pool.submit(self._send, len(self._parts) + 1, data))
+        failed = next((part for part in self._parts if part.done() and part.exception()), None)
+        if failed is not None or (self._upload_id.done() and self._upload_id.exception()):
+            self._stop(failed.exception() if failed else self._upload_id.exception())
+
+    def _stop(self, error: BaseException) -> None:
+        self.failed = self.failed or f"{type(error).__name__}: {error}"
+        self.abort()
+
+    def add(self, data: bytes) -> None:
+        if self.failed:
+            return
+        self.size += len(data)
+        self._buffer += data
+        if len(self._buffer) >= self.part_size:
+            self._flush()
+
+    def complete(self) -> None:
+        """Send what is left, wait for every part, then make the object (If-None-Match: *)."""
+        if self.failed:
+            raise BackupError(f"the streamed upload failed: {self.failed}")
+        if self._buffer or not self._parts:
+            self._flush()
+        try:
+            parts = [part.result() for part in self._parts]
+            self._s3().complete_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                                 UploadId=self._upload_id.result(),
+                                                 MultipartUpload={"Parts": parts})
+        except Exception as error:   # noqa: BLE001 - any failure leaves no object; the caller falls back
+            self._stop(error)
+            raise BackupError(f"the streamed upload failed: {self.failed}") from None
+        self._pool.shutdown()
+
+    def abort(self) -> None:
+        """No object: the parts sent are dropped. Safe to call more than once."""
+        for part in self._parts:
+            part.cancel()
+        self._pool.shutdown(wait=True)
+        if self._upload_id.done() and not self._upload_id.exception():
+            try:
+                self._s3().abort_multipart_upload(Bucket=self.bucket, Key=self.key,
+                                                  UploadId=self._upload_id.result())
+            except Exception as error:   # noqa: BLE001 - the bucket's lifecycle rule ends it after 7 days
+                say(f"could not abort the upload of {self.key} ({error}); the bucket's rule removes it")
+        self.failed = self.failed or "aborted"
+
+
+def copy_through(source, sinks, read_size: int = READ_SIZE) -> None:
+    """Each block of `source` to every sink in turn (a file's write, a hash's update, ...)."""
+    read = getattr(source, "read1", source.read)   # what the pipe has now, not a full block
+    for block in iter(lambda: read(read_size), b""):
+        for sink in sinks:
+            sink(block)
+
+
+class Verifier:
+    """stream_verify_command fed through its stdin; a verifier that stops early fails the check."""
+
+    def __init__(self):
+        self._errors = tempfile.TemporaryFile()
+        self.process = subprocess.Popen(stream_verify_command(), stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=self._errors)
+        self.broken = False
+
+    def write(self, data: bytes) -> None:
+        if self.broken:
+            return
+        try:
+            self.process.stdin.write(data)
+        except BrokenPipeError:
+            self.broken = True
+
+    def result(self) -> str | None:
+        """None when the whole dump read well; otherwise what pg_restore said."""
+        try:
+            self.process.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = self.process.wait()
+        if code == 0 and not self.broken:
+            return None
+        self._errors.seek(0)
+        detail = self._errors.read().decode(errors="replace").strip().splitlines()[-2:]
+        return " ".join(detail) or f"pg_restore exited {code}"
+
+
+def dump_database(settings: Settings, stream: StreamedUpload | None = None, name: str | None = None,
+                  digest=None) -> Path:
+    """pg_dump into <name>.partial, read once and passed on at once to the SHA-256, to pg_restore
+    (the check) and to `stream` (the upload); renamed only when pg_dump and the check both pass.
+    Any failure aborts `stream`, so S3 gets no object, and removes the partial file."""
     backup_dir = Path(settings.backup_dir)
     backup_dir.mkdir(parents=True, exist_ok=True)
-    final = backup_dir / backup_name(settings.database, datetime.now(UTC))
+    final = backup_dir / (name or backup_name(settings.database, datetime.now(UTC)))
     partial = final.with_name(final.name + ".partial")
+    errors = tempfile.TemporaryFile()
+    dump = verifier = None
     try:
+        verifier = Verifier()
         with open(partial, "wb") as out:
-            result = subprocess.run(dump_command(settings), stdout=out, stderr=subprocess.PIPE)
-        if result.returncode != 0:
-            detail = result.stderr.decode(errors="replace").strip().splitlines()[-2:]
+            dump = subprocess.Popen(dump_command(settings), stdout=subprocess.PIPE, stderr=errors)
+            sinks = [out.write, verifier.write] + ([stream.add] if stream else []) + \
+                ([digest.update] if digest else [])
+            with dump.stdout:
+                copy_through(dump.stdout, sinks)
+            code = dump.wait()
+        problem = verifier.result()
+        if code != 0:
+            errors.seek(0)
+            detail = errors.read().decode(errors="replace").strip().splitlines()[-2:]
             raise BackupError(f"pg_dump of {settings.database} failed: {' '.join(detail)}")
-        _run(verify_command(str(partial)), f"checking {partial.name} with pg_restore --list")
-    except OSError as error:   # ENOSPC and friends while writing
+        if problem:
+            raise BackupError(f"checking {partial.name} with pg_restore failed: {problem}")
+    except (OSError, BackupError) as error:   # OSError: ENOSPC and friends while writing
+        for process in (dump, verifier and verifier.process):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
         partial.unlink(missing_ok=True)
+        if stream:
+            stream.abort()
+        if isinstance(error, BackupError):
+            raise
         raise BackupError(f"writing {partial} failed: {error.strerror or error}") from None
-    except BackupError:
-        partial.unlink(missing_ok=True)
-        raise
     partial.rename(final)
     say(f"dumped {settings.database} to {final} ({final.stat().st_size} bytes), checked")
     return final
@@ -258,6 +463,12 @@ def _clients(settings: Settings):
     return boto3.client("s3", **options), boto3.client("cloudwatch", **options)
 
 
+def _clients_refusing_overwrites(settings: Settings):
+    s3, cloudwatch = _clients(settings)
+    refuse_overwrites(s3)
+    return s3, cloudwatch
+
+
 def current_release(settings: Settings) -> str | None:
     current = Path(settings.releases_dir) / "current"
     return current.resolve().name if current.is_symlink() else None
@@ -273,10 +484,21 @@ def only_new_objects(params: dict, **_) -> None:
     params["IfNoneMatch"] = "*"
 
 
+def only_new_copies(params: dict, **_) -> None:
+    """botocore's before-call hook for CopyObject: `If-None-Match: *` as a header, since the
+    botocore of Debian trixie (1.37) has no IfNoneMatch parameter for CopyObject yet. S3 copies
+    only to a key that does not exist (S3 API Reference, CopyObject, If-None-Match:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html), and a bucket policy that
+    enforces conditional writes refuses copies without it (S3 User Guide, "Enforce conditional
+    writes": https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html)."""
+    params["headers"]["If-None-Match"] = "*"
+
+
 def refuse_overwrites(s3) -> None:
     for operation in ("PutObject", "CompleteMultipartUpload"):
         s3.meta.events.register(f"before-parameter-build.s3.{operation}", only_new_objects,
                                 unique_id=f"onehost-only-new-objects-{operation}")
+    s3.meta.events.register("before-call.s3.CopyObject", only_new_copies, unique_id="onehost-only-new-copies")
 
 
 def matches_upload(head: dict, path: Path, checksum: str) -> bool:
@@ -373,24 +595,189 @@ def write_record(path: Path, record: dict) -> None:
         say(f"could not record the outcome in {path}: {error.strerror or error}")
 
 
+def upload_extra(settings: Settings) -> dict:
+    """What every object of a backup carries: encryption at rest and the tags."""
+    return {"ServerSideEncryption": "AES256", "Tagging": object_tags(settings, current_release(settings))}
+
+
+def streamed_dump(settings: Settings, s3) -> tuple[Path, str | None, str]:
+    """The dump, checked and already in S3 when pg_dump ends (the key; None when the streamed
+    upload failed and the finished file is still to be uploaded), and its SHA-256."""
+    name = backup_name(settings.database, datetime.now(UTC))
+    stream = StreamedUpload(s3, settings.bucket, object_key(settings, name), upload_extra(settings))
+    digest = hashlib.sha256()
+    path = dump_database(settings, stream, name, digest)
+    try:
+        stream.complete()
+    except BackupError as error:
+        say(f"{error}; uploading {path.name} from the disk instead")
+        return path, None, digest.hexdigest()
+    head = s3().head_object(Bucket=settings.bucket, Key=stream.key)
+    if head["ContentLength"] != path.stat().st_size:
+        raise BackupError(f"s3://{settings.bucket}/{stream.key} does not match {path} after upload")
+    say(f"uploaded to s3://{settings.bucket}/{stream.key} while dumping (sha256 {digest.hexdigest()[:12]}…)")
+    return path, stream.key, digest.hexdigest()
+
+
+class _HashingReader:
+    """A file read through it adds to `digest` (a media file as tar reads it)."""
+
+    def __init__(self, source, digest):
+        self.source, self.digest = source, digest
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.digest.update(data)
+        return data
+
+
+class _Sinks:
+    """A write-only file object passing each write on (tarfile's output)."""
+
+    def __init__(self, *sinks):
+        self.sinks = sinks
+
+    def write(self, data) -> int:
+        for sink in self.sinks:
+            sink(bytes(data))
+        return len(data)
+
+
+def media_paths(root: Path) -> list[str]:
+    """Every regular file under root, relative, sorted; symbolic links are not followed."""
+    return sorted(str(path.relative_to(root)) for path in root.rglob("*")
+                  if path.is_file() and not path.is_symlink())
+
+
+def upload_media_once(settings: Settings, s3, name: str) -> dict:
+    """A tar of media_dir streamed into S3 (no local copy: the files are on the disk already),
+    each file hashed as tar reads it, so the manifest names exactly what went in."""
+    root = Path(settings.media_dir)
+    key = object_key(settings, media_name(name))
+    stream = StreamedUpload(s3, settings.bucket, key, upload_extra(settings))
+    whole = hashlib.sha256()
+    files: dict[str, str] = {}
+    try:
+        with tarfile.open(fileobj=_Sinks(stream.add, whole.update), mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for relative in media_paths(root):
+                path = root / relative
+                info = tar.gettarinfo(str(path), arcname=relative)
+                digest = hashlib.sha256()
+                with open(path, "rb") as source:
+                    tar.addfile(info, _HashingReader(source, digest))
+                files[relative] = digest.hexdigest()
+        stream.complete()
+    except OSError as error:
+        stream.abort()
+        raise BackupError(f"reading {root} failed: {error.strerror or error}") from None
+    except BackupError:
+        stream.abort()
+        raise
+    owner = root.stat()
+    return {"key": key, "size": stream.size, "sha256": whole.hexdigest(), **media_listing(files),
+            "owner": [owner.st_uid, owner.st_gid], "files": files}
+
+
+def media_stat_fingerprint(root: Path) -> str:
+    """One SHA-256 over every file's path, size and modification time: the quick check rsync
+    makes by default (rsync(1), --size-only and "quick check"), read from the directory alone."""
+    digest = hashlib.sha256()
+    for relative in media_paths(root):
+        stat = (root / relative).stat()
+        digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def copy_unchanged_media(settings: Settings, s3, previous: dict, name: str) -> dict:
+    """The previous backup's media archive copied inside S3 to this backup's key: nothing read
+    from the disk, nothing uploaded, and the copy is a new object with its own lock and expiry,
+    so no backup leans on an older one's archive. CopyObject takes up to 5 GB in one request
+    (S3 API Reference, CopyObject); a larger archive is uploaded again."""
+    media = (read_manifest(settings, s3, previous["backup"]) or {}).get("media")
+    if not media or media["key"] != previous["key"]:
+        raise BackupError(f"the manifest of {previous['backup']} does not name {previous['key']}")
+    if media["size"] > 5 * 1024 ** 3:
+        raise BackupError(f"{media['key']} is over CopyObject's 5 GB")
+    key = object_key(settings, media_name(name))
+    extra = upload_extra(settings)
+    s3.copy_object(Bucket=settings.bucket, Key=key, CopySource={"Bucket": settings.bucket, "Key": media["key"]},
+                   ServerSideEncryption=extra["ServerSideEncryption"], Tagging=extra["Tagging"],
+                   TaggingDirective="REPLACE", ChecksumAlgorithm="SHA256")
+    return {**media, "key": key}
+
+
+def upload_media(settings: Settings, s3, name: str, previous: dict | None = None) -> dict | None:
+    """The media files beside the dump, retried like the dump; None when there are none.
+    `previous` (the last run's `media` record): when no file's path, size or time changed since,
+    its archive is copied inside S3 instead of read and sent again."""
+    root = Path(settings.media_dir)
+    if not root.is_dir():
+        say(f"no {root} on this host: no media files to back up")
+        return None
+    stat_fingerprint = media_stat_fingerprint(root)
+    if previous and previous.get("stat") == stat_fingerprint:
+        try:
+            media = copy_unchanged_media(settings, s3(), previous, name)
+            say(f"media: {media['count']} files unchanged since {previous['backup']}: its archive copied in S3 "
+                f"to s3://{settings.bucket}/{media['key']}")
+            return {**media, "stat": stat_fingerprint}
+        except Exception as error:   # noqa: BLE001 - any failure: send the files instead
+            say(f"media: copying the unchanged archive failed ({describe(error)}); sending the files")
+    delay = 1.0
+    for attempt in range(1, settings.upload_attempts + 1):
+        try:
+            media = {**upload_media_once(settings, s3, name), "stat": stat_fingerprint}
+            say(f"media: {media['count']} files from {root} to s3://{settings.bucket}/{media['key']} "
+                f"({media['size']} bytes)")
+            return media
+        except BackupError as error:
+            failure = str(error)
+        final = PERMANENT_S3_ERRORS.search(failure) or "PreconditionFailed" in failure
+        if final or attempt == settings.upload_attempts:
+            break
+        say(f"media upload attempt {attempt} failed ({failure}); again in {delay:.0f} s")
+        time.sleep(delay)
+        delay *= 2
+    raise BackupError(f"uploading the media files of {root} failed ({failure}); the dump is in S3 "
+                      "but this backup has no media")
+
+
+def upload_manifest(settings: Settings, s3, name: str, key: str, size: int, checksum: str,
+                    media: dict | None) -> None:
+    """Last of a backup: what the restore checks the dump and the media against."""
+    manifest = {"backup": name, "dump": {"key": key, "size": size, "sha256": checksum},
+                "media": media, "media_dir": settings.media_dir}
+    s3.put_object(Bucket=settings.bucket, Key=manifest_key(settings, name), Body=json.dumps(manifest).encode(),
+                  ContentType="application/json", ChecksumAlgorithm="SHA256", **upload_extra(settings))
+
+
 def run_backup(settings: Settings) -> int:
     record = Path(settings.backup_dir) / RUN_RECORD
     path = key = None
+    media_record = (read_record(record) or {}).get("media")   # kept when this run sends none
     try:
-        # boto3's import and clients take a moment of their own: made while pg_dump runs.
+        # boto3's import and clients take a moment of their own: made while pg_dump starts; the
+        # first part waits for them.
         with ThreadPoolExecutor(max_workers=1) as background:
-            clients = background.submit(_clients, settings)
-            path = dump_database(settings)
-            s3, cloudwatch = clients.result()
-        key = upload(settings, s3, path)
+            clients = background.submit(_clients_refusing_overwrites, settings)
+            s3 = lambda: clients.result()[0]   # noqa: E731
+            path, key, checksum = streamed_dump(settings, s3)
+        s3, cloudwatch = clients.result()
+        if key is None:
+            key = upload(settings, s3, path)
+        previous = (read_record(record) or {}).get("media")
+        media = upload_media(settings, lambda: s3, path.name, previous if isinstance(previous, dict) else None)
+        upload_manifest(settings, s3, path.name, key, path.stat().st_size, checksum, media)
+        media_record = {"backup": path.name, "key": media["key"], "stat": media["stat"]} if media else None
         prune_local(settings)
         heartbeat(settings, cloudwatch, "BackupSucceeded")
         error = None
     except Exception as failure:
         error = failure
     size = path.stat().st_size if path is not None and path.exists() else None
-    write_record(record, run_record(datetime.now(UTC), path.name if path else None, size, key,
-                                    describe(error) if error else None, read_record(record)))
+    outcome = run_record(datetime.now(UTC), path.name if path else None, size, key,
+                         describe(error) if error else None, read_record(record))
+    write_record(record, {**outcome, "media": media_record})
     if error:
         raise error
     return 0
@@ -443,7 +830,9 @@ def fetch_backup(settings: Settings, s3, wanted: str) -> Path:
                               f"(newest: {known})")
     target = Path(settings.backup_dir) / f"restore-{chosen['name']}"
     s3.download_file(settings.bucket, chosen["key"], str(target))
-    expected = s3.head_object(Bucket=settings.bucket, Key=chosen["key"])["Metadata"].get("sha256")
+    manifest = read_manifest(settings, s3, chosen["name"])
+    expected = (manifest or {}).get("dump", {}).get("sha256") or \
+        s3.head_object(Bucket=settings.bucket, Key=chosen["key"])["Metadata"].get("sha256")
     if expected and sha256_of(target) != expected:
         target.unlink()
         raise BackupError(f"{chosen['name']} does not match its sha256 in S3: not restored")
@@ -454,6 +843,95 @@ def fetch_backup(settings: Settings, s3, wanted: str) -> Path:
         raise
     say(f"downloaded and checked {chosen['name']} ({chosen['size']} bytes)")
     return target
+
+
+def read_manifest(settings: Settings, s3, name: str) -> dict | None:
+    """The backup's manifest; None for a backup made before there were manifests."""
+    from botocore.exceptions import ClientError
+    try:
+        body = s3.get_object(Bucket=settings.bucket, Key=manifest_key(settings, name))["Body"].read()
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
+
+
+def keep_owner(member: tarfile.TarInfo, path: str) -> tarfile.TarInfo | None:
+    """tarfile's "data" filter (no absolute paths, no links out of the tree, no devices), but the
+    files keep the owner they had on the host, so the app can still write to them (Python docs,
+    tarfile, "Extraction filters": https://docs.python.org/3/library/tarfile.html#tarfile.data_filter)."""
+    checked = tarfile.data_filter(member, path)
+    return checked.replace(uid=member.uid, gid=member.gid, uname=member.uname, gname=member.gname, deep=False)
+
+
+def files_in(root: Path) -> dict[str, str]:
+    return {relative: sha256_of(root / relative) for relative in media_paths(root)}
+
+
+def fetch_media(settings: Settings, s3, manifest: dict | None) -> Path | None:
+    """The backup's media files unpacked into a directory beside media_dir (same filesystem, so
+    moving them in is a rename), checked file by file against the manifest; None when the backup
+    has none."""
+    media = (manifest or {}).get("media")
+    if manifest is None:
+        say("this backup has no manifest (made before media were backed up): no media files to restore")
+        return None
+    if media is None:
+        say(f"this backup has no media files (there was no {manifest.get('media_dir', settings.media_dir)})")
+        return None
+    root = Path(settings.media_dir)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}-restore-", dir=root.parent))
+    try:
+        whole = hashlib.sha256()
+        body = s3.get_object(Bucket=settings.bucket, Key=media["key"])["Body"]
+        reader = _HashingReader(body, whole)
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
+            tar.extractall(staging, filter=keep_owner, numeric_owner=True)
+        while reader.read(READ_SIZE):   # the tar's padding, so the checksum covers every byte
+            pass
+        if whole.hexdigest() != media["sha256"]:
+            raise BackupError(f"{media['key']} does not match its sha256 in the manifest: not restored")
+        problems = compare_media(media["files"], files_in(staging))
+        if problems:
+            raise BackupError(f"the media files of {media['key']} differ from the manifest: "
+                              f"{'; '.join(problems[:5])}")
+        os.chown(staging, *media["owner"])
+        staging.chmod(0o755)
+    except (BackupError, OSError, tarfile.TarError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(error, BackupError):
+            raise
+        raise BackupError(f"unpacking {media['key']} failed: {error}") from None
+    say(f"media: {media['count']} files unpacked and checked against the manifest")
+    return staging
+
+
+def swap_media(settings: Settings, staging: Path) -> Path:
+    """The checked files take the place of media_dir's content. The directory itself stays (the
+    containers bind-mount it: a new directory in its place would not reach them); its old
+    content is moved aside and returned, to drop once the restore is through."""
+    root = Path(settings.media_dir)
+    root.mkdir(exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{root.name}-before-restore-", dir=root.parent))
+    for entry in list(root.iterdir()):
+        entry.rename(aside / entry.name)
+    for entry in list(staging.iterdir()):
+        entry.rename(root / entry.name)
+    stat = staging.stat()
+    os.chown(root, stat.st_uid, stat.st_gid)
+    staging.rmdir()
+    return aside
+
+
+def unswap_media(settings: Settings, aside: Path) -> None:
+    root = Path(settings.media_dir)
+    for entry in list(root.iterdir()):
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    for entry in list(aside.iterdir()):
+        entry.rename(root / entry.name)
+    aside.rmdir()
 
 
 def rows_in_dump(path: Path) -> dict[str, int]:
@@ -511,15 +989,19 @@ def wait_healthy(container: str, timeout: float = 120) -> None:
     raise BackupError(f"{container} did not turn healthy within {timeout:.0f} s")
 
 
-def swap_in(settings: Settings, scratch: str) -> None:
-    """The restored database replaces the live one while the app is stopped; the live one is kept
-    (renamed) until the app is healthy on the restored one, and put back if it is not."""
+def swap_in(settings: Settings, scratch: str, media: Path | None = None) -> None:
+    """The restored database (and the restored media files) replace the live ones while the app
+    is stopped; the live ones are kept until the app is healthy on the restored ones, and put
+    back if it is not."""
     app = live_app_container(settings)
     kept = f"{settings.database}_before_restore_{datetime.now(UTC):%Y%m%d%H%M%S}"
     if app:
         _run(["docker", "stop", "--time", "30", app], f"stopping {app}")
     renamed = False
+    media_aside = None
     try:
+        if media is not None:
+            media_aside = swap_media(settings, media)
         _run(psql_command(settings, "postgres",
                           "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           f"WHERE datname = '{settings.database}'"),
@@ -532,7 +1014,10 @@ def swap_in(settings: Settings, scratch: str) -> None:
         if app:
             _run(["docker", "start", app], f"starting {app}")
             wait_healthy(app)
-    except BackupError:
+    except (BackupError, OSError):
+        if media_aside is not None:
+            say(f"putting the media files from before the restore back in {settings.media_dir}")
+            unswap_media(settings, media_aside)
         if renamed:
             say(f"putting {kept} back as {settings.database}")
             if app:
@@ -547,6 +1032,8 @@ def swap_in(settings: Settings, scratch: str) -> None:
             subprocess.run(["docker", "start", app], capture_output=True)
         raise
     drop_database(settings, kept)
+    if media_aside is not None:
+        shutil.rmtree(media_aside)
     say(f"{settings.database} is the restored database; the app is healthy on it")
 
 
@@ -554,13 +1041,17 @@ def restore(settings: Settings, wanted: str, replace_live: bool) -> int:
     s3, _ = _clients(settings)
     path = fetch_backup(settings, s3, wanted)
     scratch = f"{settings.database}_restore"
+    media = None
     try:
         restore_into_scratch(settings, path, scratch)
+        media = fetch_media(settings, s3, read_manifest(settings, s3, path.name[len("restore-"):]))
         if not replace_live:
             drop_database(settings, scratch)
-            say("checked only; add --replace-live to swap it in for the live database (the app stops meanwhile)")
+            say("checked only; add --replace-live to swap it in for the live database and media files "
+                "(the app stops meanwhile)")
             return 0
-        swap_in(settings, scratch)
+        swap_in(settings, scratch, media)
+        media = None
         return 0
     except BackupError:
         subprocess.run(psql_command(settings, "postgres", f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)'),
@@ -568,6 +1059,8 @@ def restore(settings: Settings, wanted: str, replace_live: bool) -> int:
         raise
     finally:
         path.unlink(missing_ok=True)
+        if media is not None:
+            shutil.rmtree(media, ignore_errors=True)
 
 
 def drill(settings: Settings) -> int:
@@ -591,8 +1084,10 @@ def restore_drill(settings: Settings, restored_from: list[str]) -> None:
     path = fetch_backup(settings, s3, "latest")
     restored_from.append(path.name[len("restore-"):])
     scratch = f"{settings.database}_drill"
+    media = None
     try:
         restored = restore_into_scratch(settings, path, scratch)
+        media = fetch_media(settings, s3, read_manifest(settings, s3, restored_from[0]))
         live = rows_in_database(settings, settings.database, list(restored))
         print(f"{'TABLE':<40} {'BACKUP':>10} {'LIVE':>10}")
         for table in sorted(restored):
@@ -602,6 +1097,8 @@ def restore_drill(settings: Settings, restored_from: list[str]) -> None:
     finally:
         drop_database(settings, scratch)
         path.unlink(missing_ok=True)
+        if media is not None:
+            shutil.rmtree(media, ignore_errors=True)
 
 
 def main(argv=None) -> int:
