@@ -13,10 +13,13 @@ from deploy.plans.release_plan import plan_release
 from deploy.settings import settings
 from deploy.tasks.app_release import write_release
 from deploy.tasks.backups import configure_backups
+from deploy.tasks.broker import deploy_broker_stack
 from deploy.tasks.certificates import issue_certificate
 from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
 from deploy.tasks.images import ship_images
+from deploy.tasks.media_files import prepare_media_dir
+from deploy.tasks.processes import follow_release
 from deploy.tasks.prune import prune_releases
 from deploy.tasks.static_files import publish_static_files
 from deploy.tasks.switch import retire_single_colour_app, switch_to
@@ -26,12 +29,15 @@ plan = plan_release()
 docker.network(name="Create the shared network", network=settings().deploy.network_name, present=True)
 ship_images(plan)
 started = deploy_data_stack(plan)
+started += deploy_broker_stack(plan)
 configure_backups()
 write_release(plan)
 publish_static_files(plan)
+prepare_media_dir(plan)
 started += deploy_edge_stack(plan)
 issue_certificate(plan.tls)
 switch_to(plan.switch)
+follow_release(plan.switch)
 retire_single_colour_app()
 check_health_through_edge(started)
 prune_releases(plan.switch)

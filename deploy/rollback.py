@@ -7,6 +7,9 @@ Nothing is rebuilt and no migration runs; the release directory and its image ar
 """
 
 from deploy.plans.rollback_plan import plan_rollback
+from deploy.tasks.processes import follow_release
 from deploy.tasks.switch import switch_to
 
-switch_to(plan_rollback())
+plan = plan_rollback()
+switch_to(plan)
+follow_release(plan)

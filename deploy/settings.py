@@ -9,6 +9,7 @@ key of these settings by name). The keys and their defaults are deploy/group_dat
     tls         the certificate plan                   backups     the nightly backup
     registry    the app image's registry login         edge        nginx's site settings
     cloudwatch  the CloudWatch agent                   bake        what the image installs
+    processes   workers, beat and their broker
     run         this run's own inputs (image, env_file, ssm_path, release, sqlite, backup, ...)
 
 A section is built, and checked, the first time it is asked for: the plans ask for the deploy's
@@ -29,6 +30,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from onehost.commands import cloudwatch_config, registry, tls
+from onehost.commands import processes as process_commands
 from onehost.commands.switch import HostLayout
 from onehost.local import app_config
 
@@ -36,6 +38,10 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 BACKUP_NAME = re.compile(r"^[A-Za-z0-9_]+-\d{8}T\d{6}Z\.dump$")
 # What nginx reads as one value of a directive: no white space, quotes, ; { } # $ or backslash.
 NGINX_VALUE = re.compile(r"^[^\s;{}'\"#$\\]+$")
+# One directive of a Content-Security-Policy: its name, then its values, each one word of
+# printable characters (the policy is written inside a double-quoted nginx string, so no " or \
+# to end or escape it, no $ for nginx to expand, no { } and no line break).
+CSP_DIRECTIVE = re.compile(r"^[A-Za-z][A-Za-z0-9-]*(?: +[!#%&'-:<-\[\]-z|~]+)*$")
 # A login name useradd takes everywhere (letters, digits, _ and -, starting with a letter or _).
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # A zone as /usr/share/zoneinfo names it: Etc/UTC, Europe/Paris, America/Argentina/Salta.
@@ -54,6 +60,16 @@ def whole_number(data: Mapping, name: str, example: Any = 30, unit: str = "secon
         of_unit = f" of {unit}" if unit else ""
         raise DeployError(f"{name} is {value!r}: give a whole number{of_unit}, e.g. --data {name}={example}")
     return int(value)
+
+
+def content_security_policy(data: Mapping, name: str, example: str) -> str:
+    """A Content-Security-Policy header value: directives separated by ;."""
+    value = data.get(name)
+    directives = [part.strip() for part in value.split(";")] if isinstance(value, str) else []
+    if not any(directives) or not all(CSP_DIRECTIVE.match(part) for part in directives if part):
+        raise DeployError(f"{name} is {value!r}: give a Content-Security-Policy, directives separated by ; "
+                          f"(no \" \\ $ {{ }} or line breaks), e.g. --data \"{name}={example}\"")
+    return value
 
 
 def given(value: Any) -> str | None:
@@ -213,6 +229,12 @@ class EdgeSettings:
     keepalive_timeout: str = field(metadata=_example("30s"))
     connections_per_client: int = field(metadata=_example(32))
     connections_zone_size: str = field(metadata=_example("5m"))
+    public_https_port: int = field(metadata=_example(443))
+    # Content-Security-Policy: on HTML the app answers (the admin, DRF's browsable API), and on
+    # everything else (JSON, nginx's own answers, static files).
+    content_security_policy_html: str = field(metadata=_example(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'"))
+    content_security_policy: str = field(metadata=_example("default-src 'none'; frame-ancestors 'none'"))
 
     @classmethod
     def keys(cls) -> tuple[str, ...]:
@@ -234,6 +256,8 @@ class EdgeSettings:
                     raise DeployError(f"server_names is {value!r}: give a list of names, "
                                       f"e.g. --data server_names={example}")
                 values[item.name] = tuple(value)
+            elif item.name.startswith("content_security_policy"):
+                values[item.name] = content_security_policy(data, item.name, example)
             elif isinstance(value, str) and NGINX_VALUE.match(value):
                 values[item.name] = value
             else:
@@ -359,6 +383,30 @@ class BakeSettings:
 
 
 @dataclass(frozen=True)
+class ProcessSettings:
+    """Processes beside the web server and the broker they queue through
+    (onehost/commands/processes.py): group_data keys processes, process_stop_grace_seconds,
+    broker, broker_image and broker_maxmemory."""
+    processes: Mapping[str, str]  # name -> command line, run from the release's image
+    stop_grace_seconds: int       # SIGTERM, then this long for running tasks, then SIGKILL
+    broker: str | None            # "valkey", or None: no broker on the host
+    broker_image: str
+    broker_maxmemory: str
+
+    @classmethod
+    def from_values(cls, data: Mapping) -> "ProcessSettings":
+        try:
+            processes = process_commands.check_processes(data.get("processes"))
+            broker = process_commands.check_broker(data.get("broker"), data.get("broker_maxmemory"))
+        except process_commands.ProcessError as error:
+            raise DeployError(str(error)) from None
+        return cls(processes=MappingProxyType(processes),
+                   stop_grace_seconds=whole_number(data, "process_stop_grace_seconds", 60),
+                   broker=broker, broker_image=str(data.get("broker_image")),
+                   broker_maxmemory=str(data.get("broker_maxmemory")))
+
+
+@dataclass(frozen=True)
 class RunInputs:
     """What one run is given, usually with --data on its command line: the deploy's image and
     app settings, the rollback's release, the SQLite import's file, the restore's backup."""
@@ -372,13 +420,15 @@ class RunInputs:
     backup: str                   # a restore's backup name, or "latest"
     replace_live: bool
     image_hygiene: bool           # cleanup.py runs only in an image build
+    media: str | None = None      # the SQLite move's media directory (MEDIA_ROOT); None: no files
 
     @classmethod
     def from_values(cls, data: Mapping) -> "RunInputs":
         inputs = cls(
             image=app_config.image_for(data), env_file=given(data.get("env_file")),
             ssm_path=given(data.get("ssm_path")), release=given(data.get("release")),
-            sqlite=given(data.get("sqlite")), verify_only=is_true(data.get("verify_only")),
+            sqlite=given(data.get("sqlite")), media=given(data.get("media")),
+            verify_only=is_true(data.get("verify_only")),
             replace_existing=is_true(data.get("replace_existing")),
             backup=given(data.get("backup")) or "latest", replace_live=is_true(data.get("replace_live")),
             image_hygiene=is_true(data.get("image_hygiene")))
@@ -406,7 +456,7 @@ class Settings:
         """The deploy's own sections, checked in this order before the host is touched: each
         raises DeployError naming the problem and the fix."""
         for section in (lambda: self.tls, lambda: self.backups, lambda: self.registry,
-                        lambda: self.deploy, lambda: self.edge):
+                        lambda: self.deploy, lambda: self.edge, lambda: self.processes):
             section()
 
     # --- sections ---------------------------------------------------------------------------
@@ -443,6 +493,10 @@ class Settings:
     @cached_property
     def bake(self) -> BakeSettings:
         return BakeSettings.from_values(self.values)
+
+    @cached_property
+    def processes(self) -> ProcessSettings:
+        return ProcessSettings.from_values(self.values)
 
     @cached_property
     def run(self) -> RunInputs:

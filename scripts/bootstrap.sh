@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # command:package — a command already on PATH (however it was installed) is left alone.
 REQUIREMENTS=(dockerd:docker.io mmdebstrap:mmdebstrap packer:packer ssh:openssh-client
   ssh-keygen:openssh-client curl:curl git:git make:make docker-registry:docker-registry
-  systemd-analyze:systemd)
+  systemd-analyze:systemd
+  chromium-headless-shell:chromium-headless-shell)  # the browser test of the edge's CSP
 VENV=.venv
 
 as_root() {

@@ -15,6 +15,7 @@ hash checking passes for real in the host tier's builds.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,3 +210,164 @@ def pipfile_project(root: Path) -> Path:
     startproject(root, "bookshop", requirements=None)
     write(root, {"Pipfile": PIPFILE, "Pipfile.lock": pipfile_lock()})
     return root
+
+
+# --- realistic_project: everything issue 19 asks of one project at once ---------------------------
+
+# Added to config/django/base.py: the apps a developer runs with, devtools among them.
+REALISTIC_BASE_ADDITIONS = '''
+import os  # noqa: E402
+
+INSTALLED_APPS += ["rest_framework", "jobs", "files", "devtools"]  # devtools: development only
+REST_FRAMEWORK = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+MEDIA_URL = "/media/"
+MEDIA_ROOT = BASE_DIR / "media"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "redis://localhost:6379/0")
+'''
+# Added to config/django/production.py: devtools stays out, CORS comes in (django-cors-headers
+# README: CorsMiddleware "as high as possible", before CommonMiddleware).
+REALISTIC_PRODUCTION_ADDITIONS = '''
+INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "devtools"] + ["corsheaders"]
+MIDDLEWARE = ["corsheaders.middleware.CorsMiddleware", *MIDDLEWARE]
+'''
+REALISTIC_REQUIREMENTS = {
+    "requirements/base.txt": ("Django==5.2.19  # the framework\nasgiref==3.13.0\n"
+                              "djangorestframework==3.18.3\ncelery==5.5.3\nredis==5.2.1\n"),
+    "requirements/production.txt": ("-r base.txt\n-c constraints.txt\n"
+                                    "gunicorn==23.0.0\n"
+                                    "psycopg2==2.9.10  # builds from source: needs pg_config\n"
+                                    "django-cors-headers==4.7.0\n"),
+}
+FILES_MODELS = '''from django.db import models
+
+
+class Document(models.Model):
+    file = models.FileField(upload_to="uploads/")
+
+
+class Note(models.Model):
+    text = models.CharField(max_length=200)
+'''
+# Uploads through Django's storage; a view that writes and then fails (ATOMIC_REQUESTS undoes the write).
+FILES_VIEWS = '''import json
+
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from files.models import Document, Note
+
+
+@csrf_exempt
+def upload(request):
+    document = Document.objects.create(file=request.FILES["file"])
+    return JsonResponse({"name": document.file.name, "url": document.file.url}, status=201)
+
+
+@csrf_exempt
+def note_then_fail(request):
+    Note.objects.create(text=json.loads(request.body)["text"])
+    raise RuntimeError("this view fails after writing, on purpose")
+
+
+def notes(request):
+    texts = Note.objects.filter(text=request.GET["text"]).values_list("text", flat=True)
+    return JsonResponse({"texts": list(texts)})
+'''
+FILES_API = '''from rest_framework import routers, serializers, viewsets
+
+from files.models import Document
+
+
+class DocumentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Document
+        fields = ["id", "file"]
+
+
+class DocumentViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Document.objects.order_by("id")
+    serializer_class = DocumentSerializer
+
+
+router = routers.DefaultRouter()
+router.register("documents", DocumentViewSet)
+'''
+DEVTOOLS_MODELS = '''from django.db import models
+
+
+class Snippet(models.Model):
+    text = models.TextField()
+'''
+REALISTIC_URLS = '''from django.contrib import admin
+from django.urls import include, path
+
+from files import views as files
+from files.api import router
+from jobs import views as jobs
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/uploads/", files.upload),
+    path("api/notes/", files.notes),
+    path("api/notes/fail/", files.note_then_fail),
+    path("api/", include(router.urls)),
+    path("jobs/", jobs.queue),
+    path("jobs/<int:job_id>/", jobs.result),
+]
+'''
+REALISTIC_ROWS = '''
+from devtools.models import Snippet
+from files.models import Document, Note
+from jobs.models import Job
+Job.objects.create(id=4, text="from sqlite", result="FROM SQLITE", processed_by="laptop")
+Document.objects.create(id=2, file="uploads/cover.png")
+Note.objects.create(id=9, text="written on the laptop")
+Snippet.objects.create(text="only in development")
+'''
+GITIGNORE = "db.sqlite3\nmedia/\n__pycache__/\n*.pyc\nwheelhouse/\n"
+
+
+def realistic_project(root: Path, jobs_app: dict[str, str], procfile: str, media: dict[str, bytes]) -> Path:
+    """settings_package_project with a Celery app and the `jobs` app given (config/celery_app.py,
+    jobs/{models,tasks,views}.py) and its Procfile; an upload endpoint (FileField), a DRF API and
+    the admin; CORS in the production module only; a dev-only `devtools` app with a migration in
+    base's INSTALLED_APPS, not production's; a db.sqlite3 with rows in every app's tables (made by
+    the project's own migrate) and a media/ directory holding `media`."""
+    settings_package_project(root)
+    for app in ("jobs", "files", "devtools"):
+        manage(root, "startapp", app)
+    base = root / "config" / "django" / "base.py"
+    base.write_text(base.read_text() + REALISTIC_BASE_ADDITIONS)
+    production = root / "config" / "django" / "production.py"
+    production.write_text(production.read_text() + REALISTIC_PRODUCTION_ADDITIONS)
+    write(root, {**REALISTIC_REQUIREMENTS, **jobs_app, "Procfile": procfile, ".gitignore": GITIGNORE,
+                 "files/models.py": FILES_MODELS, "files/views.py": FILES_VIEWS, "files/api.py": FILES_API,
+                 "devtools/models.py": DEVTOOLS_MODELS, "config/urls.py": REALISTIC_URLS})
+    manage(root, "makemigrations", "jobs", "files", "devtools")
+    manage(root, "migrate")
+    manage(root, "shell", "--command", REALISTIC_ROWS)
+    for name, content in media.items():
+        (root / "media" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "media" / name).write_bytes(content)
+    return root
+
+
+def manage(root: Path, *args: str) -> None:
+    """The project's manage.py with its own default settings (config.django.base)."""
+    environ = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=root, env=environ,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+
+def commit_all(root: Path, message: str = "The bookshop API") -> str:
+    """`git init` and one commit of everything not ignored; the commit's id."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(root), "-c", "user.name=Bookshop Dev",
+                               "-c", "user.email=dev@bookshop.example", *args],
+                              check=True, capture_output=True, text=True, timeout=60).stdout.strip()
+    git("init", "--quiet", "--initial-branch", "main")
+    git("add", "--all")
+    git("commit", "--quiet", "--message", message)
+    return git("rev-parse", "HEAD")

@@ -78,6 +78,22 @@ lock_ttl_seconds = _shared.LOCK_TTL_SECONDS
 # Release directories kept on the host (current and previous are always kept).
 keep_releases = 5
 
+# --- processes beside the web server, and their broker ---------------------------------
+# name -> command line, run from the release's image with its app.env, one container each,
+# following the live colour (onehost.toml's [processes]; `onehost init` fills it from a Procfile).
+processes = {}
+# A stopping process gets SIGTERM, then this long before SIGKILL: Celery's warm shutdown finishes
+# the tasks it runs (https://docs.celeryq.dev/en/stable/userguide/workers.html#stopping-the-worker).
+process_stop_grace_seconds = 60
+# "valkey": a Redis-compatible broker on the host (its own stack, the shared network only, data
+# in <data_dir>/broker); the release env gets CELERY_BROKER_URL and REDIS_URL. "off": none.
+broker = "off"
+# Valkey's official image (its releases list the tags: https://valkey.io/download/); the local
+# instance gets a stand-in built from Debian trixie's valkey-server.
+broker_image = "valkey/valkey:8.1-bookworm"
+# A 1 GiB host: PostgreSQL 256M, app 384M, nginx 64M; the broker's data stays under this.
+broker_maxmemory = "64mb"
+
 # --- registry (the app image with --data pull=true) --------------------------------
 # With pull=true the app image's tag is resolved to its digest on this machine (ECR through
 # boto3, other registries through the local Docker daemon) and the host pulls that digest.
@@ -115,6 +131,9 @@ keepalive_timeout = "30s"
 # connections a worker. A MB of zone holds about 16000 addresses (ngx_http_limit_conn_module).
 connections_per_client = 32
 connections_zone_size = "5m"
+# The port clients reach HTTPS on, where HTTP redirects them: 443 on a host; the local instance's
+# published port there (onehost/remote/inventory.py), so a redirect stays on this machine.
+public_https_port = 443
 
 # Static files: nginx serves /static/ from <data_dir>/static, where each deploy copies the
 # directory the app image keeps its collectstatic output in (before the switch). Files with
@@ -125,6 +144,15 @@ app_static_dir = "/app/staticfiles"
 # CloudFlare proxies the domain (SSL/TLS mode "Full (strict)"): nginx restores each client's
 # address from CF-Connecting-IP on connections from CloudFlare's ranges (nginx/cloudflare-ips.txt).
 cloudflare = False
+
+# Content-Security-Policy. HTML pages the app answers (Django's admin, DRF's browsable API) load
+# their own CSS, scripts, images and fonts, call and post forms to their own origin, and are
+# framed by nobody; every other answer (JSON, static files, nginx's own) loads nothing.
+# Directives separated by ; (docs/how-to/security-headers.md).
+content_security_policy_html = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                                "font-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+                                "frame-ancestors 'none'")
+content_security_policy = "default-src 'none'; frame-ancestors 'none'"
 
 # --- TLS ----------------------------------------------------------------------------
 # "letsencrypt": HTTPS on 443 with one certificate for all server_names, got and renewed by

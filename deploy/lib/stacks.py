@@ -1,13 +1,18 @@
 """Compose stacks on the host: files in place, then `up --wait` only when something changed."""
 
+import hashlib
+import shlex
 from io import StringIO
 
 from pyinfra import host
+from pyinfra.api import operation
+from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files, server
 
 from deploy.facts import ComposeServiceStates
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
+from onehost.commands import stack_undo
 
 
 def put_text(name: str, text: str, dest: str, mode: str = "644"):
@@ -26,5 +31,31 @@ def converge(project: str, compose_file: str, env_file: str, services: tuple[str
         name=f"Start the {project} stack and wait until it is healthy",
         commands=[commands.shell(commands.up(project, compose_file, env_file,
                                              settings().deploy.health_timeout_seconds))],
+        _if=lambda: not running or any(op.did_change() for op in changes),
+    )
+
+
+@operation()
+def keep_previous_files(new_texts: dict[str, str]):
+    """Copy a stack's files in place to `<file>.previous` when this deploy changes any of them, so
+    converge_or_undo can put them back. Facts are read before any operation runs: this compares
+    the files as they were with what the deploy writes."""
+    changing = [path for path, text in new_texts.items()
+                if host.get_fact(Sha1File, path=path) not in (None, hashlib.sha1(text.encode()).hexdigest())]
+    if not changing:
+        host.noop("the stack's files are new or unchanged: nothing to keep")
+        return
+    yield shlex.join(stack_undo.keep_previous(list(new_texts)))
+
+
+def converge_or_undo(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes,
+                     kept_files: list[str]):
+    """converge, except that a stack that does not come up healthy is undone: its kept files
+    (keep_previous_files) are put back and the previous stack started again; the step fails."""
+    running = all_running(project, services)
+    return server.shell(
+        name=f"Start the {project} stack and wait until it is healthy (undone if it is not)",
+        commands=[commands.shell(stack_undo.up_or_undo(project, compose_file, env_file, kept_files,
+                                                       settings().deploy.health_timeout_seconds))],
         _if=lambda: not running or any(op.did_change() for op in changes),
     )

@@ -14,7 +14,7 @@ from deploy.facts import DataStackIdentity, DockerImageId, PendingMigrations
 from deploy.plans import switch_plan as switching
 from deploy.settings import dry_run_requested, settings
 from onehost.aws import secrets
-from onehost.commands import registry, release
+from onehost.commands import processes, registry, release
 from onehost.commands.switch import SwitchPlan
 from onehost.commands.tls import TlsPlan
 from onehost.local import app_image, docker_cli
@@ -48,6 +48,7 @@ class ReleasePlan:
     record: str
     switch: SwitchPlan
     tls: TlsPlan
+    broker: HostImage | None = None   # the broker stack's image, when the host runs one
 
 
 def _app_commit(app: HostImage) -> str | None:
@@ -140,6 +141,7 @@ def plan_release() -> ReleasePlan:
         "DB_HOST": "postgres", "DB_PORT": "5432",
         "DB_NAME": deploy.db_name, "DB_USER": deploy.db_user,
         "APP_VERSION": release.image_tag(image),
+        **processes.broker_env(settings().processes.broker),
         **user_env,
     }
     release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name}
@@ -166,7 +168,8 @@ def plan_release() -> ReleasePlan:
         id=release_id, releases=releases, directory=directory, app=app,
         postgres=_host_image(deploy.postgres_image, pull), nginx=_host_image(deploy.nginx_image, pull),
         app_env=app_env_text, release_env=release_env_text,
-        postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan, tls=tls_plan)
+        postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan, tls=tls_plan,
+        broker=_host_image(settings().processes.broker_image, pull) if settings().processes.broker else None)
 
 
 def _pending_migrations(plan: SwitchPlan) -> str:

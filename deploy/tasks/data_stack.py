@@ -16,17 +16,22 @@ PROJECT = switch.DATA_PROJECT
 @deploy("Data stack")
 def deploy_data_stack(plan: ReleasePlan):
     stack_dir = settings().layout.data_stack_dir
+    compose_file, env_file, postgres_file = (f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
+                                             f"{stack_dir}/postgres.env")
+    texts = {
+        compose_file: (COMPOSE_DIR / "data.yaml").read_text(),
+        env_file: render_env({"POSTGRES_IMAGE": plan.postgres.compose_reference,
+                              "NETWORK_NAME": settings().deploy.network_name,
+                              "DATA_DIR": settings().layout.data_dir}),
+        postgres_file: plan.postgres_env,
+    }
     files.directory(name="Create the data stack directory", path=stack_dir, mode="700")
+    # A new image or setting that does not come up healthy is undone with these (converge_or_undo).
+    stacks.keep_previous_files(name="Keep the data stack's current files until the new one is healthy",
+                               new_texts=texts)
     changes = [
-        stacks.put_text("Write the data stack compose file", (COMPOSE_DIR / "data.yaml").read_text(),
-                        f"{stack_dir}/compose.yaml"),
-        stacks.put_text("Write the data stack variables",
-                        render_env({"POSTGRES_IMAGE": plan.postgres.compose_reference,
-                                    "NETWORK_NAME": settings().deploy.network_name,
-                                    "DATA_DIR": settings().layout.data_dir}),
-                        f"{stack_dir}/stack.env"),
-        private_file(name="Write the PostgreSQL credentials", content=plan.postgres_env,
-                     dest=f"{stack_dir}/postgres.env"),
+        stacks.put_text("Write the data stack compose file", texts[compose_file], compose_file),
+        stacks.put_text("Write the data stack variables", texts[env_file], env_file),
+        private_file(name="Write the PostgreSQL credentials", content=texts[postgres_file], dest=postgres_file),
     ]
-    return [stacks.converge(PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
-                            ("postgres",), changes)]
+    return [stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))]

@@ -24,6 +24,9 @@ def import_sqlite(plan: ImportPlan, sqlite_file: Path):
     files.directory(name=f"Create {plan.staging_dir}", path=plan.staging_dir, mode="700")
     private_file(name="Upload the SQLite file (the user's data: mode 0600)", content=sqlite_file,
                  dest=f"{plan.staging_dir}/{sqlite_import.SQLITE_NAME}")
+    if plan.media and not plan.verify_only:
+        private_file(name=f"Upload the media files of {plan.media.source} (a tar, mode 0600)",
+                     content=Path(plan.media.local_archive), dest=plan.media.archive)
     for name in sqlite_import.CONTAINER_FILES:
         files.put(name=f"Upload {name}", src=str(DJANGO_SIDE / name),
                   dest=f"{plan.staging_dir}/{name}", mode="644")

@@ -67,14 +67,19 @@ says what it found and what the deploy will change, and writes:
                                 its own production.py): values from the release env file;
                                 DATABASES["default"] keeps the project's options
   <package>/onehost/            health.py: /health/ (answered before the host check);
-                                logs.py: JSON log lines with nginx's request id; env.py;
+                                logs.py: JSON log lines with nginx's request id (one a
+                                request; left out of MIDDLEWARE when the project logs each
+                                request itself: django-structlog, django-guid,
+                                django-request-logging, django-log-request-id or a
+                                middleware of its own named like a request logger); env.py;
                                 databases.py
   requirements-onehost.txt      what the image installs: the project's requirements as pip
                                 reads them, with the deploy's gunicorn, psycopg and
                                 dj-database-url where the project has none (a source-built
                                 psycopg2 becomes psycopg2-binary); a conflict stops init
   gunicorn.conf.py              or, when the project has one, gunicorn.onehost.conf.py, which
-                                reads it and sets what the deploy needs
+                                reads it and sets what the deploy needs; gunicorn writes no
+                                access log of its own either way
   compose.dev.yaml, onehost.toml (deploy settings)
 
 Existing files are never overwritten unless --force; --dry prints the files instead, and stops

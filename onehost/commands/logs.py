@@ -1,11 +1,14 @@
-"""`onehost logs`: the live app colour's log, nginx's, PostgreSQL's or the host's journal, read
-on the host and printed here.
+"""`onehost logs`: the live app colour's log, nginx's, PostgreSQL's, the broker's, a declared
+process's or the host's journal, read on the host and printed here.
 
     app    the container of the colour upstream.inc names (live.live_colour): what serves now
     edge   nginx: its JSON access lines (stdout) and its error log (stderr)
     data   PostgreSQL's server log (stderr)
     host   the journal of the host's own units (HOST_UNITS): backups, drills, certificate
            renewal, the stacks and the boot units
+    broker the broker stack's container (Valkey), when the host runs one
+    <name> a declared process (worker, beat: onehost/commands/processes.py): the live colour's
+           container of it, followed across deploys as `app` is
 
 Every container writes to Docker's json-file log (compose/*.yaml), which `docker logs` reads.
 Each is one sh script, run as root through the host's session (onehost/remote/session.py), its
@@ -18,10 +21,11 @@ With --follow the script follows in the background and polls once a second:
   gone, the followers are stopped. sshd signals nothing to a command without a terminal (see
   onehost/commands/one_off.py), and an idle `docker logs --follow` would wait for its next
   line before noticing, so the script must look for itself;
-- `app`: the live colour. When a switch names the other colour, its container is followed from
-  its first line (the new container's whole log: nothing it wrote before the switch is lost)
-  while the old colour's follower goes on until that container stops, so the old colour's
-  drain is seen too;
+- `app` and a process: the live colour. When a switch names the other colour, its container is
+  followed from its first line (the new container's whole log: nothing it wrote before the
+  switch is lost) while the old colour's follower goes on until that container stops, so the
+  old colour's drain is seen too. A new colour's process starts just after the switch
+  (deploy/tasks/processes.py): until its container is there, each tick finds none and waits;
 - a followed container that stops and runs again (a restart): `docker logs --follow` ends when
   its container stops (docker/cli#5305), so it is followed again from the end of its last run
   (State.FinishedAt), the new run's lines and no line twice.
@@ -32,18 +36,25 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from onehost.commands import processes
 from onehost.commands.live import live_colour, require_release
 from onehost.commands.one_off import FIND_SSH_SESSION
 from onehost.commands.switch import COLOURS, DATA_PROJECT, EDGE_PROJECT, HostLayout, container
 
+# The logs every host has; besides them, the broker's and the declared processes' (KnownLogs).
 KINDS = ("app", "edge", "data", "host")
-# Compose names the first container of a service <project>-<service>-1 (compose/edge.yaml, data.yaml).
+BROKER = "broker"
+# Compose names the first container of a service <project>-<service>-1 (compose/edge.yaml, data.yaml,
+# broker.yaml).
 EDGE_CONTAINER = f"{EDGE_PROJECT}-nginx-1"
 DATA_CONTAINER = f"{DATA_PROJECT}-postgres-1"
-WHOSE = {EDGE_CONTAINER: "the edge stack", DATA_CONTAINER: "the data stack"}
+BROKER_CONTAINER = f"{processes.BROKER_PROJECT}-{processes.BROKER_SERVICE}-1"
+STACK_CONTAINERS = {"edge": EDGE_CONTAINER, "data": DATA_CONTAINER, BROKER: BROKER_CONTAINER}
+WHOSE = {EDGE_CONTAINER: "the edge stack", DATA_CONTAINER: "the data stack", BROKER_CONTAINER: "the broker stack"}
 # The units the image bakes (deploy/rootfs/etc/systemd/system/): every onehost-* one, and the
 # swap file. journalctl's --unit takes a pattern, matched against the unit names the journal
 # holds (journalctl(1), --unit; systemd commit "journalctl: allow globbing in --unit").
@@ -95,6 +106,55 @@ def parse_since(text: str) -> Since:
 
 
 @dataclass(frozen=True)
+class KnownLogs:
+    """The logs a host has beyond KINDS: its declared processes and whether it runs a broker, as
+    onehost.toml says (`where` "onehost.toml") or as the host's containers say ("the host")."""
+    processes: tuple[str, ...] = ()
+    broker: bool = False
+    where: str = "onehost.toml"
+
+
+def known_from_settings(data: Mapping) -> KnownLogs | None:
+    """The processes and broker of the inventory's host data, which carries onehost.toml's
+    settings when ONEHOST_APP_CONFIG names it (onehost.local.app_config.host_data, which always
+    sets app_name); None without them. Read with the checks the deploy settings use
+    (deploy/settings.py, ProcessSettings)."""
+    if "app_name" not in data:
+        return None
+    declared = processes.check_processes(data.get("processes"))
+    # Whether a broker runs; its size is the deploy's business (checked as app_config checks it).
+    broker = processes.check_broker(data.get("broker"), "64mb")
+    return KnownLogs(processes=tuple(declared), broker=broker is not None)   # in onehost.toml's order
+
+
+def known_on_host_script() -> str:
+    """Lists the process names of the host's process containers (label onehost.process, either
+    colour, running or not) and says `broker` when the broker's container is there. `docker ps`
+    filters by label and prints one with {{.Label "..."}}
+    (https://docs.docker.com/reference/cli/docker/container/ls/#filter, #format)."""
+    listing = shlex.join(["docker", "ps", "--all", "--filter", "label=onehost.process",
+                          "--format", 'process {{.Label "onehost.process"}}'])
+    return (f"{SCRIPT_MARK}: which processes and broker\n{listing}\n"
+            f"if docker container inspect {BROKER_CONTAINER} >/dev/null 2>&1; then echo {BROKER}; fi")
+
+
+def known_from_host(output: str) -> KnownLogs:
+    """What known_on_host_script printed, read."""
+    words = [line.split() for line in output.splitlines()]
+    names = {parts[1] for parts in words if len(parts) == 2 and parts[0] == "process"}
+    return KnownLogs(processes=tuple(sorted(names)), broker=[BROKER] in words, where="the host")
+
+
+def check_name(kind: str, known: KnownLogs) -> None:
+    """BadInput naming every log there is when `kind` is none of them."""
+    if kind in KINDS or kind in known.processes or (kind == BROKER and known.broker):
+        return
+    whose = "of onehost.toml" if known.where == "onehost.toml" else "the host runs"
+    raise BadInput(f"no log named {kind!r}: give one of {', '.join(KINDS)}, {BROKER} (when the host runs one) "
+                   f"or a process {whose} ({', '.join(known.processes) or 'none'})")
+
+
+@dataclass(frozen=True)
 class LogRequest:
     """What `onehost logs` was asked for, checked."""
     kind: str = "app"
@@ -105,11 +165,14 @@ class LogRequest:
 
 
 def log_request(kind: str, *, since: str | None = None, lines: int | None = None, follow: bool = False,
-                as_json: bool = False, filtering: bool = False, request_id: str | None = None) -> LogRequest:
+                as_json: bool = False, filtering: bool = False, request_id: str | None = None,
+                known: KnownLogs | None = None) -> LogRequest:
     """The options read and checked before anything runs on the host. Without --since or
-    --lines, the last DEFAULT_LINES lines, or the whole log when a filter looks for something."""
-    if kind not in KINDS:
-        raise BadInput(f"no log named {kind!r}: give one of {', '.join(KINDS)}")
+    --lines, the last DEFAULT_LINES lines, or the whole log when a filter looks for something.
+    `known`: the broker and processes there are; None while they are not known yet (the CLI
+    then checks the name with check_name once it knows them)."""
+    if known is not None:
+        check_name(kind, known)
     if request_id is not None and kind not in ("app", "edge"):
         raise BadInput(f"--request-id looks in the app's and nginx's lines: use it with `logs app` "
                        f"or `logs edge`, not `logs {kind}`")
@@ -188,10 +251,11 @@ def _quoted_error(message: str) -> str:
     return f"{{ echo {shlex.quote('error: ' + message)} >&2; exit 1; }}"
 
 
-def container_check(name: str, host_name: str) -> str:
+def container_check(name: str, host_name: str, whose: str | None = None) -> str:
     """Stops with a one-line error when the container is not on the host (rather than letting
     docker's own error pass for a line of the log)."""
-    message = (f"{host_name} has no container {name} ({WHOSE.get(name, 'the live colour')}): deploy, or start "
+    whose = whose or WHOSE.get(name, "the live colour")
+    message = (f"{host_name} has no container {name} ({whose}): deploy, or start "
                "the stacks on the host with `systemctl start onehost-stacks`")
     return f"docker container inspect {shlex.quote(name)} >/dev/null 2>&1 || {_quoted_error(message)}"
 
@@ -205,19 +269,34 @@ def colour_case(layout: HostLayout, host_name: str, command_for) -> str:
     return f'{live_colour(layout)}\ncase "$colour" in\n{cases}\n  *) {_quoted_error(message)} ;;\nesac'
 
 
+def live_containers(kind: str) -> tuple[Callable[[str], str], str | None] | None:
+    """For a log that follows the live colour (the app, a declared process): the container of
+    each colour, and what to call it in an error (None: the app's own words). None for the rest."""
+    if kind == "app":
+        return container, None
+    if kind in KINDS or kind == BROKER:
+        return None
+    return (lambda colour: processes.container(colour, kind)), f"the live colour's {kind} process"
+
+
 def logs_script(request: LogRequest, layout: HostLayout, host_name: str) -> str:
     """The script `onehost logs` runs on the host: prints the lines and ends, or follows."""
     if request.follow:
         return follow_script(request, layout, host_name)
     window = {"since": request.since, "lines": request.lines}
+    live = live_containers(request.kind)
     if request.kind == "host":
         body = "exec " + shlex.join(journal(**window, as_json=request.journal_json))
-    elif request.kind == "app":
-        body = "\n".join([require_release(layout, host_name), colour_case(
-            layout, host_name, lambda colour: f"{container_check(container(colour), host_name)}\n    "
-                                              f"exec {shlex.join(container_logs(container(colour), **window))} 2>&1")])
+    elif live:
+        container_of, whose = live
+
+        def read(colour: str) -> str:
+            name = container_of(colour)
+            return (f"{container_check(name, host_name, whose)}\n    "
+                    f"exec {shlex.join(container_logs(name, **window))} 2>&1")
+        body = "\n".join([require_release(layout, host_name), colour_case(layout, host_name, read)])
     else:
-        name = EDGE_CONTAINER if request.kind == "edge" else DATA_CONTAINER
+        name = STACK_CONTAINERS[request.kind]
         body = f"{container_check(name, host_name)}\nexec {shlex.join(container_logs(name, **window))} 2>&1"
     return f"{SCRIPT_MARK} {request.kind}\n{body}"
 
@@ -225,17 +304,23 @@ def logs_script(request: LogRequest, layout: HostLayout, host_name: str) -> str:
 def follow_script(request: LogRequest, layout: HostLayout, host_name: str) -> str:
     """Follows until the ssh session goes (see the module's docstring), then stops its followers."""
     window = {"since": request.since, "lines": request.lines, "follow": True}
+    live = live_containers(request.kind)
     if request.kind == "host":
         start = "start_follower journal " + shlex.join(journal(**window, as_json=request.journal_json))
         checks, tick = "", 'running_follower "$follower_journal" || break'
-    elif request.kind == "app":
+    elif live:
+        container_of, whose = live
+
+        def follow(colour: str) -> str:
+            name = container_of(colour)
+            return (f"{container_check(name, host_name, whose)}\n    "
+                    f"start_follower {colour} {shlex.join(container_logs(name, **window))}")
         checks = require_release(layout, host_name)
-        start = colour_case(layout, host_name, lambda colour: f"{container_check(container(colour), host_name)}\n    "
-                            f"start_follower {colour} {shlex.join(container_logs(container(colour), **window))}")
-        cases = " ".join(f"{colour}) refollow {colour} {container(colour)} ;;" for colour in COLOURS)
+        start = colour_case(layout, host_name, follow)
+        cases = " ".join(f"{colour}) refollow {colour} {container_of(colour)} ;;" for colour in COLOURS)
         tick = f'{live_colour(layout)}\n  case "$colour" in {cases} esac'
     else:
-        name = EDGE_CONTAINER if request.kind == "edge" else DATA_CONTAINER
+        name = STACK_CONTAINERS[request.kind]
         checks = container_check(name, host_name)
         start = f"start_follower {request.kind} {shlex.join(container_logs(name, **window))}"
         tick = f"refollow {request.kind} {name}"

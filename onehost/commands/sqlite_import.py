@@ -16,6 +16,10 @@ On the host, with the deploy lock held (a deploy cannot switch the app mid-impor
  5. verified by primary key: every row of the SQLite file is in PostgreSQL with the same values.
     A missing or changed row fails loudly, naming the tables, the keys and the dump to go back
     to; rows only in PostgreSQL (the site's use since the import) are reported as new, apart.
+ 6. with --data media=DIR, the project's media files (uploaded as a tar beside the SQLite file)
+    go into <data_dir>/media, given to the image's user, and are verified by count and SHA-256
+    (onehost/commands/media.py). A file already there under the same name with other content
+    refuses the whole import at step 2, naming it: nothing is overwritten.
 
 verify_only runs step 5 alone (the database does not change; the uploaded copy is brought to
 the release as in step 4). Pure builders and parsing here; the deploy
@@ -35,6 +39,7 @@ from pathlib import Path
 from onehost.commands import compose_commands as commands
 from onehost.commands import switch
 from onehost.commands.host_defaults import LOCK_TTL_SECONDS
+from onehost.commands.media import MediaUpload
 from onehost.commands.switch import CommandError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -96,6 +101,7 @@ class ImportPlan:
     verify_only: bool = False
     lock_ttl_seconds: int = LOCK_TTL_SECONDS
     break_lock: bool = False
+    media: MediaUpload | None = None   # the project's media files, moved with the data
 
 
 # --- command builders -----------------------------------------------------------------------
@@ -172,17 +178,40 @@ def progress_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.strip() and not line.startswith(MARKER)]
 
 
-def holding_rows(inspection: dict) -> list[tuple[str, int]]:
+def _rows_in_target(inspection: dict) -> list[tuple[str, int]]:
     recreated = set(inspection.get("recreated_tables", []))
     return sorted((table, rows) for table, rows in inspection["target_rows"].items()
                   if rows and table not in recreated)
 
 
+def _file_fills(inspection: dict, table: str) -> bool:
+    incoming = inspection.get("sqlite_rows")
+    return incoming is None or bool(incoming.get(table))   # None: an inspection that did not count
+
+
+def holding_rows(inspection: dict) -> list[tuple[str, int]]:
+    """Tables the import would fill that hold rows already: those refuse the import."""
+    return [(table, rows) for table, rows in _rows_in_target(inspection) if _file_fills(inspection, table)]
+
+
+def kept_rows(inspection: dict) -> list[tuple[str, int]]:
+    """Tables holding rows the SQLite file has none for (a beat schedule's since the first
+    deploy): the import leaves them as they are."""
+    return [(table, rows) for table, rows in _rows_in_target(inspection) if not _file_fills(inspection, table)]
+
+
+def _listed(tables: list[tuple[str, int]]) -> str:
+    return ", ".join(f"{table} ({rows} row{'s' if rows != 1 else ''})" for table, rows in tables)
+
+
 def refusal(tables: list[tuple[str, int]]) -> str:
-    listed = ", ".join(f"{table} ({rows} row{'s' if rows != 1 else ''})" for table, rows in tables)
-    return (f"the target database already holds rows: {listed}. The import only fills an empty "
-            "database; to replace those rows (after a dump of them), run again with "
+    return (f"the target database already holds rows: {_listed(tables)}. The import only fills empty "
+            "tables; to replace those rows (after a dump of them), run again with "
             "--data replace_existing=true")
+
+
+def kept_note(tables: list[tuple[str, int]]) -> str:
+    return f"kept as they are (the SQLite file has no rows there): {_listed(tables)}"
 
 
 def check_inspection(inspection: dict) -> None:

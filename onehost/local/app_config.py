@@ -8,10 +8,13 @@ import re
 import tomllib
 from pathlib import Path
 
+from onehost.commands import processes as process_commands
 from onehost.commands.registry import RegistryError, parse_reference
 from onehost.local.shell import CommandFailed
 
 KEYS = {"app_name", "server_names", "image", "registry"}
+# May be left out: no processes beside the web server, no broker.
+OPTIONAL_KEYS = {"processes", "broker"}
 # An app name: it names the image and the database.
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 
@@ -26,9 +29,10 @@ def parse(text: str, where: str) -> dict:
     except tomllib.TOMLDecodeError as error:
         raise AppConfigError(f"{where} is not valid TOML ({error}): fix it, or run `onehost init --force` "
                              "to write it again") from None
-    unknown = sorted(set(config) - KEYS)
+    unknown = sorted(set(config) - KEYS - OPTIONAL_KEYS)
     if unknown:
-        raise AppConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; it takes {', '.join(sorted(KEYS))}")
+        raise AppConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}; it takes "
+                             f"{', '.join(sorted(KEYS | OPTIONAL_KEYS))}")
     missing = sorted(KEYS - set(config))
     if missing:
         raise AppConfigError(f"{where}: {', '.join(missing)} missing; `onehost init --dry` shows a complete file")
@@ -47,6 +51,11 @@ def parse(text: str, where: str) -> dict:
                                              or _is_reference(f"{registry}/{config['image']}:v1")):
         raise AppConfigError(f"{where}: registry {registry!r} must be \"none\" (images shipped over SSH), "
                              "\"docker.io\", an ECR registry or host:port")
+    try:
+        process_commands.check_processes(config.get("processes", {}))
+        process_commands.check_broker(config.get("broker", "off"), "64mb")
+    except process_commands.ProcessError as error:
+        raise AppConfigError(f"{where}: {error}") from None
     return config
 
 
@@ -69,6 +78,10 @@ def host_data(config: dict, local: bool) -> dict:
             "pull": registry != "none"}
     if not local:
         data["server_names"] = list(config["server_names"])
+    if "processes" in config:
+        data["processes"] = dict(config["processes"])
+    if "broker" in config:
+        data["broker"] = config["broker"]
     return data
 
 

@@ -176,6 +176,21 @@ RECIPES: dict[str, Recipe] = {
         ),
         stop_signal="SIGQUIT",  # graceful shutdown, as the official image
     ),
+    # The broker (compose/broker.yaml runs `valkey-server ...`): Debian trixie's Valkey, the
+    # server and valkey-cli (the health check), as the official valkey/valkey image has them.
+    "broker": Recipe(
+        name="broker",
+        stands_in_for="valkey/valkey:8.1",
+        packages=("valkey-server", "valkey-tools", "ca-certificates", "tzdata"),
+        customize_hooks=('mkdir -p "$1/data"',),
+        changes=(
+            f"ENV PATH={STANDARD_PATH}",
+            "ENV LANG=C.UTF-8",
+            "WORKDIR /data",
+            "EXPOSE 6379",
+            'CMD ["valkey-server"]',
+        ),
+    ),
     "instance": Recipe(
         name="instance",
         stands_in_for="Debian 13 (trixie) cloud image on EC2",

@@ -21,7 +21,7 @@ import jinja2
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from onehost.commands import django_settings, python_version
+from onehost.commands import django_settings, processes, python_version, request_logging
 from onehost.commands import requirements as reqs
 from onehost.local import app_config
 from onehost.local.base_images import RECIPES
@@ -122,6 +122,16 @@ class Project:
     python: python_version.PythonRequest | None
     gunicorn_config: str       # the config file the image's CMD names
     notes: list = field(default_factory=list)
+    # What already logs each request in the project's settings: then onehost's request log is left out.
+    request_loggers: list = field(default_factory=list)
+    procfile: str | None = None  # the Procfile's text, when the project has one
+
+    def declared_processes(self) -> tuple[dict[str, str], str | None, bool]:
+        """(the Procfile's processes besides web and release, its release command, whether the
+        project needs a broker)."""
+        entries, release = processes.parse_procfile(self.procfile) if self.procfile else ({}, None)
+        requirement_names = [pin.name for pin in self.requirements.declared.pins]
+        return entries, release, processes.wants_broker(entries, requirement_names)
 
     @property
     def base_settings(self) -> str:
@@ -375,12 +385,16 @@ def inspect_project(root: Path) -> Project:
     target = production_target(root, named)
     settings_files = [path for _, path in settings_chain(root, target.base)]
     wsgi_module = wsgi_module_of(root, settings_files + [settings_path], package)
+    loggers = request_logging.project_request_loggers([(name, path.read_text()) for name, path in
+                                                       settings_chain(root, target.base)])
     own_gunicorn = (root / PROJECT_GUNICORN_CONFIG).is_file() and \
         (root / PROJECT_GUNICORN_CONFIG).read_text() != GUNICORN_CONFIG.read_text()  # not init's own copy
     return Project(root=root, manage_settings=settings, named_settings=tuple(named), package=package,
                    target=target, wsgi_module=wsgi_module, requirements=requirements_of(root),
                    python=python_of(root),
-                   gunicorn_config=GUNICORN_WRAPPER if own_gunicorn else PROJECT_GUNICORN_CONFIG, notes=notes)
+                   gunicorn_config=GUNICORN_WRAPPER if own_gunicorn else PROJECT_GUNICORN_CONFIG, notes=notes,
+                   request_loggers=loggers,
+                   procfile=(root / "Procfile").read_text() if (root / "Procfile").is_file() else None)
 
 
 def packages_named(root: Path, name: str) -> list[str]:
@@ -421,11 +435,17 @@ def planned_files(project: Project, app_name: str, server_names: list[str], imag
         return environment.get_template(template).render(**values)
 
     requirements = project.requirements
+    try:
+        declared, _, broker = project.declared_processes()
+    except processes.ProcessError as error:
+        raise InitError(f"{error} (nothing was written)") from None
     values = {"app_name": app_name, "settings_module": project.production_settings,
               "wsgi_module": project.wsgi_module, "base_image": BASE_IMAGE,
               "install_lists": requirements.files, "requirements_source": requirements.describe(),
               "constraint_copies": constraint_copies(requirements.plan.constraints),
               "gunicorn_config": project.gunicorn_config, "base_settings_module": project.base_settings,
+              "own_request_log": bool(project.request_loggers),
+              "request_id_settings": request_logging.id_settings(project.request_loggers),
               "package": project.package, "db_name": app_name.replace("-", "_")}
     root, package_dir = project.root, project.root / project.package
     files = {
@@ -436,7 +456,8 @@ def planned_files(project: Project, app_name: str, server_names: list[str], imag
                                          else GUNICORN_CONFIG).read_text(),
         project.production_path: render("production.py.j2", **values),
         root / "onehost.toml": render("onehost.toml.j2", server_names=server_names, image=image,
-                                      registry=registry, app_name=app_name),
+                                      registry=registry, app_name=app_name, processes=declared,
+                                      broker="valkey" if broker else "off"),
         root / "compose.dev.yaml": render("compose.dev.yaml.j2", **values),
     }
     for name, source in SUPPORT_MODULES.items():
@@ -474,9 +495,11 @@ def changes(project: Project, files: dict[Path, str]) -> list[str]:
                 "from DATABASE_URL or the DB_* variables")
         lines.append(line + (f"; the project's {', '.join(kept)} stay" if kept else ""))
     if "MIDDLEWARE" in extended:
-        lines.append(f"{module} puts onehost's request log and /health/ in front of the project's MIDDLEWARE")
+        lines.append(request_logging.decision(module, project.request_loggers))
     for message in project.requirements.plan.messages:
         lines.append(f"requirements: {message}")
+    if project.procfile is not None:
+        lines.extend(processes.procfile_notes(*project.declared_processes()))
     if project.keeps_gunicorn_config:
         lines.append(f"gunicorn: the project's {PROJECT_GUNICORN_CONFIG} is kept; the image runs gunicorn with "
                      f"{GUNICORN_WRAPPER}, which reads it and sets bind = 0.0.0.0:8000 (where nginx and the "
@@ -519,5 +542,6 @@ def next_steps(project: Project, app_name: str) -> list[str]:
         "  4. deploy:            .venv/bin/pyinfra deploy/inventory.py deploy/deploy.py --data tag=v1 "
         "--data env_file=app.env",
         "  5. move the SQLite data once: .venv/bin/pyinfra deploy/inventory.py deploy/import_sqlite.py "
-        f"--data sqlite={context / 'db.sqlite3'}",
+        f"--data sqlite={context / 'db.sqlite3'}"
+        + (f" --data media={context / UPLOADS_DIR}" if (context / UPLOADS_DIR).is_dir() else ""),
     ]

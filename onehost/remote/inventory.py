@@ -29,7 +29,8 @@ ssh_proxy.install()
 HOST_SPEC = re.compile(r"^(?:(?P<user>[a-z_][a-z0-9_-]*)@)?(?P<host>[A-Za-z0-9.-]+)(?::(?P<port>\d{1,5}))?$")
 # Debian-built stand-ins for the official images, made by `onehost base-images`.
 LOCAL_IMAGES = {"postgres_image": "onehost-base/postgres:latest",
-                "nginx_image": "onehost-base/nginx:latest"}
+                "nginx_image": "onehost-base/nginx:latest",
+                "broker_image": "onehost-base/broker:latest"}
 
 
 def parse_host_spec(spec: str, default_user: str = ADMIN_USER) -> tuple[str, dict]:
@@ -69,6 +70,8 @@ def local_instance_host(config: InstanceConfig) -> tuple[str, dict]:
         "env_file": str(config.app_env),
         # A laptop has no public domain for a certificate: plain HTTP (override with --data tls=...).
         "tls": "off",
+        # With --data tls=..., HTTP redirects to the instance's published HTTPS port.
+        "public_https_port": config.https_port,
         **LOCAL_IMAGES,
     }
 

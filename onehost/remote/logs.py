@@ -1,4 +1,5 @@
-"""Running a log script (onehost/commands/logs.py) on a host and handing its lines over one by one."""
+"""Running a log script (onehost/commands/logs.py) on a host and handing its lines over one by one;
+asking a host which processes and broker it runs."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from onehost.commands import logs
 from onehost.remote.session import HostSession
 
 # prctl(2): PR_SET_PDEATHSIG, "the signal that the calling process will get when its parent dies".
@@ -52,3 +54,8 @@ def each_line(session: HostSession, script: str, handle: Callable[[str], None]) 
                 client.wait()
         client.stdout.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def known_on_host(session: HostSession) -> logs.KnownLogs:
+    """The processes and broker the host's containers say it runs (for a CLI without onehost.toml)."""
+    return logs.known_from_host(session.output(logs.known_on_host_script(), timeout=60))

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onehost.commands import lock as deploy_lock
+from onehost.commands import media
 from onehost.commands.sqlite_import import (
     ImportFailed,
     ImportPlan,
@@ -24,6 +25,8 @@ from onehost.commands.sqlite_import import (
     hand_over,
     holding_rows,
     in_container,
+    kept_note,
+    kept_rows,
     latest_pre_import_dump,
     left_out_warning,
     new_rows_note,
@@ -53,6 +56,7 @@ class SqliteImport(LockedHostRun):
     owner: deploy_lock.LockOwner = field(default_factory=deploy_lock.LockOwner.here)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     dump: str | None = None
+    image_owner: str | None = None   # `uid:gid` the release's image runs as
 
     def script(self, *arguments: str) -> dict:
         """Runs the in-container script; its progress is said, its report returned."""
@@ -68,6 +72,7 @@ class SqliteImport(LockedHostRun):
     def hand_over_staging(self) -> None:
         uid, gid = parse_container_user(self.run(container_user(self.plan.image)))
         self.run(hand_over(self.plan.staging_dir, uid, gid))
+        self.image_owner = f"{uid}:{gid}"
         self.say(f"staging directory {self.plan.staging_dir} handed to the image's user ({uid}:{gid})")
 
     def check_target(self) -> None:
@@ -79,7 +84,38 @@ class SqliteImport(LockedHostRun):
         if holding:
             self.say(f"replace_existing: the rows of {len(holding)} table(s) will be replaced")
         else:
-            self.say("target: no rows in the app's tables")
+            self.say("target: no rows in the tables the SQLite file fills")
+        kept = kept_rows(inspection)
+        if kept and not self.plan.replace_existing:
+            self.say(kept_note(kept))
+
+    def media_on_host(self) -> dict[str, str]:
+        return media.parse_manifest(self.run(media.manifest_command(self.plan.media.target)))
+
+    def check_media_conflicts(self) -> None:
+        """Before anything changes: no file of the project's may replace another on the host."""
+        upload = self.plan.media
+        clashing = media.conflicts(upload.manifest, self.media_on_host())
+        if clashing:
+            raise ImportRefused(media.conflict_message(clashing, upload.target))
+        self.say(f"media: {len(upload.files)} file(s) from {upload.source}, none clashing with {upload.target}")
+
+    def verify_media(self) -> None:
+        upload = self.plan.media
+        comparison = media.compare_manifests(upload.manifest, self.media_on_host())
+        if not comparison.intact:
+            raise VerificationFailed(media.verification_message(comparison, upload.target))
+        self.say(media.verified_message(comparison, upload.target))
+
+    def move_media(self) -> None:
+        """Files already there with the same content are kept as they are (check_media_conflicts
+        refused any other), the rest unpacked, given to the image's user, then checked."""
+        upload = self.plan.media
+        self.run(["mkdir", "-p", upload.target])
+        self.run(media.extract_archive(upload.archive, upload.target))
+        self.run(media.own_tree(upload.target, self.image_owner))
+        self.say(f"media: unpacked into {upload.target}, given to {self.image_owner}")
+        self.verify_media()
 
     def remove_copy(self) -> None:
         """A refused import leaves no copy of the user's data behind (it runs under the lock, so no
@@ -120,10 +156,15 @@ class SqliteImport(LockedHostRun):
     def execute(self) -> list[TableComparison]:
         self.hand_over_staging()
         if self.plan.verify_only:
-            return self.verify()
+            rows = self.verify()
+            if self.plan.media:
+                self.verify_media()
+            return rows
         self.take_lock()
         try:
             try:
+                if self.plan.media:
+                    self.check_media_conflicts()
                 self.check_target()
             except ImportRefused:
                 self.remove_copy()
@@ -136,6 +177,9 @@ class SqliteImport(LockedHostRun):
                 # loaddata runs in one transaction: a failure there leaves the target as it was.
                 raise ImportFailed(f"the import failed ({failure}); the target was dumped first to "
                                    f"{self.dump}: {restore_hint(self.plan, self.dump)}") from None
-            return self.verify()
+            rows = self.verify()
+            if self.plan.media:
+                self.move_media()
+            return rows
         finally:
             self.release_lock()

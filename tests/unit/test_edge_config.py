@@ -7,6 +7,7 @@ import runpy
 
 import jinja2
 import pytest
+from pyinfra.api.exceptions import DeployError
 
 from deploy.settings import EdgeSettings
 from deploy.tasks import certificates, edge
@@ -60,6 +61,12 @@ def test_with_tls_port_80_only_answers_challenges_and_redirects():
     assert "acme-challenge.inc" in http_server
     assert "return 301 https://$host$request_uri;" in http_server
     assert "app-locations.inc" not in http_server and "app-locations.inc" in servers(site)["443 ssl"]
+
+
+def test_the_redirect_names_the_public_https_port_when_it_is_not_443():
+    """The local instance publishes HTTPS on another port: the redirect keeps the client there."""
+    http_server = servers(render("app.conf", tls_on=True, public_https_port=8443))["80"]
+    assert "return 301 https://$host:8443$request_uri;" in http_server
 
 
 @pytest.mark.parametrize("tls_on", [True, False])
@@ -191,8 +198,10 @@ def test_the_certificate_include_staples_nothing(issued):
     text = ENVIRONMENT.get_template(certificates.CERTIFICATE_TEMPLATE.name).render(
         **tls.nginx_certificate(PLAN, issued=issued))
     base = "/etc/letsencrypt/live/api.example.com" if issued else "/etc/letsencrypt/onehost-placeholder"
-    assert f"ssl_certificate {base}/fullchain.pem;" in text
-    assert f"ssl_certificate_key {base}/privkey.pem;" in text
+    # The paths end in an (empty) variable: nginx loads the certificate per handshake, so a renewal
+    # needs no reload (tls-certificate.inc.j2).
+    assert f"ssl_certificate {base}/fullchain.pem$certificate_per_handshake;" in text
+    assert f"ssl_certificate_key {base}/privkey.pem$certificate_per_handshake;" in text
     assert "ssl_stapling" not in text and "ssl_trusted_certificate" not in text
 
 
@@ -235,3 +244,111 @@ def test_the_nginx_image_follows_the_stable_line_on_the_stand_ins_debian():
     assert repository == "nginx" and match, tag
     assert int(match[2]) % 2 == 0, f"{tag} is a mainline (odd) version"
     assert match[3] == base_images.SUITE
+
+
+# --- Content-Security-Policy --------------------------------------------------------------------
+
+HTML_POLICY, STRICT_POLICY = SITE_SETTINGS["content_security_policy_html"], SITE_SETTINGS["content_security_policy"]
+
+
+def policy_map(http: str) -> tuple[list[tuple[str, str]], str]:
+    """The $content_security_policy map: its (pattern, policy) lines in order, and its default.
+    Each policy is one double-quoted nginx string (it holds spaces and ;)."""
+    block = re.search(r"^map \"(.*?)\" \$content_security_policy \{\n(.*?)^\}", http, re.S | re.M)
+    assert block, "no map for $content_security_policy"
+    lines = [re.fullmatch(r'\s*(\S+|"[^"]*")\s+"([^"$\\{}]*)";', line) for line in block[2].splitlines()]
+    assert all(lines), block[2]
+    choices = [(line[1].strip('"'), line[2]) for line in lines]
+    default = dict(choices).pop("default")
+    return [(pattern, value) for pattern, value in choices if pattern != "default"], default
+
+
+def chosen_policy(http: str, upstream_status: str, content_type: str) -> str:
+    """The policy nginx's map picks: the first regular expression that matches, else the default
+    (https://nginx.org/en/docs/http/ngx_http_map_module.html#map)."""
+    source = re.search(r"^map \"(.*?)\" \$content_security_policy", http, re.M)[1]
+    assert source == "$upstream_status $sent_http_content_type"
+    patterns, default = policy_map(http)
+    text = f"{upstream_status} {content_type}"
+    for pattern, value in patterns:
+        assert pattern.startswith("~*")   # case-insensitive: a Content-Type may be TEXT/HTML
+        if re.search(pattern.removeprefix("~*"), text, re.I):
+            return value
+    return default
+
+
+@pytest.mark.parametrize(("upstream_status", "content_type", "policy"), [
+    ("200", "text/html; charset=utf-8", "html"),   # the admin, DRF's browsable API
+    ("200", "text/html;charset=utf-8", "html"),
+    ("404", "text/html", "html"),                  # Django's own error pages
+    ("200", "Text/HTML; charset=utf-8", "html"),
+    ("200", "application/json", "strict"),
+    ("200", "application/vnd.api+json", "strict"),
+    ("200", "text/css", "strict"),
+    ("502", "application/json", "strict"),         # json-errors.inc, the app unreachable
+    ("", "text/html", "strict"),                   # nginx's own pages (its 301 to HTTPS)
+    ("", "application/json", "strict"),            # json-errors.inc without the app
+    ("", "text/css", "strict"),                    # /static/, served by nginx
+    ("200", "", "strict"),                         # no Content-Type at all
+    ("200", "text/htmlx", "strict"),
+])
+def test_html_the_app_answers_gets_the_html_policy_and_everything_else_the_strict_one(
+        upstream_status, content_type, policy):
+    http = render("00-http.conf", tls_on=True)
+    wanted = HTML_POLICY if policy == "html" else STRICT_POLICY
+    assert chosen_policy(http, upstream_status, content_type) == wanted
+
+
+def test_every_server_sends_the_chosen_policy_once():
+    headers = render("security-headers.inc", tls_on=True).splitlines()
+    sent = [line for line in headers if line.startswith("add_header Content-Security-Policy ")]
+    assert sent == ["add_header Content-Security-Policy $content_security_policy always;"]
+
+
+def test_the_policies_are_written_as_given_each_in_one_quoted_string():
+    html = "default-src 'self'; img-src 'self' https://img.example.com; frame-ancestors 'none'"
+    strict = "default-src 'none'; frame-ancestors 'none'; report-uri /csp-reports/"
+    http = render("00-http.conf", tls_on=False, content_security_policy_html=html, content_security_policy=strict)
+    patterns, default = policy_map(http)
+    assert [value for _, value in patterns] == [html] and default == strict
+
+
+def test_the_default_policies_let_the_admin_and_the_browsable_api_load_their_own_files():
+    html = dict(directive.strip().split(" ", 1) for directive in HTML_POLICY.split(";"))
+    assert html["default-src"] == "'none'" and html["frame-ancestors"] == "'none'"
+    for directive in ("script-src", "style-src", "img-src", "font-src", "connect-src", "form-action"):
+        assert html[directive] == "'self'", directive
+    # No inline code or eval: the admin and DRF load theirs from files.
+    assert "unsafe" not in HTML_POLICY
+    assert STRICT_POLICY == "default-src 'none'; frame-ancestors 'none'"
+
+
+@pytest.mark.parametrize("policy", [
+    "default-src 'none'",
+    "default-src 'none';",
+    "default-src 'self';  img-src 'self' data: https://*.example.com ; frame-ancestors 'none'",
+    "script-src 'self' 'sha256-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8='",
+    "upgrade-insecure-requests; report-uri /csp-reports/?a=1&b=2",
+])
+@pytest.mark.parametrize("key", ["content_security_policy_html", "content_security_policy"])
+def test_a_policy_is_taken_as_given(key, policy):
+    assert EdgeSettings.from_values({**GROUP_DATA, key: policy}).template_values()[key] == policy
+
+
+@pytest.mark.parametrize("policy", [
+    'default-src "self"',                          # would end nginx's quoted string
+    "default-src 'self'\nframe-ancestors 'none'",  # a line break in a header
+    "default-src 'self' $host",                    # nginx would expand it
+    "default-src 'self'; }",
+    "default-src \\'self\\'",
+    "'self'",                                      # no directive name
+    "",
+    " ; ",
+    None,
+    ["default-src 'self'"],
+])
+@pytest.mark.parametrize("key", ["content_security_policy_html", "content_security_policy"])
+def test_a_policy_nginx_cannot_send_is_refused_with_the_key_and_an_example(key, policy):
+    with pytest.raises(DeployError, match=(rf"^{key} is .*: give a Content-Security-Policy, directives "
+                                           rf"separated by ; .* e\.g\. --data \"{key}=default-src 'none'.*\"$")):
+        EdgeSettings.from_values({**GROUP_DATA, key: policy})

@@ -5,6 +5,8 @@ import os
 import secrets
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from onehost.cli import main
 from onehost.local import init
 from tests import projects
+from tests.moto_server import free_port
 from tests.projects import startproject
 from tests.tools import installed_tool
 
@@ -467,3 +470,148 @@ def test_settings_the_inventory_would_refuse_are_refused_before_anything_is_writ
     assert main(["init", str(root), *option]) == 1
     assert message in capsys.readouterr().err
     assert snapshot(root) == before
+
+
+# --------------------------------------------------------------------------- request logging
+ACCESS_LOG_MIDDLEWARE = '''import logging
+
+logger = logging.getLogger("shop.access")
+
+
+class AccessLogMiddleware:
+    """The project's own line per request."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        logger.info("%s %s %s", request.method, request.path, response.status_code)
+        return response
+'''
+PING_VIEW = '''
+from django.http import HttpResponse  # noqa: E402
+
+urlpatterns.append(path("ping/", lambda request: HttpResponse("pong")))
+'''
+
+
+def project_with_its_own_request_log(root: Path) -> Path:
+    startproject(root)
+    (root / "shop" / "middleware.py").write_text(ACCESS_LOG_MIDDLEWARE)
+    settings = root / "shop" / "settings.py"
+    settings.write_text(settings.read_text() + '\nMIDDLEWARE.insert(0, "shop.middleware.AccessLogMiddleware")\n')
+    urls = root / "shop" / "urls.py"
+    urls.write_text(urls.read_text() + PING_VIEW)
+    return root
+
+
+def log_lines_of_one_request(root: Path, module: str, path: str) -> list[dict]:
+    """The JSON lines the app writes on stdout while Django answers one request (as behind nginx)."""
+    script = ("import django\ndjango.setup()\nfrom django.test import Client\n"
+              f"response = Client().get({path!r}, HTTP_HOST='api.example.com', HTTP_X_REQUEST_ID='a1b2c3')\n"
+              "assert response.status_code == 200, response.status_code")
+    result = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, **DEPLOY_ENVIRONMENT, "DJANGO_SETTINGS_MODULE": module})
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def test_a_project_that_logs_each_request_itself_gets_one_line_per_request(tmp_path, capsys):
+    root = project_with_its_own_request_log(tmp_path / "shop")
+    decision = ("shop.settings_production puts only /health/ in front of the project's MIDDLEWARE: the project "
+                "logs each request itself (shop.middleware.AccessLogMiddleware (in shop.settings)), so onehost's "
+                "request log is left out (one line per request); the project's LOGGING stays. nginx sends its "
+                "request id as X-Request-ID: make shop.middleware.AccessLogMiddleware read it to log the same id")
+    assert main(["init", str(root), "--dry"]) == 0
+    assert decision in capsys.readouterr().out.splitlines()
+    assert main(["init", str(root)]) == 0
+    assert decision in capsys.readouterr().out.splitlines()
+
+    lines = log_lines_of_one_request(root, "shop.settings_production", "/ping/")
+
+    assert [(line["logger"], line["message"]) for line in lines] == [("shop.access", "GET /ping/ 200")]
+
+
+def test_django_structlog_and_django_guid_get_nginxs_request_id_and_no_second_request_log(tmp_path, capsys):
+    root = startproject(tmp_path / "shop")
+    settings = root / "shop" / "settings.py"
+    settings.write_text(settings.read_text() + (
+        '\nMIDDLEWARE = ["django_guid.middleware.guid_middleware", *MIDDLEWARE,'
+        ' "django_structlog.middlewares.RequestMiddleware"]\nDJANGO_GUID = {"RETURN_HEADER": False}\n'))
+    assert main(["init", str(root), "--dry"]) == 0
+    assert ("nginx sends its request id as X-Request-ID: django-structlog reads it itself; shop.settings_production "
+            "points django-guid (through DJANGO_GUID) at it") in capsys.readouterr().out
+    assert main(["init", str(root)]) == 0
+
+    loaded = settings_in(root, "shop.settings_production",
+                         "print(json.dumps([settings.MIDDLEWARE, settings.DJANGO_GUID]))")
+
+    middleware, guid = loaded
+    assert middleware[:2] == ["shop.onehost.health.HealthCheckMiddleware", "django_guid.middleware.guid_middleware"]
+    assert "shop.onehost.logs.RequestLogMiddleware" not in middleware
+    assert guid == {"GUID_HEADER_NAME": "X-Request-ID", "RETURN_HEADER": False}
+
+
+WSGI_APP = '''def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+'''
+
+
+@pytest.mark.parametrize("own_config", [
+    'accesslog = "-"\naccess_log_format = "ACCESS %(r)s"\n',
+    'access_log_format = "ACCESS %(r)s"\nlogconfig_dict = {"version": 1, "disable_existing_loggers": False}\n',
+], ids=["accesslog", "logconfig_dict"])
+def test_gunicorn_writes_no_access_line_of_its_own_with_the_projects_config(tmp_path, own_config):
+    """gunicorn run with the wrapper init writes, serving one request: no access line (the app logs it)."""
+    (tmp_path / "gunicorn.conf.py").write_text(own_config)
+    (tmp_path / "gunicorn.onehost.conf.py").write_text((init.TEMPLATES / init.GUNICORN_WRAPPER).read_text())
+    (tmp_path / "wsgi_app.py").write_text(WSGI_APP)
+    port = free_port()
+    server = subprocess.Popen([installed_tool("gunicorn"), "--config", "gunicorn.onehost.conf.py", "--bind",
+                               f"127.0.0.1:{port}", "--workers", "1", "wsgi_app:app"],
+                              cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/served", timeout=2) as response:
+                    assert response.read() == b"ok"
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not answer within 30 s"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        output = server.communicate(timeout=30)[0]
+    assert "Booting worker" in output
+    assert "GET /served" not in output
+
+
+def test_the_hosts_broker_url_wins_over_the_projects_and_nothing_changes_without_one(tmp_path):
+    """Celery reads CELERY_BROKER_URL from the Django settings (its CELERY namespace), not from
+    the environment: a project that names localhost there would queue into nothing on the host."""
+    root = startproject(tmp_path / "shop")
+    settings_file = root / "shop" / "settings.py"
+    settings_file.write_text(settings_file.read_text() + '\nCELERY_BROKER_URL = "redis://localhost:6379/0"\n')
+    assert main(["init", str(root)]) == 0
+    code = "print(json.dumps([settings.CELERY_BROKER_URL, getattr(settings, 'REDIS_URL', None)]))"
+
+    with_broker = settings_in(root, "shop.settings_production", code,
+                              {"CELERY_BROKER_URL": "redis://broker:6379/0", "REDIS_URL": "redis://broker:6379/0"})
+    without = settings_in(root, "shop.settings_production", code)
+
+    assert with_broker == ["redis://broker:6379/0", "redis://broker:6379/0"]
+    assert without == ["redis://localhost:6379/0", None]
+
+
+def test_the_next_steps_move_the_projects_uploads_with_its_sqlite_data(tmp_path, capsys):
+    root = startproject(tmp_path / "shop")
+    assert main(["init", str(root)]) == 0
+    assert f"--data sqlite={root / 'db.sqlite3'}\n" in capsys.readouterr().out
+    with_uploads = startproject(tmp_path / "other" / "shop")
+    (with_uploads / "media").mkdir()
+    assert main(["init", str(with_uploads)]) == 0
+    printed = capsys.readouterr().out
+    assert f"--data sqlite={with_uploads / 'db.sqlite3'} --data media={with_uploads / 'media'}" in printed

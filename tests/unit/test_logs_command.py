@@ -85,12 +85,50 @@ def test_without_a_window_or_a_filter_the_last_lines():
     ("host", {"request_id": "x"}, "--request-id looks in the app's and nginx's lines: use it with `logs app` "
                                   "or `logs edge`, not `logs host`"),
     ("app", {"lines": 0}, "--lines 0: give a number of lines of 1 or more"),
-    ("web", {}, "no log named 'web': give one of app, edge, data, host"),
+    ("web", {"known": logs.KnownLogs(processes=("worker", "beat"))},
+     "no log named 'web': give one of app, edge, data, host, broker (when the host runs one) or a process of "
+     "onehost.toml (worker, beat)"),
+    ("broker", {"known": logs.KnownLogs(processes=("worker",))},
+     "no log named 'broker': give one of app, edge, data, host, broker (when the host runs one) or a process of "
+     "onehost.toml (worker)"),
+    ("worker", {"known": logs.KnownLogs(broker=True, where="the host")},
+     "no log named 'worker': give one of app, edge, data, host, broker (when the host runs one) or a process "
+     "the host runs (none)"),
 ])
 def test_bad_requests_say_what_to_give(kind, options, message):
     with pytest.raises(logs.BadInput) as raised:
         logs.log_request(kind, **options)
     assert str(raised.value) == message
+
+
+def test_the_broker_and_the_declared_processes_are_logs_too():
+    known = logs.KnownLogs(processes=("worker", "beat"), broker=True)
+    assert logs.log_request("broker", lines=5, known=known) == logs.LogRequest(kind="broker", lines=5)
+    assert logs.log_request("beat", since="1h", known=known) == logs.LogRequest(
+        kind="beat", since=logs.Since(seconds_ago=3600))
+    assert logs.log_request("worker", follow=True) == logs.LogRequest(kind="worker", lines=100, follow=True)
+
+
+# --- which processes and broker there are ----------------------------------------------------
+
+def test_onehost_tomls_processes_and_broker_come_with_the_inventorys_host_data():
+    data = {"app_name": "shop", "processes": {"worker": "celery -A shop worker", "beat": "celery -A shop beat"},
+            "broker": "valkey"}
+    assert logs.known_from_settings(data) == logs.KnownLogs(processes=("worker", "beat"), broker=True)
+    assert logs.known_from_settings({"app_name": "shop", "broker": "off"}) == logs.KnownLogs()
+    assert logs.known_from_settings({"app_name": "shop"}) == logs.KnownLogs()
+    assert logs.known_from_settings({"ssh_user": "admin"}) is None    # no onehost.toml: ask the host
+
+
+def test_the_host_is_asked_for_its_process_containers_and_the_brokers():
+    assert logs.known_on_host_script() == (
+        "# onehost logs: which processes and broker\n"
+        "docker ps --all --filter label=onehost.process --format 'process {{.Label \"onehost.process\"}}'\n"
+        "if docker container inspect broker-broker-1 >/dev/null 2>&1; then echo broker; fi")
+    # Both colours' containers during a deploy, each name once.
+    assert logs.known_from_host("process worker\nprocess beat\nprocess worker\nbroker\n") == logs.KnownLogs(
+        processes=("beat", "worker"), broker=True, where="the host")
+    assert logs.known_from_host("") == logs.KnownLogs(where="the host")
 
 
 # --- builders ------------------------------------------------------------------------------
@@ -130,6 +168,41 @@ def test_edge_and_data_scripts_check_the_container_then_read_its_log():
         "\nexec docker logs --since 86400s data-postgres-1 2>&1")
 
 
+def test_the_broker_script_checks_its_container_then_reads_its_log():
+    assert logs.logs_script(logs.log_request("broker", lines=5), LAYOUT, "web-1") == (
+        "# onehost logs broker\n"
+        "docker container inspect broker-broker-1 >/dev/null 2>&1 || { echo 'error: web-1 has no container "
+        "broker-broker-1 (the broker stack): deploy, or start the stacks on the host with "
+        "`systemctl start onehost-stacks`' >&2; exit 1; }\n"
+        "exec docker logs --tail 5 broker-broker-1 2>&1")
+
+
+def test_a_process_script_reads_the_live_colours_container_of_it():
+    script = logs.logs_script(logs.log_request("worker", lines=50), LAYOUT, "web-1")
+    assert script == "\n".join([
+        "# onehost logs worker",
+        logs.require_release(LAYOUT, "web-1"),
+        logs.live_colour(LAYOUT),
+        'case "$colour" in',
+        *(f"  {colour}) docker container inspect proc-{colour}-worker-process-1 >/dev/null 2>&1 || {{ echo 'error: "
+          f"web-1 has no container proc-{colour}-worker-process-1 (the live colour'\"'\"'s worker process): deploy, or "
+          f"start the stacks on the host with `systemctl start onehost-stacks`' >&2; exit 1; }}\n"
+          f"    exec docker logs --tail 50 proc-{colour}-worker-process-1 2>&1 ;;" for colour in ("blue", "green")),
+        "  *) { echo 'error: web-1'\"'\"'s nginx names no app colour in its upstream.inc: deploy again "
+        "(pyinfra deploy/inventory.py deploy/deploy.py --data image=...)' >&2; exit 1; } ;;",
+        "esac"])
+
+
+def test_the_following_process_script_follows_the_live_colour_as_app_does():
+    script = logs.logs_script(logs.log_request("beat", follow=True, since="10m"), LAYOUT, "web-1")
+    assert script.startswith("# onehost logs beat --follow\n" + logs.require_release(LAYOUT, "web-1") + "\n")
+    assert "\n    start_follower green docker logs --since 600s --follow proc-green-beat-process-1 ;;\n" in script
+    assert script.endswith("while sleep 1; do\n  session_open || break\n"
+                           + f"  {logs.live_colour(LAYOUT)}\n"
+                           + '  case "$colour" in blue) refollow blue proc-blue-beat-process-1 ;; green) refollow '
+                             'green proc-green-beat-process-1 ;; esac\ndone\nstop_followers')
+
+
 def test_the_host_script_is_journalctl():
     assert logs.logs_script(logs.log_request("host", since="2h"), LAYOUT, "web-1") == (
         "# onehost logs host\n"
@@ -167,7 +240,7 @@ def test_the_following_scripts_of_the_other_logs():
     assert '\n  running_follower "$follower_journal" || break\n' in host
 
 
-@pytest.mark.parametrize("kind", logs.KINDS)
+@pytest.mark.parametrize("kind", [*logs.KINDS, "broker", "worker"])
 @pytest.mark.parametrize("follow", [False, True])
 def test_every_script_is_valid_sh(kind, follow):
     script = logs.logs_script(logs.log_request(kind, follow=follow), LAYOUT, "web-1")
@@ -269,12 +342,66 @@ def test_bad_options_are_one_line_and_reach_no_host(arguments, message, streamed
     assert streamed == []
 
 
-def test_an_unknown_log_is_refused_by_its_choices(streamed, capsys):
-    with pytest.raises(SystemExit) as exited:
-        main(["logs", "web"])
-    assert exited.value.code == 2
-    assert "argument kind: invalid choice: 'web' (choose from 'app', 'edge', 'data', 'host')" in capsys.readouterr().err
-    assert streamed == []
+SHOP_TOML = """app_name = "shop"
+server_names = ["shop.example.com"]
+image = "shop"
+registry = "none"
+broker = "valkey"
+
+[processes]
+worker = "celery -A shop worker -l info"
+beat = "celery -A shop beat -l info"
+"""
+
+
+@pytest.fixture
+def host_answers(monkeypatch):
+    """Stands in for the host's answer to a script run with HostSession.output; records the scripts."""
+    asked = []
+
+    def output(session, script, timeout=None):
+        asked.append(script)
+        return "process worker\nprocess beat\nbroker"
+    monkeypatch.setattr("onehost.remote.session.HostSession.output", output)
+    return asked
+
+
+@pytest.fixture
+def shop_settings(tmp_path, monkeypatch):
+    path = tmp_path / "onehost.toml"
+    path.write_text(SHOP_TOML)
+    monkeypatch.setenv("ONEHOST_APP_CONFIG", str(path))
+
+
+def test_a_process_of_onehost_toml_is_read_without_asking_the_host(streamed, shop_settings, host_answers):
+    assert main(["logs", "worker", "--lines", "50"]) == 0
+    assert main(["logs", "broker", "-n", "5"]) == 0
+    assert [script for _, script in streamed] == [
+        logs.logs_script(logs.log_request("worker", lines=50), LAYOUT, "web-1.example.com"),
+        logs.logs_script(logs.log_request("broker", lines=5), LAYOUT, "web-1.example.com")]
+    assert host_answers == []
+
+
+def test_an_unknown_log_names_the_logs_of_onehost_toml(streamed, shop_settings, host_answers, capsys):
+    assert main(["logs", "web"]) == 1
+    assert capsys.readouterr().err == ("error: no log named 'web': give one of app, edge, data, host, broker (when "
+                                       "the host runs one) or a process of onehost.toml (worker, beat)\n")
+    assert streamed == [] and host_answers == []
+
+
+def test_without_onehost_toml_the_host_says_which_processes_and_broker_it_runs(streamed, host_answers, capsys):
+    assert main(["logs", "beat", "-f"]) == 0
+    assert main(["logs", "web"]) == 1
+    assert capsys.readouterr().err == ("error: no log named 'web': give one of app, edge, data, host, broker (when "
+                                       "the host runs one) or a process the host runs (beat, worker)\n")
+    assert host_answers == [logs.known_on_host_script()] * 2
+    assert [script for _, script in streamed] == [
+        logs.logs_script(logs.log_request("beat", follow=True), LAYOUT, "web-1.example.com")]
+
+
+def test_the_built_in_logs_ask_the_host_nothing_first(streamed, host_answers):
+    assert main(["logs", "data"]) == 0
+    assert host_answers == [] and len(streamed) == 1
 
 
 def test_help_names_the_logs_and_gives_examples(capsys):
@@ -282,7 +409,8 @@ def test_help_names_the_logs_and_gives_examples(capsys):
         main(["logs", "--help"])
     text = capsys.readouterr().out
     for example in ("onehost logs -f", "onehost logs app --request-id", "onehost logs edge",
-                    "onehost logs data", "onehost logs host --since 2h"):
+                    "onehost logs data", "onehost logs host --since 2h", "onehost logs worker --lines 50",
+                    "onehost logs broker"):
         assert example in text
     assert "--since" in text and "--grep" in text and "--json" in text
 
@@ -425,6 +553,29 @@ def test_following_moves_to_the_new_colour_from_its_first_line_and_stops_with_th
     wait_until(lambda: not fake_host.processes(), "the followers to stop", 10, interval=0.1)
 
 
+def test_following_a_process_moves_to_the_new_colours_once_it_starts_after_the_switch(fake_host):
+    """A deploy starts the new colour's processes after the web switch (deploy/tasks/processes.py):
+    the new worker's container appears a moment after upstream.inc names its colour."""
+    fake_host.container("proc-blue-worker-process-1", "true 0001-01-01T00:00:00Z", "blue task 1")
+    fake_host.switch_to("blue")
+    session = fake_host.follow("worker")
+    wait_until(lambda: "blue task 1" in fake_host.printed(), "blue worker's line", 10, interval=0.1)
+    fake_host.switch_to("green")
+    asked = len(fake_host.calls("container inspect --format"))
+    wait_until(lambda: len(fake_host.calls("container inspect --format")) >= asked + 2,
+               "two ticks that find no green worker yet", 10, interval=0.1)
+    fake_host.container("proc-green-worker-process-1", "true 0001-01-01T00:00:00Z", "green ready", "green task 2")
+    fake_host.container("proc-blue-worker-process-1", "true 0001-01-01T00:00:00Z", "blue warm shutdown")
+    fake_host.container("proc-blue-worker-process-1", "false 2026-05-01T09:30:00Z")
+    wait_until(lambda: {"green ready", "green task 2", "blue warm shutdown"} <= set(fake_host.printed()),
+               "the green worker's lines and the blue one's last", 10, interval=0.1)
+    assert fake_host.calls() == ["logs --tail 100 --follow proc-blue-worker-process-1",
+                                 "logs --follow proc-green-worker-process-1"]
+    os.kill(session.pid, signal.SIGKILL)
+    session.wait()
+    wait_until(lambda: not fake_host.processes(), "the followers to stop", 10, interval=0.1)
+
+
 def test_a_restarted_container_is_followed_from_the_end_of_its_last_run(fake_host):
     fake_host.container("edge-nginx-1", "true 0001-01-01T00:00:00Z", "first run")
     session = fake_host.follow("edge")
@@ -453,7 +604,10 @@ def test_no_release_stops_the_app_log_before_anything_runs(tmp_path):
 
 
 @pytest.mark.parametrize("kind, name, whose", [("data", "data-postgres-1", "the data stack"),
-                                               ("app", "app-green-app-1", "the live colour")])
+                                               ("app", "app-green-app-1", "the live colour"),
+                                               ("broker", "broker-broker-1", "the broker stack"),
+                                               ("worker", "proc-green-worker-process-1",
+                                                "the live colour's worker process")])
 @pytest.mark.parametrize("follow", [False, True])
 def test_a_missing_container_is_one_line_not_a_line_of_the_log(fake_host, kind, name, whose, follow):
     fake_host.switch_to("green")

@@ -5,7 +5,7 @@ import importlib.util
 
 import pytest
 
-from onehost.commands import django_settings, python_version
+from onehost.commands import django_settings, python_version, request_logging
 from onehost.local.init import TEMPLATES
 
 pytestmark = pytest.mark.unit
@@ -128,3 +128,61 @@ def test_the_images_minor_version_matches_or_not(files, matches):
 def test_a_project_that_names_no_python_is_not_warned():
     assert python_version.python_request({".python-version": "system\n"}) is None
     assert python_version.mismatch_warning(None, "3.13", "python:3.13-slim") is None
+
+
+# --------------------------------------------------------------------------- request logging
+STRUCTLOG_SETTINGS = '''
+import structlog
+from .base import *  # noqa
+
+INSTALLED_APPS += ["django_structlog"]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django_structlog.middlewares.RequestMiddleware",
+]
+structlog.configure(processors=[structlog.processors.JSONRenderer()])
+'''
+OWN_LOGGER_SETTINGS = '''
+DEBUG = False
+MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+if not DEBUG:
+    MIDDLEWARE.insert(0, "shop.middleware.AccessLogMiddleware")
+'''
+NO_REQUEST_LOG_SETTINGS = '''
+MIDDLEWARE = [
+    "shop.onehost.logs.RequestLogMiddleware",  # onehost's own, from an earlier init
+    "django.middleware.security.SecurityMiddleware",
+    "shop.middleware.TimezoneMiddleware",
+]
+INSTALLED_APPS = ["django.contrib.admin", "shop.logbook"]
+# django.request logs only 4xx/5xx answers: not a line per request.
+LOGGING = {"version": 1, "loggers": {"django.request": {"handlers": ["mail_admins"], "level": "ERROR"}}}
+'''
+
+
+def test_django_structlogs_middleware_is_found_and_reads_the_request_id_itself():
+    assert request_logging.request_loggers("config.settings.production", STRUCTLOG_SETTINGS) == [
+        request_logging.RequestLogger("django_structlog.middlewares.RequestMiddleware", "django-structlog", "reads",
+                                      "config.settings.production")]
+
+
+def test_django_structlog_named_by_its_settings_alone_is_found():
+    assert request_logging.request_loggers("config.settings", 'INSTALLED_APPS = ["django_structlog"]\n') == [
+        request_logging.RequestLogger("django_structlog", "django-structlog", "reads", "config.settings")]
+
+
+def test_a_middleware_of_the_projects_own_named_like_a_logger_is_found():
+    assert request_logging.request_loggers("shop.settings", OWN_LOGGER_SETTINGS) == [
+        request_logging.RequestLogger("shop.middleware.AccessLogMiddleware", None, None, "shop.settings")]
+
+
+def test_settings_without_request_logging_find_none():
+    assert request_logging.request_loggers("shop.settings", NO_REQUEST_LOG_SETTINGS) == []
+
+
+def test_request_id_middlewares_are_pointed_at_nginxs_header():
+    loggers = request_logging.project_request_loggers([
+        ("config.settings.base", 'MIDDLEWARE = ["django_guid.middleware.guid_middleware"]\n'),
+        ("config.settings.production", 'MIDDLEWARE += ["log_request_id.middleware.RequestIDMiddleware"]\n'),
+    ])
+    assert request_logging.id_settings(loggers) == ["DJANGO_GUID", "LOG_REQUEST_ID_HEADER"]

@@ -143,13 +143,24 @@ def test_the_report_is_the_last_marked_line_and_the_rest_is_progress():
     assert sqlite_import.progress_lines(output) == ["Operations to perform:"]
 
 
+def test_rows_in_a_table_the_file_leaves_empty_are_kept_not_refused():
+    """A beat schedule writes its rows as soon as the first deploy starts it: the move that
+    follows must not stop at them, and must not stop at a table the file does fill."""
+    inspection = {**INSPECTION, "target_rows": {**INSPECTION["target_rows"], "jobs_tick": 2, "events_event": 1},
+                  "sqlite_rows": {"jobs_tick": 0, "events_event": 3}}
+    assert sqlite_import.holding_rows(inspection) == [("events_event", 1)]
+    assert sqlite_import.kept_rows(inspection) == [("jobs_tick", 2)]
+    assert sqlite_import.kept_note([("jobs_tick", 2)]) == (
+        "kept as they are (the SQLite file has no rows there): jobs_tick (2 rows)")
+
+
 def test_rows_in_tables_migrate_fills_do_not_count_as_data():
     assert sqlite_import.holding_rows(INSPECTION) == []
     held = {**INSPECTION, "target_rows": {**INSPECTION["target_rows"], "events_event": 4, "auth_user": 1}}
     assert sqlite_import.holding_rows(held) == [("auth_user", 1), ("events_event", 4)]
     assert sqlite_import.refusal([("auth_user", 1), ("events_event", 4)]) == (
         "the target database already holds rows: auth_user (1 row), events_event (4 rows). The import "
-        "only fills an empty database; to replace those rows (after a dump of them), run again with "
+        "only fills empty tables; to replace those rows (after a dump of them), run again with "
         "--data replace_existing=true")
 
 

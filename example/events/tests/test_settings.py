@@ -37,6 +37,12 @@ class ProdSettingsTests(SimpleTestCase):
         self.assertEqual(prod.APP_VERSION, "v7")
         self.assertEqual(prod.DATABASES["default"]["HOST"], "db")
 
+    def test_uploads_go_to_the_mounted_media_directory_unless_the_environment_says_otherwise(self):
+        prod = load_prod(PROD_ENV)
+        self.assertEqual((prod.MEDIA_ROOT, prod.MEDIA_URL), ("/app/media", "/media/"))
+        prod = load_prod({**PROD_ENV, "MEDIA_ROOT": "/srv/uploads", "MEDIA_URL": "/files/"})
+        self.assertEqual((prod.MEDIA_ROOT, prod.MEDIA_URL), ("/srv/uploads", "/files/"))
+
     def test_missing_secret_key_says_how_to_fix_it(self):
         environ = {key: value for key, value in PROD_ENV.items() if key != "SECRET_KEY"}
         with self.assertRaisesMessage(

@@ -26,12 +26,14 @@ Release env file variables read here (besides SECRET_KEY, ALLOWED_HOSTS and the 
                           https://*.example.com; `*` gives nothing). Set it when browsers post
                           from another origin (a same-origin post through another port
                           passes: nginx hands the app the Host with its port).
+    MEDIA_URL, MEDIA_ROOT uploads: /media/ and /app/media by default (the host's /data/media,
+                          which nginx serves at /media/)
 
 The API itself is not affected by CSRF: DRF views are exempt from CsrfViewMiddleware and
 enforce CSRF only with SessionAuthentication, which the example does not use.
 """
 from .base import *  # noqa: F403
-from .env import database_config, get_bool, get_list, get_secret, https_origins
+from .env import database_config, get_bool, get_list, get_secret, get_str, https_origins
 
 SECRET_KEY = get_secret(
     "SECRET_KEY",
@@ -44,6 +46,10 @@ ALLOWED_HOSTS = get_list(
 # Browsers reach these hosts over HTTPS (nginx redirects plain HTTP), so those are the origins to trust.
 CSRF_TRUSTED_ORIGINS = get_list("CSRF_TRUSTED_ORIGINS", https_origins(ALLOWED_HOSTS))
 DATABASES = {"default": database_config()}
+# Uploads: the host's /data/media, mounted here in every release (compose/app.yaml) and served
+# by nginx at /media/ as downloads, never as pages of the site.
+MEDIA_URL = get_str("MEDIA_URL", "/media/")
+MEDIA_ROOT = get_str("MEDIA_ROOT", "/app/media")
 
 # nginx terminates TLS in front of gunicorn and sets X-Forwarded-Proto on every request
 # (overwriting the client's), so request.is_secure() is true exactly for HTTPS at the edge.

@@ -21,3 +21,16 @@ worker_tmp_dir = _PROJECT.get("worker_tmp_dir", "/dev/shm")
 graceful_timeout = _PROJECT.get("graceful_timeout", int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "25")))
 # gunicorn 25+ opens a control socket under $HOME (here /app), which is read-only to the app user.
 control_socket_disable = _PROJECT.get("control_socket_disable", True)
+# No access log of gunicorn's own: the app logs each request once (onehost's request log or the
+# project's), and a second line per request would double the log. gunicorn writes access lines
+# when accesslog, a logging config or syslog is set (gunicorn/glogging.py, access_log_enabled);
+# its logconfig_dict is applied over CONFIG_DEFAULTS, whose gunicorn.access logger prints them.
+accesslog = None
+disable_redirect_access_to_syslog = True
+if _PROJECT.get("logconfig_dict"):
+    from gunicorn.glogging import CONFIG_DEFAULTS  # what a dict without "loggers" keeps
+
+    logconfig_dict = {**_PROJECT["logconfig_dict"], "loggers": {
+        **_PROJECT["logconfig_dict"].get("loggers", CONFIG_DEFAULTS["loggers"]),
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+    }}
