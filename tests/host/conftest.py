@@ -98,6 +98,15 @@ def instance_settings(environ=os.environ) -> dict:
             for name, value in TEST_INSTANCE_ENV.items()}
 
 
+def side_instance_settings(suffix: str, port_offset: int, environ=os.environ) -> dict:
+    """An instance of a module's own beside the session's (a module that resets and deploys its
+    own project must never reset the session's): the session's name with `-suffix`, its ports
+    moved by `port_offset` (outside the ranges side-by-side sessions are given)."""
+    shared = instance_settings(environ)
+    ports = {name: str(int(value) + port_offset) for name, value in shared.items() if name.endswith("_PORT")}
+    return {"ONEHOST_INSTANCE": f"{shared['ONEHOST_INSTANCE']}-{suffix}", **ports}
+
+
 def app_repository(settings: dict) -> str:
     """The session's own name for the test app's images, from its instance name. Two host tiers
     share one Docker daemon: with one fixed name, the second would re-tag `test-v1` under the

@@ -6,7 +6,8 @@ from tests.host.conftest import APP_IMAGE
 
 RELEASE_STATE = ("ls -1 /data/releases && readlink /data/releases/current && "
                  "docker ps --format '{{.Names}} {{.Image}} {{.CreatedAt}}' && "
-                 "md5sum /data/stacks/edge/conf.d/* && find /data/letsencrypt | sort")
+                 "find /data/stacks/edge/conf.d -maxdepth 1 -type f -exec md5sum {} + | sort && "
+                 "readlink /data/stacks/edge/conf.d/sockets/live.sock && find /data/letsencrypt | sort")
 
 
 @pytest.fixture

@@ -101,6 +101,12 @@ def point_nginx_at(instance, target: str) -> None:
     instance.inner(*reload_nginx(switch.EDGE_PROJECT, f"{EDGE_DIR}/compose.yaml", f"{EDGE_DIR}/stack.env"))
 
 
+def put_upstream_back(instance, original: str) -> None:
+    """upstream.inc exactly as it was (the socket layout's fixed line), then a reload."""
+    instance.inner(*switch.replace_upstream(f"{EDGE_DIR}/conf.d", original))
+    instance.inner(*reload_nginx(switch.EDGE_PROJECT, f"{EDGE_DIR}/compose.yaml", f"{EDGE_DIR}/stack.env"))
+
+
 @pytest.mark.parametrize("path, status", [("/health/", 200), ("/no-such-path/", 404)])
 def test_security_headers_on_answers_of_the_app(test_instance, deployed, path, status):
     response = fetch(test_instance, path)
@@ -124,7 +130,7 @@ def test_app_unreachable_is_a_json_502_with_the_headers(test_instance, deployed)
         # The word the stack's metric filter counts 5xx answers by (deploy/aws/stack.yaml).
         assert access_log_entry(test_instance, marker)["status_class"] == "server_error"
     finally:
-        point_nginx_at(test_instance, switch.container(switch.colour_in_upstream(original)))
+        put_upstream_back(test_instance, original)
     assert test_instance.inner("cat", UPSTREAM).stdout == original
     test_instance.wait_for_health(timeout=30)
     assert fetch(test_instance, "/api/events/").status == 200

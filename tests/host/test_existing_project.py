@@ -21,18 +21,13 @@ import pytest
 
 from onehost.cli import main
 from onehost.local import app_image, instance
-from tests.host.conftest import Deployer, Instance, instance_settings
+from tests.host.conftest import Deployer, Instance, instance_settings, side_instance_settings
 from tests.host.fixtures import remove_session_images
-
-# Its ports are the test instance's plus this: outside the ranges side-by-side sessions are given.
-PORT_OFFSET = 100
 
 
 def shop_instance_settings(environ=os.environ) -> dict:
-    """The shop's instance: the session's test instance's name with -shop, its ports moved by PORT_OFFSET."""
-    shared = instance_settings(environ)
-    ports = {name: str(int(value) + PORT_OFFSET) for name, value in shared.items() if name.endswith("_PORT")}
-    return {"ONEHOST_INSTANCE": f"{shared['ONEHOST_INSTANCE']}-shop", **ports}
+    """The shop's instance: the session's test instance's name with -shop, its ports plus 100."""
+    return side_instance_settings("shop", 100, environ)
 
 
 SHOP_INSTANCE_ENV = shop_instance_settings()

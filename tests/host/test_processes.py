@@ -22,10 +22,11 @@ import pytest
 
 from onehost.cli import main
 from onehost.local import app_image, instance
-from tests.host.conftest import Deployer, Instance, instance_settings
+from tests.host.conftest import Deployer, Instance, side_instance_settings
 from tests.host.fixtures import remove_session_images
 
-INSTANCE_ENV = instance_settings()
+# Its own instance: the module resets and deploys its own project.
+INSTANCE_ENV = side_instance_settings("workers", 200)
 REPOSITORY = f"shop-workers-{INSTANCE_ENV['ONEHOST_INSTANCE']}"
 DJANGO_ADMIN = str(Path(sys.executable).with_name("django-admin"))
 # Celery with its Redis transport (kombu's `redis` extra wants redis<=5.2.1 in kombu 5.5).

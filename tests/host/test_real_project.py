@@ -30,13 +30,14 @@ from onehost.paths import REPO_ROOT
 from tests import projects
 from tests.host import test_processes
 from tests.host.browser import Browser
-from tests.host.conftest import Deployer, instance_settings
+from tests.host.conftest import Deployer, side_instance_settings
 from tests.host.fixtures import remove_session_images
 from tests.host.test_browser_csp import assert_rendered_with_everything_it_asked_for
 from tests.host.test_media import PNG, fetch, uploaded
 from tests.host.test_no_reload import Load, assert_nothing_dropped
 
-INSTANCE_ENV = instance_settings()
+# Its own instance: the module resets and deploys its own project.
+INSTANCE_ENV = side_instance_settings("bookshop", 300)
 REPOSITORY = f"bookshop-{INSTANCE_ENV['ONEHOST_INSTANCE']}"
 V1, V2 = "test-v1", "test-v2"
 ORIGIN = "https://app.bookshop.example"        # CORS_ALLOWED_ORIGINS of tests/projects.py PRODUCTION

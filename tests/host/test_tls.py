@@ -20,13 +20,19 @@ import sys
 import pytest
 from cryptography import x509
 
-from onehost.commands import switch
 from onehost.local import instance
 from onehost.local.instance import wait_until
 from onehost.local.loadgen import LoadGenerator, open_connection
 from tests.host.acme import DIRECTORY_URL, AcmeServer
 from tests.host.conftest import APP_IMAGE, Deployer, Instance
-from tests.host.test_edge import UPSTREAM, Response, assert_json_error, assert_security_headers, point_nginx_at
+from tests.host.test_edge import (
+    UPSTREAM,
+    Response,
+    assert_json_error,
+    assert_security_headers,
+    point_nginx_at,
+    put_upstream_back,
+)
 from tests.host.test_no_reload import nginx_processes
 
 # ONEHOST_TEST_TLS_INSTANCE, ..._SSH_PORT, ..._HTTP_PORT and ..._HTTPS_PORT replace these, so
@@ -195,7 +201,7 @@ def test_a_502_over_https_has_the_headers_and_hsts(tls_host):
         assert_security_headers(response)
         assert response.headers.get_all("Strict-Transport-Security") == [HSTS]
     finally:
-        point_nginx_at(tls_host, switch.container(switch.colour_in_upstream(original)))
+        put_upstream_back(tls_host, original)
     assert tls_host.inner("cat", UPSTREAM).stdout == original
     # The reload is asynchronous too: the app answers again once the new workers took over.
     wait_until(lambda: tls_host.https("/api/events/").status == 200, "the app through nginx again", 20)
