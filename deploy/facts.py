@@ -2,9 +2,24 @@
 
 import shlex
 
+from pyinfra import host
 from pyinfra.api import FactBase
 
-from onehost.commands import compose_commands, image_layers, lock, release, switch, tls
+from onehost.commands import compose_commands, file_states, image_layers, lock, release, switch, tls
+
+# Facts the plans read while pyinfra prepares the deploy files: no operation has run yet, so the
+# host cannot have changed between two questions, and each is asked once per host and run (pyinfra
+# asks the host again on every get_fact: each costs a round trip).
+_ASKED_WHILE_PLANNING: dict = {}
+
+
+def asked_while_planning(fact, **arguments):
+    """host.get_fact(fact, **arguments), asked of each host once. Only for plan-time reads: an
+    operation's own facts (read as it runs) must see what earlier operations changed."""
+    key = (host.name, fact, tuple(sorted(arguments.items())))
+    if key not in _ASKED_WHILE_PLANNING:
+        _ASKED_WHILE_PLANNING[key] = host.get_fact(fact, **arguments)
+    return _ASKED_WHILE_PLANNING[key]
 
 
 class DockerImageId(FactBase):
@@ -17,6 +32,18 @@ class DockerImageId(FactBase):
     def process(self, output):
         value = "".join(output).strip()
         return value or None
+
+
+class FileStates(FactBase):
+    """{path: "<sha1> <mode> <owner>"} of the given files that exist (onehost.commands.file_states)."""
+
+    default = dict
+
+    def command(self, paths):
+        return shlex.join(file_states.states_command(paths))
+
+    def process(self, output):
+        return file_states.parse_states(output)
 
 
 class DockerLayerChains(FactBase):

@@ -1,22 +1,37 @@
 """Compose stacks on the host: files in place, then `up --wait` only when something changed."""
 
-import hashlib
 import shlex
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.api import operation
-from pyinfra.facts.files import Sha1File
+from pyinfra.api import FileUploadCommand, operation
 from pyinfra.operations import files, server
 
-from deploy.facts import ComposeServiceStates
+from deploy.facts import ComposeServiceStates, FileStates
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
-from onehost.commands import stack_undo
+from onehost.commands import file_states, stack_undo
 
 
 def put_text(name: str, text: str, dest: str, mode: str = "644"):
     return files.put(name=name, src=StringIO(text), dest=dest, user="root", group="root", mode=mode)
+
+
+@operation()
+def put_texts(texts: dict[str, str], mode: str = "644"):
+    """Each path holds its text, root:root with `mode`: all of them compared by one fact (one round
+    trip), and only the files that differ uploaded. Their directories exist already."""
+    states = host.get_fact(FileStates, paths=tuple(texts))
+    outdated = file_states.stale(texts, states, mode)
+    if not outdated:
+        host.noop(f"{len(texts)} file(s) up to date")
+        return
+    for path in outdated:
+        if host.state.config.DIFF:
+            host.log(f"Will {'modify' if path in states else 'create'} {path}")
+        yield FileUploadCommand(StringIO(texts[path]), path, remote_temp_filename=host.get_temp_filename(path))
+    yield shlex.join(["chown", "root:root", *outdated])
+    yield shlex.join(["chmod", mode, *outdated])
 
 
 def all_running(project: str, services: tuple[str, ...]) -> bool:
@@ -40,8 +55,7 @@ def keep_previous_files(new_texts: dict[str, str]):
     """Copy a stack's files in place to `<file>.previous` when this deploy changes any of them, so
     converge_or_undo can put them back. Facts are read before any operation runs: this compares
     the files as they were with what the deploy writes."""
-    changing = [path for path, text in new_texts.items()
-                if host.get_fact(Sha1File, path=path) not in (None, hashlib.sha1(text.encode()).hexdigest())]
+    changing = file_states.changed_content(new_texts, host.get_fact(FileStates, paths=tuple(new_texts)))
     if not changing:
         host.noop("the stack's files are new or unchanged: nothing to keep")
         return

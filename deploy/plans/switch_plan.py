@@ -4,7 +4,7 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import DeployError
 from pyinfra.facts.files import Link
 
-from deploy.facts import AppColours, DeployLock, TextFile
+from deploy.facts import AppColours, DeployLock, TextFile, asked_while_planning
 from deploy.settings import settings
 from onehost.commands import lock as deploy_lock
 from onehost.commands import switch
@@ -27,7 +27,7 @@ def live_colour(layout: HostLayout) -> str | None:
 
 def colour_state(colour: str) -> tuple[str | None, str | None]:
     """(container state, release directory) of a colour."""
-    state, compose_file = host.get_fact(AppColours).get(switch.project(colour), (None, None))
+    state, compose_file = asked_while_planning(AppColours).get(switch.project(colour), (None, None))
     return state, compose_file.rsplit("/", 1)[0] if compose_file else None
 
 

@@ -29,14 +29,11 @@ def deploy_broker_stack(plan: ReleasePlan):
     stack_dir, data_dir = broker_stack_dir(), settings().layout.data_dir
     files.directory(name="Create the broker stack directory", path=stack_dir, mode="700")
     files.directory(name="Create the broker's data directory", path=f"{data_dir}/broker", mode="700")
-    changes = [
-        stacks.put_text("Write the broker stack compose file", (COMPOSE_DIR / "broker.yaml").read_text(),
-                        f"{stack_dir}/compose.yaml"),
-        stacks.put_text("Write the broker stack variables",
-                        render_env(processes.broker_stack_env(
-                            plan.broker.compose_reference, settings().deploy.network_name, data_dir,
-                            settings().processes.broker_maxmemory)),
-                        f"{stack_dir}/stack.env"),
-    ]
+    changes = [stacks.put_texts(name="Write the broker stack compose file and variables", texts={
+        f"{stack_dir}/compose.yaml": (COMPOSE_DIR / "broker.yaml").read_text(),
+        f"{stack_dir}/stack.env": render_env(processes.broker_stack_env(
+            plan.broker.compose_reference, settings().deploy.network_name, data_dir,
+            settings().processes.broker_maxmemory)),
+    })]
     return [stacks.converge(processes.BROKER_PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
                             (processes.BROKER_SERVICE,), changes)]

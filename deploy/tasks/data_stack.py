@@ -30,8 +30,8 @@ def deploy_data_stack(plan: ReleasePlan):
     stacks.keep_previous_files(name="Keep the data stack's current files until the new one is healthy",
                                new_texts=texts)
     changes = [
-        stacks.put_text("Write the data stack compose file", texts[compose_file], compose_file),
-        stacks.put_text("Write the data stack variables", texts[env_file], env_file),
+        stacks.put_texts(name="Write the data stack compose file and variables",
+                         texts={path: texts[path] for path in (compose_file, env_file)}),
         private_file(name="Write the PostgreSQL credentials", content=texts[postgres_file], dest=postgres_file),
     ]
     return [stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))]

@@ -2,6 +2,7 @@
 
 from pyinfra import host
 from pyinfra.api import deploy
+from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
@@ -42,15 +43,13 @@ def deploy_edge_stack(plan: ReleasePlan):
     stack_dir = settings().layout.edge_dir
     files.directory(name="Create the edge stack directories", path=f"{stack_dir}/conf.d", mode="755")
     compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
-    stack_files = [
-        stacks.put_text("Write the edge stack compose file", (COMPOSE_DIR / "edge.yaml").read_text(),
-                        compose_file),
-        stacks.put_text("Write the edge stack variables",
-                        render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
-                                    "NETWORK_NAME": settings().deploy.network_name,
-                                    "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
-                                    "STATIC_DIR": static_dir()}), env_file),
-    ]
+    stack_files = [stacks.put_texts(name="Write the edge stack compose file and variables", texts={
+        compose_file: (COMPOSE_DIR / "edge.yaml").read_text(),
+        env_file: render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
+                              "NETWORK_NAME": settings().deploy.network_name,
+                              "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
+                              "STATIC_DIR": static_dir()}),
+    })]
     # The colours' Unix sockets and the live.sock link nginx proxies to (onehost/commands/switch.py):
     # any app user may create its socket there, as in /tmp; nginx has conf.d mounted already.
     files.directory(name="Create the directory of the app colours' sockets",
@@ -64,13 +63,14 @@ def deploy_edge_stack(plan: ReleasePlan):
     certificate = prepare_certificate(plan.tls)
     site_settings = settings().edge.template_values()
     cloudflare = cloudflare_ranges.shipped_ranges()
-    site = certificate + [files.template(name=f"Render the nginx configuration {name}",
-                                         src=str(NGINX_TEMPLATES / template),
-                           dest=f"{stack_dir}/conf.d/{name}", mode="644", tls=plan.tls.enabled,
-                           static_files=bool(settings().deploy.app_static_dir),
-                           cloudflare_ranges=cloudflare.networks, cloudflare_ranges_taken=cloudflare.taken,
-                           **site_settings)
-            for name, template in SITE_FILES.items()]
+    values = {"tls": plan.tls.enabled, "static_files": bool(settings().deploy.app_static_dir),
+              "cloudflare_ranges": cloudflare.networks, "cloudflare_ranges_taken": cloudflare.taken,
+              **site_settings}
+    # Rendered here as files.template renders (pyinfra's get_template), and compared in one fact.
+    site = certificate + [stacks.put_texts(
+        name=f"Render the nginx configuration ({len(SITE_FILES)} files in conf.d)",
+        texts={f"{stack_dir}/conf.d/{name}": get_template(str(NGINX_TEMPLATES / template)).render(values)
+               for name, template in SITE_FILES.items()})]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     # Before a reload: the new configuration loads the certificate in the workers, per handshake.
     server.shell(

@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import python, server
 
-from deploy.facts import AppColours
+from deploy.facts import AppColours, asked_while_planning
 from deploy.plans.switch_plan import is_live
 from deploy.settings import settings
 from onehost.commands import lock as deploy_lock
@@ -32,7 +32,7 @@ LEGACY_PROJECT = "app"   # the single app project of layouts before blue/green
 @deploy("Retire the single-colour app")
 def retire_single_colour_app():
     """Hosts deployed before blue/green run project `app`; once a colour serves, it goes."""
-    if LEGACY_PROJECT not in host.get_fact(AppColours):
+    if LEGACY_PROJECT not in asked_while_planning(AppColours):
         host.noop("no single-colour app project")
         return
     server.shell(name="Stop and remove the app project of the single-colour layout",
