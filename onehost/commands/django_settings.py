@@ -80,6 +80,18 @@ def _base_name(target: ast.expr) -> str | None:
     return target.id if isinstance(target, ast.Name) else None
 
 
+def assignment_targets(node: ast.AST) -> list[ast.expr]:
+    """What a statement assigns or changes: the targets of =, : and +=, or the object a method
+    is called on (DATABASES["default"].update(...), MIDDLEWARE.append(...))."""
+    if isinstance(node, ast.Assign):
+        return node.targets
+    if isinstance(node, ast.AnnAssign | ast.AugAssign):
+        return [node.target]
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute):
+        return [node.value.func.value]
+    return []
+
+
 def assigned_settings(text: str) -> list[str]:
     """The upper-case names a module assigns or changes at module level, in order."""
     tree = _parse(text)
@@ -87,15 +99,7 @@ def assigned_settings(text: str) -> list[str]:
     if tree is None:
         return names
     for node in _top_level(tree):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
-            targets = [node.target]
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
-                and isinstance(node.value.func, ast.Attribute):
-            targets = [node.value.func.value]  # DATABASES["default"].update(...), MIDDLEWARE.append(...)
-        for target in targets:
+        for target in assignment_targets(node):
             for element in (target.elts if isinstance(target, ast.Tuple) else [target]):
                 name = _base_name(element)
                 if name and name.isupper() and name not in names:

@@ -16,6 +16,8 @@ import ast
 import re
 from dataclasses import dataclass
 
+from onehost.commands.django_settings import assignment_targets
+
 # The module path prefix of each package's middleware, its name, and how it gets nginx's request
 # id (the X-Request-ID header): "reads" it itself, or a setting of the production module points it there.
 PACKAGES = {
@@ -51,15 +53,7 @@ def _statements_setting(tree: ast.Module, name: str):
     """Statements that assign or change `name` (=, +=, .append(...), .insert(...)), also inside
     if/try blocks (settings often branch on DEBUG or on an optional import)."""
     for node in ast.walk(tree):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
-            targets = [node.target]
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) \
-                and isinstance(node.value.func, ast.Attribute):
-            targets = [node.value.func.value]
-        if any(isinstance(target, ast.Name) and target.id == name for target in targets):
+        if any(isinstance(target, ast.Name) and target.id == name for target in assignment_targets(node)):
             yield node
 
 

@@ -32,9 +32,10 @@ from tests.host import test_processes
 from tests.host.browser import Browser
 from tests.host.conftest import Deployer, side_instance_settings
 from tests.host.fixtures import remove_session_images
+from tests.host.load import Load
 from tests.host.test_browser_csp import assert_rendered_with_everything_it_asked_for
 from tests.host.test_media import PNG, fetch, uploaded
-from tests.host.test_no_reload import Load, assert_nothing_dropped
+from tests.host.test_no_reload import assert_nothing_dropped
 
 # Its own instance: the module resets and deploys its own project.
 INSTANCE_ENV = side_instance_settings("bookshop", 300)

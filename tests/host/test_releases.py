@@ -18,11 +18,12 @@ import pytest
 
 from onehost.commands import release
 from onehost.local.instance import wait_until
-from onehost.local.loadgen import LoadGenerator, LoadResult
+from onehost.local.loadgen import LoadResult
 from onehost.local.shell import run
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
+from tests.host.load import Load
 from tests.host.test_deploy import changes_reported
 
 # The session's own repository (see tests/host/conftest.py); the tags name the releases.
@@ -50,28 +51,6 @@ def build(tag: str, dockerfile: str, context, files: dict | None = None) -> None
     (context / "Dockerfile").write_text(dockerfile)
     run(["docker", "build", "--quiet", "--tag", tag, str(context)], capture=True,
         env={**os.environ, "DOCKER_BUILDKIT": "0"})
-
-
-class Load:
-    """A steady load through nginx: fresh connections and keep-alive clients, bounded."""
-
-    def __init__(self, instance):
-        self.instance = instance
-        self.generator = LoadGenerator(f"{instance.config.url}/health/", rate=40, max_seconds=180,
-                                       persistent_clients=4, timeout=10)
-
-    def __enter__(self):
-        self.generator.start()
-        wait_until(lambda: self.generator.snapshot()["ok"] >= 20, "the load's first answers", 30)
-        return self
-
-    def until_version(self, version: str) -> None:
-        wait_until(lambda: self.generator.snapshot()["versions"][-1:] == [version],
-                   f"responses from {version}", 30)
-
-    def __exit__(self, *exc):
-        self.result = self.generator.stop()
-        return False
 
 
 def serving(instance) -> str:
@@ -143,7 +122,7 @@ def under_load(deployer, instance, version: str, *args, **kwargs) -> Switched:
     """Run deployer.run(*args, **kwargs) under load until `version` answers."""
     long_lived = {name: started_at(instance, name) for name in LONG_LIVED}
     replaced = instance.live_container()
-    with Load(instance) as load:
+    with Load(instance, retry=True) as load:
         result = deployer.run(*args, **kwargs)
         load.until_version(version)
     return Switched(result=result, load=load.result, release=release_at(instance, "current"),
@@ -200,7 +179,7 @@ class Failed:
 
 def failing_deploy(deployer, instance, image: str) -> Failed:
     live_before = release_at(instance, "current")
-    with Load(instance) as load:
+    with Load(instance, retry=True) as load:
         result = deployer.run({"image": image, **QUICK_FAILURE}, check=False)
     return Failed(result=result, load=load.result, live_before=live_before,
                   live_after=release_at(instance, "current"),
