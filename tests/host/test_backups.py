@@ -143,10 +143,24 @@ def media_state(instance) -> str:
                                       "&& find . -type f -printf '%U:%G %s %p\\n' | sort").stdout
 
 
-def test_rows_and_media_files_come_back_identical_into_a_fresh_data_state(backups):
+@pytest.fixture
+def media_put_back(backups):
+    """/data/media as the test found it afterwards: its files and its owner. Emptied and refilled
+    in place, never removed: the live app container bind-mounts the directory itself, and a new
+    directory at the path would not be the one it writes uploads into."""
+    instance = backups.instance
+    saved = "/var/tmp/onehost-media-before.tar"
+    instance.inner("sh", "-c", f"mkdir -p {MEDIA} && stat -c %u:%g {MEDIA} > {saved}.owner "
+                               f"&& tar -C {MEDIA} -cpf {saved} .")
+    yield
+    instance.inner("sh", "-c", f"find {MEDIA} -mindepth 1 -delete && tar -C {MEDIA} -xpf {saved} "
+                               f"&& chown \"$(cat {saved}.owner)\" {MEDIA} && rm -f {saved} {saved}.owner")
+
+
+def test_rows_and_media_files_come_back_identical_into_a_fresh_data_state(backups, media_put_back):
     instance = backups.instance
     ids = create_events(instance, 3)
-    instance.inner("sh", "-c", f"rm -rf {MEDIA} && mkdir -p {MEDIA} && chown 1000:1000 {MEDIA}")
+    instance.inner("sh", "-c", f"find {MEDIA} -mindepth 1 -delete && chown 1000:1000 {MEDIA}")
     for path, content in MEDIA_FILES.items():
         instance.inner("sh", "-c", f"mkdir -p \"{MEDIA}/$(dirname '{path}')\" && ({content}) > '{MEDIA}/{path}' "
                                    f"&& chown -R 1000:1000 {MEDIA}")
