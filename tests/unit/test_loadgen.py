@@ -195,11 +195,12 @@ def test_a_run_without_failures_has_no_failure_window(server):
     assert (result.failed, result.failures_seen, result.failure_window()) == (0, None, 0.0)
 
 
-def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):
-    load = LoadGenerator(server.url, rate=120, max_seconds=10, persistent_clients=3).start()
+def close_idle_under_load(server, load, rounds: int):
+    """`rounds` times: 15 more requests, then the server closes its idle kept connections (what an
+    nginx reload does); 15 more after the last. (connections closed, the load's result)"""
     closed = 0
     try:
-        for _ in range(4):
+        for _ in range(rounds):
             mark = server.count()
             wait_for(lambda mark=mark: server.count() >= mark + 15)
             closed += server.close_idle()
@@ -207,6 +208,12 @@ def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):
         wait_for(lambda: server.count() >= mark + 15)
     finally:
         result = load.stop()
+    return closed, result
+
+
+def test_persistent_clients_retry_when_a_reload_closes_idle_connections(server):
+    load = LoadGenerator(server.url, rate=120, max_seconds=10, persistent_clients=3).start()
+    closed, result = close_idle_under_load(server, load, rounds=4)
     assert closed > 0
     assert result.retried > 0
     assert result.by_kind["persistent"]["retried"] == result.retried
@@ -221,16 +228,7 @@ def test_no_retry_clients_count_each_closed_idle_connection_as_a_failure(server)
     """Python's http.client on a kept connection does not retry: what a reload does to it shows."""
     load = LoadGenerator(server.url, rate=120, max_seconds=10, persistent_clients=3,
                          persistent_share=1.0, persistent_retry=False).start()
-    closed = 0
-    try:
-        for _ in range(3):
-            mark = server.count()
-            wait_for(lambda mark=mark: server.count() >= mark + 15)
-            closed += server.close_idle()
-        mark = server.count()
-        wait_for(lambda: server.count() >= mark + 15)
-    finally:
-        result = load.stop()
+    closed, result = close_idle_under_load(server, load, rounds=3)
     assert closed > 0
     assert result.retried == 0
     assert result.failed > 0 and result.by_kind["no_retry"]["failed"] == result.failed
