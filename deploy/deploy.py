@@ -17,6 +17,7 @@ from deploy.tasks.broker import deploy_broker_stack
 from deploy.tasks.certificates import issue_certificate
 from deploy.tasks.data_stack import deploy_data_stack
 from deploy.tasks.edge import check_health_through_edge, deploy_edge_stack
+from deploy.tasks.host_layout import make_deploy_directories
 from deploy.tasks.images import ship_images
 from deploy.tasks.media_files import prepare_media_dir
 from deploy.tasks.processes import follow_release
@@ -27,6 +28,7 @@ from deploy.tasks.switch import retire_single_colour_app, switch_to
 plan = plan_release()
 
 docker.network(name="Create the shared network", network=settings().deploy.network_name, present=True)
+make_deploy_directories(plan)
 ship_images(plan)
 started = deploy_data_stack(plan)
 started += deploy_broker_stack(plan)

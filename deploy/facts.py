@@ -3,9 +3,19 @@
 import shlex
 
 from pyinfra import host
-from pyinfra.api import FactBase
+from pyinfra.api import FactBase, StringCommand
 
-from onehost.commands import compose_commands, file_states, image_layers, lock, release, switch, tls
+from onehost.commands import (
+    compose_commands,
+    fact_batch,
+    file_states,
+    image_layers,
+    lock,
+    processes,
+    release,
+    switch,
+    tls,
+)
 
 # Facts the plans read while pyinfra prepares the deploy files: no operation has run yet, so the
 # host cannot have changed between two questions, and each is asked once per host and run (pyinfra
@@ -20,6 +30,49 @@ def asked_while_planning(fact, **arguments):
     if key not in _ASKED_WHILE_PLANNING:
         _ASKED_WHILE_PLANNING[key] = host.get_fact(fact, **arguments)
     return _ASKED_WHILE_PLANNING[key]
+
+
+class Several(FactBase):
+    """The raw answers of many facts' commands, asked in one round trip (onehost.commands.fact_batch)."""
+
+    def command(self, commands):
+        return fact_batch.batch_command(commands)
+
+    def process(self, output):
+        return list(output)
+
+
+def ask_while_planning_at_once(questions) -> None:
+    """Ask the host every plan-time question of `questions` ([(fact, arguments), ...]) in one round
+    trip, and keep each answer for asked_while_planning as if asked alone (the fact's own
+    process() reads its own output). A question whose command failed is left to be asked alone,
+    so pyinfra reports the failure as it always does."""
+    pending = [(fact, arguments) for fact, arguments in questions
+               if (host.name, fact, tuple(sorted(arguments.items()))) not in _ASKED_WHILE_PLANNING]
+    batchable = [(fact, arguments) for fact, arguments in pending if _batchable(fact(), arguments)]
+    if not batchable:
+        return
+    commands = tuple(_command_text(fact().command(**arguments)) for fact, arguments in batchable)
+    answers = fact_batch.parse_batch(host.get_fact(Several, commands=commands), len(commands))
+    for (fact, arguments), answer in zip(batchable, answers, strict=True):
+        if answer is not None and answer[0] == 0:
+            _ASKED_WHILE_PLANNING[(host.name, fact, tuple(sorted(arguments.items())))] = fact_value(fact, answer[1])
+
+
+def fact_value(fact: type[FactBase], lines: list[str]):
+    """What pyinfra makes of a fact command's output when it succeeds (pyinfra/api/facts.py,
+    _get_fact: process() of the stdout lines, the fact's default when there are none)."""
+    instance = fact()
+    return instance.process(lines) if lines else instance.default()
+
+
+def _batchable(fact: FactBase, arguments: dict) -> bool:
+    """Facts that need a command checked first or another shell are asked alone."""
+    return fact.requires_command(**arguments) is None and not fact.shell_executable
+
+
+def _command_text(command) -> str:
+    return command.get_raw_value() if isinstance(command, StringCommand) else str(command)
 
 
 class DockerImageId(FactBase):
@@ -44,6 +97,18 @@ class FileStates(FactBase):
 
     def process(self, output):
         return file_states.parse_states(output)
+
+
+class DirectoryModes(FactBase):
+    """{path: mode} of the given directories that exist (onehost.commands.file_states)."""
+
+    default = dict
+
+    def command(self, paths):
+        return shlex.join(file_states.directory_modes_command(paths))
+
+    def process(self, output):
+        return file_states.parse_directory_modes(output)
 
 
 class DockerLayerChains(FactBase):
@@ -230,3 +295,15 @@ class SystemdUnitActive(FactBase):
 
     def process(self, output):
         return "".join(output).strip() == "active"
+
+
+class ProcessProjects(FactBase):
+    """{project: state} of the process containers on the host (label onehost.process)."""
+
+    default = dict
+
+    def command(self):
+        return compose_commands.shell(processes.running_processes())
+
+    def process(self, output):
+        return dict(line.split(" ", 1) for line in output if " " in line)

@@ -1,13 +1,14 @@
 """Compose stacks on the host: files in place, then `up --wait` only when something changed."""
 
 import shlex
-from io import StringIO
+from io import BytesIO, StringIO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, operation
 from pyinfra.operations import files, server
 
-from deploy.facts import ComposeServiceStates, FileStates
+from deploy.facts import ComposeServiceStates, FileStates, asked_while_planning
+from deploy.lib import private_upload
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 from onehost.commands import file_states, stack_undo
@@ -18,24 +19,34 @@ def put_text(name: str, text: str, dest: str, mode: str = "644"):
 
 
 @operation()
-def put_texts(texts: dict[str, str], mode: str = "644"):
-    """Each path holds its text, root:root with `mode`: all of them compared by one fact (one round
-    trip), and only the files that differ uploaded. Their directories exist already."""
+def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...] = ()):
+    """Each path holds its text, root:root with `mode` (the `private` ones 600, put there as
+    private_upload does): all of them compared by one fact (one round trip), and only the files
+    that differ written, the others in one command. Their directories exist already."""
     states = host.get_fact(FileStates, paths=tuple(texts))
-    outdated = file_states.stale(texts, states, mode)
+    outdated = [path for path in texts if states.get(path) != file_states.wanted_state(
+        texts[path], private_upload.PRIVATE_MODE if path in private else mode)]
     if not outdated:
         host.noop(f"{len(texts)} file(s) up to date")
         return
+    if host.state.config.DIFF:
+        for path in outdated:
+            shown = " (private: its contents are not shown)" if path in private else ""
+            host.log(f"Will {'modify' if path in states else 'create'} {path}{shown}")
+    inline = {path: texts[path] for path in outdated if path not in private and file_states.fits_inline(texts[path])}
+    if inline:
+        yield shlex.join(file_states.write_texts_command(inline, mode))
     for path in outdated:
-        if host.state.config.DIFF:
-            host.log(f"Will {'modify' if path in states else 'create'} {path}")
-        yield FileUploadCommand(StringIO(texts[path]), path, remote_temp_filename=host.get_temp_filename(path))
-    yield shlex.join(["chown", "root:root", *outdated])
-    yield shlex.join(["chmod", mode, *outdated])
+        if path in private:
+            yield from private_upload.upload_private(BytesIO(texts[path].encode()), path)
+        elif path not in inline:
+            yield FileUploadCommand(StringIO(texts[path]), path, remote_temp_filename=host.get_temp_filename(path))
+            yield shlex.join(["chown", "root:root", path])
+            yield shlex.join(["chmod", mode, path])
 
 
 def all_running(project: str, services: tuple[str, ...]) -> bool:
-    states = host.get_fact(ComposeServiceStates, project=project)
+    states = asked_while_planning(ComposeServiceStates, project=project)
     return all(states.get(service) == "running" for service in services)
 
 

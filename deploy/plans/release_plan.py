@@ -10,8 +10,9 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploy.facts import DataStackIdentity, DockerImageId, PendingMigrations
+from deploy.facts import DataStackIdentity, DockerImageId, PendingMigrations, asked_while_planning
 from deploy.plans import switch_plan as switching
+from deploy.plans.questions import ask_deploy_questions
 from deploy.settings import dry_run_requested, settings
 from onehost.aws import secrets
 from onehost.commands import processes, registry, release
@@ -60,7 +61,7 @@ def _app_commit(app: HostImage) -> str | None:
 def _check_data_identity(postgres_env: dict[str, str]) -> None:
     """Refuse before the host changes when the data stack would restart as another user or
     database than its data volume was initialised with (the app could not log in)."""
-    current = host.get_fact(DataStackIdentity, path=f"{settings().layout.data_stack_dir}/postgres.env")
+    current = asked_while_planning(DataStackIdentity, path=f"{settings().layout.data_stack_dir}/postgres.env")
     refusal = release.data_identity_refusal(current, postgres_env, host.name,
                                             os.environ.get("ONEHOST_APP_CONFIG"))
     if refusal:
@@ -147,7 +148,6 @@ def plan_release() -> ReleasePlan:
     release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name}
     postgres_env = {"POSTGRES_USER": app_env["DB_USER"], "POSTGRES_DB": app_env["DB_NAME"],
                     "POSTGRES_PASSWORD": app_env["DB_PASSWORD"]}
-    _check_data_identity(postgres_env)
 
     app_env_text = release.render_env(app_env)
     release_env_text = release.render_env(release_env)
@@ -161,15 +161,18 @@ def plan_release() -> ReleasePlan:
         created_at=datetime.now(UTC).isoformat(timespec="seconds"), image_digest=app.digest)
     releases = settings().layout.releases
     directory = f"{releases}/{release_id}"
+    postgres, nginx = _host_image(deploy.postgres_image, pull), _host_image(deploy.nginx_image, pull)
+    broker = _host_image(settings().processes.broker_image, pull) if settings().processes.broker else None
+    ask_deploy_questions(directory, [each.compose_reference for each in (app, postgres, nginx, broker) if each])
+    _check_data_identity(postgres_env)
     switch_plan = switching.switch_plan("deploy", release_id, directory, image, app.compose_reference,
                                      app.image_id, git_commit)
     switching.describe(switch_plan, _pending_migrations(switch_plan))
     return ReleasePlan(
         id=release_id, releases=releases, directory=directory, app=app,
-        postgres=_host_image(deploy.postgres_image, pull), nginx=_host_image(deploy.nginx_image, pull),
-        app_env=app_env_text, release_env=release_env_text,
+        postgres=postgres, nginx=nginx, app_env=app_env_text, release_env=release_env_text,
         postgres_env=release.render_env(postgres_env), record=record, switch=switch_plan, tls=tls_plan,
-        broker=_host_image(settings().processes.broker_image, pull) if settings().processes.broker else None)
+        broker=broker)
 
 
 def _pending_migrations(plan: SwitchPlan) -> str:

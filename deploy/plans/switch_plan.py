@@ -12,13 +12,13 @@ from onehost.commands.switch import HostLayout, SwitchPlan
 
 
 def link_target(path: str) -> str | None:
-    link = host.get_fact(Link, path=path)
+    link = asked_while_planning(Link, path=path)
     return link["link_target"] if link else None
 
 
 def live_colour(layout: HostLayout) -> str | None:
     """The colour nginx sends traffic to, when that colour is running."""
-    upstream = host.get_fact(TextFile, path=f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}")
+    upstream = asked_while_planning(TextFile, path=f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}")
     colour = switch.colour_in_upstream(upstream or "")
     if colour and colour_state(colour)[0] == "running":
         return colour
@@ -33,7 +33,7 @@ def colour_state(colour: str) -> tuple[str | None, str | None]:
 
 def check_lock(layout: HostLayout) -> None:
     """Refuse before anything changes when another deploy holds the lock (the switch takes it)."""
-    held = host.get_fact(DeployLock, lock_dir=layout.lock_dir)
+    held = asked_while_planning(DeployLock, lock_dir=layout.lock_dir)
     ttl = settings().deploy.lock_ttl_seconds
     if held and not deploy_lock.should_break(held, ttl, settings().deploy.break_lock):
         raise DeployError(deploy_lock.refusal(layout.lock_dir, held, ttl))

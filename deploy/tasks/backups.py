@@ -15,6 +15,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
+from deploy.facts import asked_while_planning
 from deploy.lib.private_upload import private_file
 from deploy.settings import Settings, settings
 
@@ -50,7 +51,6 @@ def timer_schedule(on_calendar: str) -> str:
 def configure_backups():
     backups = settings().backups
     backup_dir = settings().layout.backups
-    files.directory(name="Create the backups directory", path=backup_dir, mode="700")
     config = f"{backup_dir}/config.json"
     credentials = f"{backup_dir}/aws-credentials"
     if not backups.enabled:
@@ -62,7 +62,7 @@ def configure_backups():
         files.file(name="backups=off: remove the backups' AWS credentials", path=credentials, present=False)
         return
     if not backups.bucket:
-        if host.get_fact(File, path=config):
+        if asked_while_planning(File, path=config):
             host.log("backups: the host keeps its backup settings (no backup_bucket given; "
                      "backups=off removes them)")
         else:

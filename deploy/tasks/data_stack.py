@@ -1,10 +1,9 @@
-"""The data service: PostgreSQL on the data volume, on the shared network only."""
+"""The data service: PostgreSQL on the data volume, on the shared network only. Its directory
+is made with the others (deploy/tasks/host_layout.py)."""
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from deploy.lib import stacks
-from deploy.lib.private_upload import private_file
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.settings import settings
 from onehost.commands import switch
@@ -25,13 +24,9 @@ def deploy_data_stack(plan: ReleasePlan):
                               "DATA_DIR": settings().layout.data_dir}),
         postgres_file: plan.postgres_env,
     }
-    files.directory(name="Create the data stack directory", path=stack_dir, mode="700")
     # A new image or setting that does not come up healthy is undone with these (converge_or_undo).
     stacks.keep_previous_files(name="Keep the data stack's current files until the new one is healthy",
                                new_texts=texts)
-    changes = [
-        stacks.put_texts(name="Write the data stack compose file and variables",
-                         texts={path: texts[path] for path in (compose_file, env_file)}),
-        private_file(name="Write the PostgreSQL credentials", content=texts[postgres_file], dest=postgres_file),
-    ]
+    changes = [stacks.put_texts(name="Write the data stack compose file, variables and credentials",
+                                texts=texts, private=(postgres_file,))]
     return [stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))]

@@ -1,11 +1,11 @@
 """The edge: nginx in front of the app, and the check that the app answers through it."""
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
 from pyinfra.facts.files import File
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
+from deploy.facts import asked_while_planning
 from deploy.lib import stacks
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.settings import EdgeSettings, settings
@@ -41,7 +41,6 @@ SITE_FILES = {
 @deploy("Edge stack")
 def deploy_edge_stack(plan: ReleasePlan):
     stack_dir = settings().layout.edge_dir
-    files.directory(name="Create the edge stack directories", path=f"{stack_dir}/conf.d", mode="755")
     compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
     stack_files = [stacks.put_texts(name="Write the edge stack compose file and variables", texts={
         compose_file: (COMPOSE_DIR / "edge.yaml").read_text(),
@@ -50,14 +49,10 @@ def deploy_edge_stack(plan: ReleasePlan):
                               "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
                               "STATIC_DIR": static_dir()}),
     })]
-    # The colours' Unix sockets and the live.sock link nginx proxies to (onehost/commands/switch.py):
-    # any app user may create its socket there, as in /tmp; nginx has conf.d mounted already.
-    files.directory(name="Create the directory of the app colours' sockets",
-                    path=settings().layout.sockets_dir, mode="1777")
     # The switch owns upstream.inc from then on; until a release is live it names blue. A host
     # deployed before the socket layout keeps its file until the switch moves it over.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
-    if not host.get_fact(File, path=upstream):
+    if not asked_while_planning(File, path=upstream):
         stacks.put_text("Point nginx at the first colour", switch.socket_upstream(
             switch.COLOURS[0], settings().layout.app_port), upstream)
     certificate = prepare_certificate(plan.tls)

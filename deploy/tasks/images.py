@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import NestedOperationError
 from pyinfra.operations import docker, files, python, server
 
-from deploy.facts import DockerImageId, DockerLayerChains
+from deploy.facts import DockerImageId, DockerLayerChains, asked_while_planning
 from deploy.plans.release_plan import HostImage, ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
@@ -41,7 +41,7 @@ def ship_image(image: HostImage):
     """
     reference, image_id, pinned = image.reference, image.image_id, image.compose_reference
     if image.digest:
-        if host.get_fact(DockerImageId, reference=pinned):
+        if asked_while_planning(DockerImageId, reference=pinned):
             host.noop(f"image {pinned} is on the host")
             return
         python.call(name=f"Pull {pinned}" + (" (with registry credentials)" if image.credentials else ""),
@@ -50,7 +50,7 @@ def ship_image(image: HostImage):
     if image_id is None:
         docker.image(name=f"Pull {reference}", image=reference, present=True)
         return
-    if host.get_fact(DockerImageId, reference=pinned) == image_id:
+    if asked_while_planning(DockerImageId, reference=pinned) == image_id:
         host.noop(f"image {reference} ({image_id[:19]}) is on the host")
         return
     archive = save_archive(image_id)

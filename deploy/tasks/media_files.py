@@ -12,6 +12,7 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import server
 
+from deploy.facts import asked_while_planning
 from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
@@ -25,7 +26,7 @@ def media_dir() -> str:
 @deploy("Media files")
 def prepare_media_dir(plan: ReleasePlan):
     marker = f"{plan.directory}/{media.OWNED_MARKER}"
-    if host.get_fact(File, path=marker):
+    if asked_while_planning(File, path=marker):
         host.noop(f"{media_dir()} belongs to the user of release {plan.id}'s image")
         return
     server.shell(

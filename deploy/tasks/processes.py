@@ -8,9 +8,10 @@ ones stopping after the new ones run. A re-run with nothing changed changes noth
 """
 
 from pyinfra import host
-from pyinfra.api import FactBase, deploy
+from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
+from deploy.facts import ProcessProjects, asked_while_planning
 from deploy.lib import stacks
 from deploy.plans.release_plan import COMPOSE_DIR
 from deploy.plans.switch_plan import is_live
@@ -21,23 +22,11 @@ from onehost.commands.release import render_env
 from onehost.commands.switch import SwitchPlan
 
 
-class ProcessProjects(FactBase):
-    """{project: state} of the process containers on the host (label onehost.process)."""
-
-    default = dict
-
-    def command(self):
-        return commands.shell(processes.running_processes())
-
-    def process(self, output):
-        return dict(line.split(" ", 1) for line in output if " " in line)
-
-
 @deploy("Processes")
 def follow_release(plan: SwitchPlan):
     """After the switch, the processes of `plan`'s release run on the colour it went live on."""
     section = settings().processes
-    running = host.get_fact(ProcessProjects)
+    running = asked_while_planning(ProcessProjects)
     if not section.processes and not running:
         host.noop("no processes declared")
         return

@@ -6,7 +6,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import docker, files
 
-from deploy.facts import ReleaseDirectories
+from deploy.facts import ReleaseDirectories, asked_while_planning
 from deploy.plans.switch_plan import link_target
 from deploy.settings import settings
 from onehost.commands.release import releases_to_prune, shipped_archive
@@ -16,7 +16,7 @@ from onehost.commands.switch import SwitchPlan
 @deploy("Prune releases")
 def prune_releases(plan: SwitchPlan):
     keep = settings().deploy.keep_releases
-    rows = [row for row in host.get_fact(ReleaseDirectories, releases=plan.layout.releases)
+    rows = [row for row in asked_while_planning(ReleaseDirectories, releases=plan.layout.releases)
             if row[1] != plan.release_id]
     # This deploy's release is the newest, whether or not its directory existed before.
     rows.append((int(time.time()) + 1, plan.release_id, plan.host_image))

@@ -8,13 +8,13 @@ to serve sit side by side, and a page of either finds its files during the switc
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.files import File
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
+from deploy.facts import asked_while_planning
 from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
-
-PUBLISHED_MARKER = "static-published"
+from onehost.commands import release
 
 
 def static_dir() -> str:
@@ -23,13 +23,12 @@ def static_dir() -> str:
 
 @deploy("Static files")
 def publish_static_files(plan: ReleasePlan):
-    files.directory(name="Create the static files directory", path=static_dir(), mode="755")
     source = settings().deploy.app_static_dir
     if not source:
         host.noop("app_static_dir is empty: nginx serves no static files")
         return
-    marker = f"{plan.directory}/{PUBLISHED_MARKER}"
-    if host.get_fact(File, path=marker):
+    marker = f"{plan.directory}/{release.STATIC_PUBLISHED_MARKER}"
+    if asked_while_planning(File, path=marker):
         host.noop(f"the static files of release {plan.id} are published")
         return
     hint = (f"the image {plan.app.reference} has no {source}: run collectstatic in its build "

@@ -2,6 +2,7 @@
 against what a deploy would write. pyinfra's files.put asks three facts per file (the file,
 its directory, its SHA-1); a stack's files checked this way cost one."""
 
+import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 
@@ -27,7 +28,11 @@ def parse_states(lines: Iterable[str]) -> dict[str, str]:
 
 def wanted_state(text: str, mode: str, owner: str = "root:root") -> str:
     """What states_command prints for a file holding `text` with `mode` (e.g. "644") and owner."""
-    return f"{hashlib.sha1(text.encode()).hexdigest()} {int(mode, 8):o} {owner}"
+    return file_state(hashlib.sha1(text.encode()).hexdigest(), mode, owner)
+
+
+def file_state(sha1: str, mode: str, owner: str = "root:root") -> str:
+    return f"{sha1} {int(mode, 8):o} {owner}"
 
 
 def stale(texts: dict[str, str], states: dict[str, str], mode: str, owner: str = "root:root") -> list[str]:
@@ -39,3 +44,54 @@ def changed_content(texts: dict[str, str], states: dict[str, str]) -> list[str]:
     """The paths that exist and hold other content (what a stack's undo must keep a copy of)."""
     return [path for path, text in texts.items()
             if path in states and states[path].split(" ", 1)[0] != hashlib.sha1(text.encode()).hexdigest()]
+
+
+# One command writes every file whose text fits on a command line (Linux takes 128 KiB per
+# argument: MAX_ARG_STRLEN, execve(2)): each decoded beside its path, given its owner and mode,
+# then renamed over it, so a reader sees the old file or the new one, never half of one.
+WRITE_SCRIPT = ('mode=$1; shift; while [ "$#" -gt 1 ]; do '
+                'printf %s "$2" | base64 -d > "$1.onehost-new" && chown root:root "$1.onehost-new" '
+                '&& chmod "$mode" "$1.onehost-new" && mv -f "$1.onehost-new" "$1" || exit 1; shift 2; done')
+INLINE_LIMIT = 64 * 1024
+
+
+def fits_inline(text: str) -> bool:
+    return len(text.encode()) <= INLINE_LIMIT
+
+
+def write_texts_command(texts: dict[str, str], mode: str) -> list[str]:
+    """Write each path's text (not secrets: the text is on the command line), root:root `mode`."""
+    arguments = []
+    for path, text in texts.items():
+        arguments += [path, base64.b64encode(text.encode()).decode()]
+    return ["sh", "-c", WRITE_SCRIPT, "write-texts", mode, *arguments]
+
+
+# Directories: `<mode> <path>` for each that exists (mode as stat prints it: 755, 1777).
+DIRECTORY_SCRIPT = 'for path; do if [ -d "$path" ]; then stat -c "%a %n" "$path"; fi; done'
+
+
+def directory_modes_command(paths: Sequence[str]) -> list[str]:
+    return ["sh", "-c", DIRECTORY_SCRIPT, "directory-modes", *paths]
+
+
+def parse_directory_modes(lines: Iterable[str]) -> dict[str, str]:
+    modes = {}
+    for line in lines:
+        parts = line.strip().split(" ", 1)
+        if len(parts) == 2:
+            modes[parts[1]] = parts[0]
+    return modes
+
+
+def directories_to_make(wanted: dict[str, str], modes: dict[str, str]) -> list[str]:
+    """The directories (path: mode, e.g. "1777") missing or of another mode, in the given order."""
+    return [path for path, mode in wanted.items() if modes.get(path) != f"{int(mode, 8):o}"]
+
+
+def make_directories(wanted: dict[str, str], paths: Sequence[str]) -> list[list[str]]:
+    """`mkdir -p` of `paths` (parents as mkdir makes them), then each given its mode."""
+    commands = [["mkdir", "-p", *paths]]
+    for mode in dict.fromkeys(wanted[path] for path in paths):
+        commands.append(["chmod", mode, *[path for path in paths if wanted[path] == mode]])
+    return commands

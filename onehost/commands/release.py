@@ -12,6 +12,8 @@ import re
 from dotenv.parser import parse_stream
 
 REQUIRED_APP_SECRETS = ("SECRET_KEY", "DB_PASSWORD")
+# In a release directory once its image's static files are copied to the static directory.
+STATIC_PUBLISHED_MARKER = "static-published"
 # Written as they are: Compose reads these unquoted without change (no `$`, `#`, quote, space or
 # backslash, which its parser treats specially).
 PLAIN_VALUE = re.compile(r"^[A-Za-z0-9_./:@%+,=-]*$")

@@ -1,6 +1,7 @@
 """A stack's files compared in one round trip: the command run for real on files here."""
 
 import hashlib
+import os
 import subprocess
 
 from onehost.commands import file_states
@@ -35,3 +36,64 @@ def test_only_files_that_exist_with_other_content_need_a_kept_copy():
 def test_a_mode_reads_the_way_stat_prints_it():
     assert file_states.wanted_state("", "0644").split()[1] == "644"
     assert file_states.wanted_state("", "1777").split()[1] == "1777"
+
+
+def stand_in_chown(tmp_path) -> dict[str, str]:
+    """PATH with a `chown` that does nothing, so the write command runs here without root."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "chown").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "chown").chmod(0o755)
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+
+
+def test_one_command_writes_every_text_exactly_with_its_mode_and_replaces_old_files(tmp_path):
+    old = tmp_path / "stack.env"
+    old.write_text("OLD=1\n")
+    texts = {str(old): "NGINX_IMAGE=nginx:id-1\n", str(tmp_path / "site.conf"): "add_header X '$host';\nno newline é"}
+    subprocess.run(file_states.write_texts_command(texts, "640"), check=True, env=stand_in_chown(tmp_path))
+    for path, text in texts.items():
+        with open(path, encoding="utf-8", newline="") as written:
+            assert written.read() == text
+        assert oct(os.stat(path).st_mode & 0o7777) == "0o640"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bin", "site.conf", "stack.env"]
+
+
+def test_a_failed_write_stops_and_leaves_the_file_in_place(tmp_path):
+    kept = tmp_path / "kept.env"
+    kept.write_text("A=1\n")
+    texts = {str(tmp_path / "missing-dir" / "x.env"): "X=1\n", str(kept): "A=2\n"}
+    done = subprocess.run(file_states.write_texts_command(texts, "644"), env=stand_in_chown(tmp_path),
+                          capture_output=True)
+    assert done.returncode == 1
+    assert kept.read_text() == "A=1\n"
+
+
+def test_the_write_command_carries_each_text_base64_encoded():
+    assert file_states.write_texts_command({"/s/a": "x\n", "/s/b": ""}, "644") == [
+        "sh", "-c", file_states.WRITE_SCRIPT, "write-texts", "644", "/s/a", "eAo=", "/s/b", ""]
+
+
+def test_only_texts_up_to_the_inline_limit_go_on_the_command_line():
+    assert file_states.fits_inline("x" * file_states.INLINE_LIMIT)
+    assert not file_states.fits_inline("é" * (file_states.INLINE_LIMIT // 2 + 1))
+
+
+def test_directories_missing_or_of_another_mode_are_made_with_their_modes(tmp_path):
+    ok, loose = tmp_path / "releases", tmp_path / "backups"
+    ok.mkdir(mode=0o755)
+    loose.mkdir()
+    loose.chmod(0o755)
+    wanted = {str(ok): "755", str(loose): "700", str(tmp_path / "stacks" / "sockets"): "1777",
+              str(tmp_path / "static"): "755"}
+    read = subprocess.run(file_states.directory_modes_command(list(wanted)), capture_output=True, text=True, check=True)
+    outdated = file_states.directories_to_make(wanted, file_states.parse_directory_modes(read.stdout.splitlines()))
+    assert outdated == [str(loose), str(tmp_path / "stacks" / "sockets"), str(tmp_path / "static")]
+    commands = file_states.make_directories(wanted, outdated)
+    assert commands == [["mkdir", "-p", *outdated], ["chmod", "700", str(loose)],
+                        ["chmod", "1777", str(tmp_path / "stacks" / "sockets")],
+                        ["chmod", "755", str(tmp_path / "static")]]
+    for command in commands:
+        subprocess.run(command, check=True)
+    read = subprocess.run(file_states.directory_modes_command(list(wanted)), capture_output=True, text=True, check=True)
+    assert file_states.directories_to_make(wanted, file_states.parse_directory_modes(read.stdout.splitlines())) == []

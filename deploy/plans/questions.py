@@ -1,0 +1,48 @@
+"""What a deploy asks the host while it plans, asked in one round trip before any of it is read.
+
+The plans and task modules read these through asked_while_planning, so the answers are the
+same whether they came in this batch or one by one: a question missing here costs a round
+trip, never a wrong answer."""
+
+from pyinfra.facts.files import File, Link
+
+from deploy.facts import (
+    AppColours,
+    ComposeServiceStates,
+    DataStackIdentity,
+    DeployLock,
+    DockerImageId,
+    ProcessProjects,
+    ReleaseDirectories,
+    TextFile,
+    ask_while_planning_at_once,
+)
+from deploy.settings import settings
+from onehost.commands import media, release, switch
+from onehost.commands.processes import BROKER_PROJECT
+
+
+def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[type, dict]]:
+    layout = settings().layout
+    upstream = f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}"
+    return [
+        (DataStackIdentity, {"path": f"{layout.data_stack_dir}/postgres.env"}),
+        (DeployLock, {"lock_dir": layout.lock_dir}),
+        (TextFile, {"path": upstream}),
+        (File, {"path": upstream}),
+        (AppColours, {}),
+        (Link, {"path": f"{layout.releases}/current"}),
+        (Link, {"path": f"{layout.releases}/previous"}),
+        (ReleaseDirectories, {"releases": layout.releases}),
+        (ProcessProjects, {}),
+        *[(ComposeServiceStates, {"project": project}) for project in ("data", "edge", BROKER_PROJECT)],
+        *[(DockerImageId, {"reference": reference}) for reference in pinned_images],
+        (File, {"path": f"{layout.backups}/config.json"}),
+        (File, {"path": f"{release_dir}/release.json"}),
+        (File, {"path": f"{release_dir}/{release.STATIC_PUBLISHED_MARKER}"}),
+        (File, {"path": f"{release_dir}/{media.OWNED_MARKER}"}),
+    ]
+
+
+def ask_deploy_questions(release_dir: str, pinned_images: list[str]) -> None:
+    ask_while_planning_at_once(deploy_questions(release_dir, pinned_images))
