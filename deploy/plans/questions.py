@@ -22,19 +22,26 @@ from onehost.commands import media, release, switch
 from onehost.commands.processes import BROKER_PROJECT
 
 
-def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[type, dict]]:
+def switch_questions() -> list[tuple[type, dict]]:
+    """What the switch's plan reads (deploy/plans/switch_plan.py) and the processes that follow it."""
     layout = settings().layout
-    upstream = f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}"
     return [
-        (DataStackIdentity, {"path": f"{layout.data_stack_dir}/postgres.env"}),
         (DeployLock, {"lock_dir": layout.lock_dir}),
-        (TextFile, {"path": upstream}),
-        (File, {"path": upstream}),
+        (TextFile, {"path": f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}"}),
         (AppColours, {}),
         (Link, {"path": f"{layout.releases}/current"}),
         (Link, {"path": f"{layout.releases}/previous"}),
         (ReleaseDirectories, {"releases": layout.releases}),
         (ProcessProjects, {}),
+    ]
+
+
+def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[type, dict]]:
+    layout = settings().layout
+    return [
+        *switch_questions(),
+        (DataStackIdentity, {"path": f"{layout.data_stack_dir}/postgres.env"}),
+        (File, {"path": f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}"}),
         *[(ComposeServiceStates, {"project": project}) for project in ("data", "edge", BROKER_PROJECT)],
         *[(DockerImageId, {"reference": reference}) for reference in pinned_images],
         (File, {"path": f"{layout.backups}/config.json"}),
@@ -42,6 +49,11 @@ def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[t
         (File, {"path": f"{release_dir}/{release.STATIC_PUBLISHED_MARKER}"}),
         (File, {"path": f"{release_dir}/{media.OWNED_MARKER}"}),
     ]
+
+
+def release_questions(release_dir: str) -> list[tuple[type, dict]]:
+    """What a rollback reads of the release it puts back."""
+    return [(TextFile, {"path": f"{release_dir}/release.json"}), (TextFile, {"path": f"{release_dir}/release.env"})]
 
 
 def ask_deploy_questions(release_dir: str, pinned_images: list[str]) -> None:

@@ -6,8 +6,9 @@ import re
 from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
-from deploy.facts import DockerImageId, ReleaseDirectories, TextFile
+from deploy.facts import DockerImageId, ReleaseDirectories, TextFile, ask_while_planning_at_once, asked_while_planning
 from deploy.plans import switch_plan as switching
+from deploy.plans.questions import release_questions, switch_questions
 from deploy.settings import settings
 from onehost.commands.release import parse_env_file
 from onehost.commands.switch import SwitchPlan
@@ -16,7 +17,7 @@ RELEASE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _on_host(releases: str) -> str:
-    names = [name for _, name, _ in host.get_fact(ReleaseDirectories, releases=releases)]
+    names = [name for _, name, _ in asked_while_planning(ReleaseDirectories, releases=releases)]
     return ", ".join(reversed(names)) or "none"
 
 
@@ -24,6 +25,7 @@ def plan_rollback() -> SwitchPlan:
     """To `previous`, or to the release named with --data release=<id>."""
     releases = settings().layout.releases
     name = settings().run.release
+    ask_while_planning_at_once(switch_questions())
     if name:
         if not RELEASE_NAME.match(str(name)) or name in ("current", "previous"):
             raise DeployError(f"release {name!r} is not a release id: give one of {_on_host(releases)}")
@@ -33,8 +35,9 @@ def plan_rollback() -> SwitchPlan:
         if not target:
             raise DeployError(f"{host.name} has no previous release to roll back to: name one with "
                               f"--data release=<id> (releases there: {_on_host(releases)})")
-    record_text = host.get_fact(TextFile, path=f"{target}/release.json")
-    env_text = host.get_fact(TextFile, path=f"{target}/release.env")
+    ask_while_planning_at_once(release_questions(target))
+    record_text = asked_while_planning(TextFile, path=f"{target}/release.json")
+    env_text = asked_while_planning(TextFile, path=f"{target}/release.env")
     release_id = target.rsplit("/", 1)[-1]
     if record_text is None or env_text is None:
         raise DeployError(f"release {release_id} is not on {host.name} (pruned, or never deployed "
