@@ -18,5 +18,4 @@ def directories(wanted: dict[str, str]):
     if not outdated:
         host.noop(f"{len(wanted)} directories in place")
         return
-    for command in file_states.make_directories(wanted, outdated):
-        yield shlex.join(command)
+    yield " && ".join(shlex.join(command) for command in file_states.make_directories(wanted, outdated))

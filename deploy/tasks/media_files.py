@@ -2,7 +2,8 @@
 runs as, before the switch starts the new colour with it mounted (compose/app.yaml).
 
 Kept outside the release directories (every release mounts the same one) and on the data volume
-(a host swap keeps it). The image is asked for its user once per release (a marker in the release
+(a host swap keeps it). The image is asked for its user (unless its configuration names the
+uid and gid) once per release (a marker in the release
 directory), so a re-run changes nothing; an image that runs as another user than the last one
 gets the directory, and the files in it, handed over.
 """
@@ -17,10 +18,17 @@ from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 from onehost.commands import media
+from onehost.local import docker_cli
 
 
 def media_dir() -> str:
     return media.media_dir(settings().layout.data_dir)
+
+
+def known_owner(plan: ReleasePlan) -> str | None:
+    """The image's uid:gid read here, when its configuration says both (a shipped image is on this
+    machine); otherwise the host runs the image to ask."""
+    return media.numeric_owner(docker_cli.image_user(plan.app.image_id)) if plan.app.image_id else None
 
 
 @deploy("Media files")
@@ -31,5 +39,6 @@ def prepare_media_dir(plan: ReleasePlan):
         return
     server.shell(
         name=f"Give {media_dir()} to the user {plan.app.reference} runs as",
-        commands=[commands.shell(media.give_to_image_user(media_dir(), plan.app.compose_reference, marker))],
+        commands=[commands.shell(media.give_to_image_user(media_dir(), plan.app.compose_reference, marker,
+                                                          known_owner(plan)))],
     )

@@ -69,16 +69,29 @@ def own_tree(directory: str, owner: str) -> list[str]:
     return ["sh", "-c", script, "own-tree", directory, owner]
 
 
-def give_to_image_user(directory: str, image: str, marker: str) -> list[str]:
+def numeric_owner(config_user: str | None) -> str | None:
+    """`uid:gid` from an image's configured user (`docker image inspect` .Config.User) when it
+    says both without the image's /etc/passwd: "10001:10001", or "" (root). A name, or a uid
+    alone (its group comes from /etc/passwd), needs the image asked (give_to_image_user).
+    https://docs.docker.com/reference/dockerfile/#user"""
+    if config_user == "":
+        return "0:0"
+    uid, _, gid = (config_user or "").partition(":")
+    return f"{uid}:{gid}" if uid.isdigit() and gid.isdigit() else None
+
+
+def give_to_image_user(directory: str, image: str, marker: str, owner: str | None = None) -> list[str]:
     """The deploy's step: the directory (mode 755: nginx's worker reads it) and its files given to
-    the image's user, then `marker` written (the release's image is asked once)."""
-    script = ('set -e; owner=$(docker run --rm --network none --entrypoint python3 "$2" -c "$4" | tail -n 1); '
+    the image's user, then `marker` written (the release's image is asked once). `owner`
+    (numeric_owner) saves running the image to ask."""
+    script = ('set -e; owner=$5; [ -n "$owner" ] || '
+              'owner=$(docker run --rm --network none --entrypoint python3 "$2" -c "$4" | tail -n 1); '
               'case "$owner" in *[!0-9:]*|"") echo "could not read the user image $2 runs as '
               '(python3 -c in it printed: $owner)" >&2; exit 1;; esac; '
               'mkdir -p "$1"; chmod 755 "$1"; uid=${owner%%:*}; gid=${owner##*:}; '
               'find "$1" \\( ! -user "$uid" -o ! -group "$gid" \\) -exec chown -h "$owner" {} +; '
               'echo "$owner" > "$3"; echo "$1 belongs to $owner, the user image $2 runs as"')
-    return ["sh", "-c", script, "give-media-dir", directory, image, marker, IMAGE_USER]
+    return ["sh", "-c", script, "give-media-dir", directory, image, marker, IMAGE_USER, owner or ""]
 
 
 def manifest_command(directory: str) -> list[str]:

@@ -13,6 +13,14 @@ def image_id(reference: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def image_user(reference: str) -> str | None:
+    """The user the image is configured to run as (Config.User: "", "app", "10001:10001"), or
+    None when the daemon has no such image."""
+    result = subprocess.run(["docker", "image", "inspect", "--format", "{{.Config.User}}", reference],
+                            capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def layer_diff_ids(reference: str) -> list[str]:
     """The image's layers (their diff ids), bottom first."""
     result = subprocess.run(["docker", "image", "inspect", "--format",
