@@ -15,7 +15,7 @@ from deploy.settings import settings
 from onehost.commands import compose_commands as commands
 from onehost.commands import image_layers, private_files, registry, release
 from onehost.local import docker_cli
-from onehost.local.image_archive import write_partial_archive
+from onehost.local.image_archive import prune_archives, write_partial_archive
 from onehost.local.shell import run
 from onehost.paths import state_dir
 
@@ -25,10 +25,13 @@ def save_archive(image_id: str) -> Path:
     archives = state_dir() / "image-archives"
     archives.mkdir(parents=True, exist_ok=True)
     archive = archives / f"{image_id.removeprefix('sha256:')[:12]}.tar"
-    if not archive.exists():
+    if archive.exists():
+        archive.touch()
+    else:
         partial = archive.with_suffix(".partial")
         run(["docker", "save", "--output", str(partial), image_id])
         partial.rename(archive)
+        prune_archives(archives)
     return archive
 
 

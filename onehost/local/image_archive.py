@@ -38,3 +38,21 @@ def write_partial_archive(archive: Path, dest: Path, plan: LayerPlan) -> int:
                     out.addfile(member)
     partial.rename(dest)
     return dest.stat().st_size
+
+
+# `docker save` archives kept on this machine (about 200 MB each for the example app): the ones
+# the last few deploys used. An older image that is deployed again is saved again.
+ARCHIVES_KEPT = 6
+
+
+def prune_archives(directory: Path, keep: int = ARCHIVES_KEPT) -> list[Path]:
+    """Remove all but the `keep` most recently used archives (their mtime: save_archive touches an
+    archive it reuses), with the partial archives made from them; return what was removed."""
+    archives = sorted((path for path in directory.glob("*.tar") if ".partial-layers" not in path.name),
+                      key=lambda path: path.stat().st_mtime, reverse=True)
+    removed = []
+    for archive in archives[keep:]:
+        for path in [archive, *directory.glob(f"{archive.stem}-*.partial-layers.tar")]:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -3,12 +3,14 @@
 import hashlib
 import io
 import json
+import os
 import tarfile
 
 import pytest
 
 from onehost.commands import image_layers
 from onehost.commands.image_layers import LayerPlan, chain_ids, host_chain_ids, plan_layers
+from onehost.local import image_archive
 from onehost.local.image_archive import write_partial_archive
 
 A, B, C = (f"sha256:{letter * 64}" for letter in "abc")
@@ -91,3 +93,15 @@ def test_an_archive_that_does_not_match_the_image_is_refused(tmp_path):
         add(tar, "manifest.json", json.dumps([{"Config": "c.json", "Layers": ["a/layer.tar"]}]).encode())
     with pytest.raises(ValueError, match="has 1 layers; the image has 2"):
         write_partial_archive(archive, tmp_path / "partial.tar", LayerPlan((1,), 2))
+
+
+def test_only_the_most_recently_used_archives_are_kept_with_their_partial_archives(tmp_path):
+    for age, name in enumerate(["new", "used", "old", "older"]):
+        for path in (tmp_path / f"{name}.tar", tmp_path / f"{name}-onehost-test.partial-layers.tar"):
+            path.write_bytes(b"x")
+            os.utime(path, (1_000_000 - age, 1_000_000 - age))
+    removed = image_archive.prune_archives(tmp_path, keep=2)
+    assert sorted(path.name for path in removed) == [
+        "old-onehost-test.partial-layers.tar", "old.tar", "older-onehost-test.partial-layers.tar", "older.tar"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "new-onehost-test.partial-layers.tar", "new.tar", "used-onehost-test.partial-layers.tar", "used.tar"]
