@@ -8,8 +8,12 @@ link moves traffic with no reload: no client connection is closed and nginx's co
 and processes stay as they are. `upstream.inc` records the live colour for the other tools. A switch:
 
  1. takes the deploy lock;
- 2. starts the idle colour with the release and waits until Docker reports it healthy;
- 3. checks /health/ on that colour directly (its address on the shared network);
+ 2. starts the idle colour with the release and waits, in one host command, until it answers
+    /health/ on its socket the way nginx will reach it (or, for a release from before the socket
+    layout, until Docker reports it healthy); the same command asks the colour for its migration
+    state while it boots;
+ 3. a colour without a socket only: checks /health/ on it directly (its address on the shared
+    network);
  4. deploys only: when migrations are pending, dumps the database (`pg_dump -Fc`) into
     the backups directory, then migrates in a one-off container of the new image;
     rollbacks only: warns when the database holds migrations the release does not know;
@@ -127,12 +131,6 @@ def start_colour(colour: str, release_dir: str) -> list[str]:
     return colour_compose(colour, release_dir) + ["up", "--detach", "--remove-orphans"]
 
 
-def health_status(colour: str) -> list[str]:
-    """`<state> <health>`, e.g. `running starting`, `running healthy`, `exited`."""
-    return ["docker", "inspect", "--format",
-            "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", container(colour)]
-
-
 def stop_colour(colour: str, timeout_seconds: int) -> list[str]:
     """Stop and remove the colour's containers (SIGTERM, then `timeout_seconds` to finish).
 
@@ -174,11 +172,100 @@ def migrate(colour: str, release_dir: str) -> list[str]:
 
 
 def socket_health_check(sockets_dir: str, colour: str, server_name: str) -> list[str]:
-    """/health/ through the colour's Unix socket, the way nginx will reach it. A colour whose
-    release predates the socket layout has no socket: the switch then uses its address."""
+    """/health/ through the colour's Unix socket, the way nginx will reach it (curl connects
+    through the socket instead of the network: https://curl.se/docs/manpage.html#--unix-socket).
+    A colour whose release predates the socket layout has no socket: the switch then uses its
+    address."""
     return ["curl", "--fail", "--silent", "--show-error", "--max-time", "5",
             "--unix-socket", f"{sockets_dir}/{socket_name(colour)}",
             "--header", f"Host: {server_name}", "http://localhost/health/"]
+
+
+# Docker's view of a container as `<state> <health>`: `running starting`, `running healthy`,
+# `exited` (State.Status is created, running, paused, restarting, removing, exited or dead;
+# State.Health exists only for a container with a health check:
+# https://docs.docker.com/reference/api/engine/version/v1.57/schemas/ContainerState/).
+STATUS_FORMAT = "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+# The lines wait_until_answers prints when the colour answers: how it answered, then the exit
+# status of the migration-state query it ran meanwhile, followed by that query's output.
+ANSWERED, MIGRATION_QUERY = "ONEHOST_ANSWERED", "ONEHOST_MIGRATION_QUERY"
+ON_SOCKET, HEALTHY_BY_DOCKER = "socket", "address"
+
+# $1 container, $2 timeout in seconds, $3 MIGRATION_STATE, then the socket check's argv.
+# The migration query starts at once, in the background, so Django's start and its database
+# round trips overlap the app's boot (`docker exec` runs in the container's working directory as
+# its user, as `compose exec` does: https://docs.docker.com/reference/cli/docker/container/exec/).
+# Its output waits in a temporary file and is printed only when the colour answers; on a failure
+# the query is stopped and the one line printed is what failed, as the switch reports it.
+# A colour answers when the socket check succeeds; when Docker already says healthy and the
+# socket still does not answer, the release predates the socket layout (nginx will reach it by
+# address). Polled every 0.1 s plus the two commands' own time (GNU sleep takes fractions, GNU
+# date's %3N gives milliseconds: https://www.gnu.org/software/coreutils/manual/html_node/date-invocation.html).
+WAIT_UNTIL_ANSWERS = f"""
+container=$1 seconds=$2 migration_state=$3
+shift 3
+answers() {{ "$@" >/dev/null 2>&1; }}
+query_output=$(mktemp) || exit 1
+trap 'rm -f "$query_output"' EXIT
+timeout "$seconds" docker exec "$container" python manage.py shell --command "$migration_state" \\
+  >"$query_output" 2>&1 &
+query=$!
+give_up() {{ kill "$query" 2>/dev/null; echo "$1"; exit 1; }}
+deadline=$(( $(date +%s%3N) + seconds * 1000 ))
+while :; do
+  if answers "$@"; then way={ON_SOCKET}; break; fi
+  status=$(docker inspect --format '{STATUS_FORMAT}' "$container" 2>/dev/null)
+  status=${{status% }}
+  case $status in
+    exited*|dead*) give_up "$container $status" ;;
+    'running healthy')
+      if answers "$@"; then way={ON_SOCKET}; else way={HEALTHY_BY_DOCKER}; fi
+      break ;;
+  esac
+  [ "$(date +%s%3N)" -lt "$deadline" ] ||
+    give_up "$container not healthy within $seconds s (Docker says: ${{status:-nothing}})"
+  sleep 0.1
+done
+echo "{ANSWERED} $way"
+wait "$query"
+echo "{MIGRATION_QUERY} $?"
+cat "$query_output"
+""".strip()
+
+
+def wait_until_answers(colour: str, sockets_dir: str, server_name: str, timeout_seconds: int) -> list[str]:
+    """Wait on the host until the colour, just started, answers (see WAIT_UNTIL_ANSWERS), asking
+    it for its migration state meanwhile: one round trip instead of a poll over SSH. Fails at once
+    when the container has exited, and after `timeout_seconds` with Docker's last status."""
+    return ["sh", "-c", WAIT_UNTIL_ANSWERS, "wait-until-answers", container(colour), str(timeout_seconds),
+            MIGRATION_STATE, *socket_health_check(sockets_dir, colour, server_name)]
+
+
+@dataclass(frozen=True)
+class Answered:
+    """What wait_until_answers printed when the colour answered."""
+    way: str                       # ON_SOCKET, or HEALTHY_BY_DOCKER for a colour without a socket
+    migration_state: dict | None   # the query's, None when it failed (the switch then asks again)
+    migration_query: str           # its exit status and last lines, to say why it failed
+
+    @property
+    def on_socket(self) -> bool:
+        return self.way == ON_SOCKET
+
+
+def parse_answered(output: str) -> Answered | None:
+    """None when the output has no ANSWERED line."""
+    lines = output.splitlines()
+    way = next((line.split(" ", 1)[1].strip() for line in lines if line.startswith(f"{ANSWERED} ")), None)
+    marker = next((at for at, line in enumerate(lines) if line.startswith(f"{MIGRATION_QUERY} ")), None)
+    if way is None:
+        return None
+    if marker is None:
+        return Answered(way, None, "no migration query output")
+    status = lines[marker].split(" ", 1)[1].strip()
+    query_output = "\n".join(lines[marker + 1:])
+    state = parse_migration_state(query_output) if status == "0" else None
+    return Answered(way, state, f"exit status {status}: {last_lines(query_output)}")
 
 
 def point_live_socket(sockets_dir: str, colour: str) -> list[str]:

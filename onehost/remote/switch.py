@@ -15,6 +15,7 @@ from onehost.commands.switch import (
     DIRECTIVE_CHANGED,
     EDGE_PROJECT,
     RUNTIME_CREATE_FAILED,
+    Answered,
     CommandError,
     Runner,
     SwitchFailed,
@@ -23,22 +24,24 @@ from onehost.commands.switch import (
     colour_logs,
     container,
     container_address,
-    health_status,
     image_digest,
     migrate,
     migration_state,
     nginx_shutting_down_workers,
+    parse_answered,
     parse_migration_state,
     pg_dump,
     point_link,
     point_live_socket,
     replace_upstream,
     socket_health_check,
+    socket_name,
     socket_upstream,
     start_colour,
     stop_colour,
     summarize,
     upstream_line,
+    wait_until_answers,
 )
 from onehost.remote.host_run import LockedHostRun
 
@@ -52,6 +55,7 @@ class Switch(LockedHostRun):
     clock: Callable[[], float] = time.monotonic
     pause: Callable[[float], None] = time.sleep
     pre_migration_dump: str | None = None
+    answered: Answered | None = None    # how the new colour answered, once it has
 
     # -- plumbing ------------------------------------------------------------------
     def phase(self, title: str, step: Callable[[], object]):
@@ -77,20 +81,16 @@ class Switch(LockedHostRun):
 
     # -- steps -------------------------------------------------------------------------
     def start_idle(self) -> None:
-        colour, timeout = self.plan.idle_colour, self.plan.health_timeout_seconds
+        """Start the idle colour, then wait on the host until it answers (its migration state
+        asked meanwhile): the wait ends as soon as the app does, not at Docker's next probe."""
+        plan, colour = self.plan, self.plan.idle_colour
         self.create_idle(colour)
-        status = ""
-
-        def healthy() -> bool:
-            nonlocal status
-            status = self.run(health_status(colour)).strip()
-            if status.split(" ")[0] in ("exited", "dead"):
-                raise CommandError(health_status(colour), f"{container(colour)} {status}")
-            return status == "running healthy"
-
-        if not self.poll(healthy, timeout=timeout, interval=0.5):
-            raise CommandError(health_status(colour), f"{container(colour)} not healthy within "
-                                                      f"{timeout} s (Docker says: {status or 'nothing'})")
+        wait = wait_until_answers(colour, plan.layout.sockets_dir, plan.layout.server_name,
+                                  plan.health_timeout_seconds)
+        output = self.run(wait)
+        self.answered = parse_answered(output)
+        if self.answered is None:
+            raise CommandError(wait, f"no answer from the wait on {container(colour)}: {output}")
 
     def create_idle(self, colour: str) -> None:
         """`compose up` for the idle colour, once more if the runtime failed to create its process.
@@ -139,7 +139,15 @@ class Switch(LockedHostRun):
                      "work with it (expand, then contract)")
 
     def migration_state(self) -> dict:
-        output = self.run(migration_state(self.plan.idle_colour, self.plan.release_dir))
+        """The state the colour printed while it started; asked again (as it answers now) when
+        that query failed, e.g. because it ran before the database or the app was ready."""
+        answered, idle = self.answered, self.plan.idle_colour
+        if answered and answered.migration_state is not None:
+            return answered.migration_state
+        if answered:
+            self.say(f"the migration state asked while {idle} started is missing "
+                     f"({answered.migration_query}); asking again")
+        output = self.run(migration_state(idle, self.plan.release_dir))
         state = parse_migration_state(output)
         if state is None:
             raise CommandError(["manage.py", "shell"], f"no migration state in: {output}")
@@ -156,14 +164,13 @@ class Switch(LockedHostRun):
         ok, _ = self.run_command(socket_health_check(layout.sockets_dir, colour, layout.server_name))
         return ok
 
-    def point_nginx_at(self, colour: str, undoing: bool = False) -> None:
+    def point_nginx_at(self, colour: str, via_socket: bool, undoing: bool = False) -> None:
         """Send new requests to `colour`. With a socket: repoint live.sock, record the colour in
         upstream.inc, and reload only when upstream.inc's directive changed (a host moving from
         the reload layout, once). Without one: upstream.inc names its container, and nginx
         reloads. `undoing`: failures are ignored, so the rest of an undo still runs."""
         run = self.output_of if undoing else self.run
         layout = self.plan.layout
-        via_socket = self.has_socket(colour)
         if via_socket:
             run(point_live_socket(layout.sockets_dir, colour))
             text = socket_upstream(colour, layout.app_port)
@@ -181,7 +188,8 @@ class Switch(LockedHostRun):
     def restore_live(self) -> None:
         """Traffic back to the colour that served before."""
         if self.plan.live_colour:
-            self.point_nginx_at(self.plan.live_colour, undoing=True)
+            live = self.plan.live_colour
+            self.point_nginx_at(live, self.has_socket(live), undoing=True)
 
     def check_through_nginx(self) -> None:
         layout = self.plan.layout
@@ -227,13 +235,16 @@ class Switch(LockedHostRun):
 
     def go_live(self) -> None:
         plan, idle = self.plan, self.plan.idle_colour
-        self.before_switch(f"start {idle} with {plan.release_id} and wait until healthy", self.start_idle)
-        self.before_switch(f"check /health/ on {idle} directly", self.check_direct)
+        self.before_switch(f"start {idle} with {plan.release_id} and wait until it answers", self.start_idle)
+        if self.answered.on_socket:
+            self.say(f"check /health/ on {idle}: answered on {socket_name(idle)}, the way nginx will reach it")
+        else:
+            self.before_switch(f"check /health/ on {idle} directly", self.check_direct)
         if plan.migrates:
             self.before_switch("migrations", self.migrate)
         else:
             self.before_switch("check migrations", self.warn_unknown_migrations)
-        self.before_switch(f"switch nginx to {idle}", lambda: self.point_nginx_at(idle))
+        self.before_switch(f"switch nginx to {idle}", lambda: self.point_nginx_at(idle, self.answered.on_socket))
         try:
             self.phase("check /health/ through nginx", self.check_through_nginx)
         except CommandError as failure:

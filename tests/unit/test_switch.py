@@ -28,14 +28,14 @@ DIGEST = "timewarp@sha256:feedface"
 DUMP = "/data/backups/pre-migrate-v2-abc-20261125T100000Z.dump"
 # The lines of the commands the tests below name; the fake host answers them and their kin.
 START_GREEN = switch.start_colour("green", RELEASE_DIR)
-GREEN_STATUS = switch.health_status("green")
+SOCKETS_DIR = "/data/stacks/edge/conf.d/sockets"
+GREEN_WAIT = switch.wait_until_answers("green", SOCKETS_DIR, "api.example.com", 5)
 GREEN_ADDRESS_QUERY = switch.container_address("green", "onehost")
 GREEN_DIRECT_CHECK = compose_commands.health_check(f"http://{GREEN_ADDRESS}:8000/health/", "api.example.com",
                                                    attempts=10)
 GREEN_MIGRATION_STATE = switch.migration_state("green", RELEASE_DIR)
 GREEN_MIGRATE = switch.migrate("green", RELEASE_DIR)
 PG_DUMP = switch.pg_dump("/data/stacks/data", "timewarp", "timewarp", DUMP)
-SOCKETS_DIR = "/data/stacks/edge/conf.d/sockets"
 GREEN_SOCKET_CHECK = switch.socket_health_check(SOCKETS_DIR, "green", "api.example.com")
 BLUE_SOCKET_CHECK = switch.socket_health_check(SOCKETS_DIR, "blue", "api.example.com")
 LIVE_GREEN = switch.point_live_socket(SOCKETS_DIR, "green")
@@ -60,6 +60,7 @@ INSPECT = lock.inspect(LOCK_DIR)
 RELEASE = lock.release(LOCK_DIR, OWNER)
 HISTORY_PREFIX = switch.append_history(HISTORY, {})[:-1]   # the entry is the last argument
 FAILED = (False, "something broke\nfor this reason")
+NEVER_HEALTHY = (False, "app-green-app-1 not healthy within 5 s (Docker says: running starting)\n")
 LOCK_EXISTS = (False, "mkdir: cannot create directory: File exists")
 
 
@@ -83,14 +84,27 @@ def frozen_time(monkeypatch):
     monkeypatch.setattr(switch_runner, "datetime", Frozen)
 
 
+def answered(way="socket", migrations=None, query_status=0, query_output=None) -> tuple[bool, str]:
+    """What wait_until_answers prints when the colour answers `way`, with the migration query's
+    exit status and output (by default its state line for `migrations`)."""
+    if query_output is None:
+        query_output = "noise\nONEHOST_MIGRATIONS " + json.dumps(migrations or {"pending": [], "unknown": []})
+    return True, f"{switch.ANSWERED} {way}\n{switch.MIGRATION_QUERY} {query_status}\n{query_output}\n"
+
+
+QUERY_REFUSED = dict(query_status=1, query_output="django.db.utils.OperationalError: connection refused")
+
+
 class FakeHost:
     """Answers a switch of `plan` like a healthy host; anything else it is asked fails the test.
 
     `fail` lists exact commands that fail; `answer` queues the answers to one command (the last
-    repeats), e.g. an `up` that fails once then works.
+    repeats), e.g. an `up` that fails once then works. The new colour answers on its socket
+    (`way`), and the migration query run while it started prints `pending` and `unknown`
+    (`query`: how that query fails instead).
     """
 
-    def __init__(self, plan, fail=(), pending=(), unknown=()):
+    def __init__(self, plan, fail=(), pending=(), unknown=(), way="socket", query=None):
         self.commands: list[list[str]] = []
         self.queued: dict[tuple, list[tuple[bool, str]]] = {}
         migrations = {"pending": list(pending), "unknown": list(unknown)}
@@ -107,7 +121,9 @@ class FakeHost:
         for colour, address in (("green", GREEN_ADDRESS), ("blue", "172.18.0.8")):
             answers.update({
                 tuple(switch.start_colour(colour, plan.release_dir)): (True, ""),
-                tuple(switch.health_status(colour)): (True, "running healthy\n"),
+                tuple(switch.wait_until_answers(colour, SOCKETS_DIR, "api.example.com",
+                                                plan.health_timeout_seconds)): (
+                    answered(way, migrations, **(query or {}))),
                 tuple(compose_commands.health_check(f"http://{address}:8000/health/", "api.example.com",
                                                     attempts=10)): (True, ""),
                 tuple(switch.migration_state(colour, plan.release_dir)): (
@@ -182,11 +198,7 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
     assert host.commands == [
         ACQUIRE,
         START_GREEN,
-        GREEN_STATUS,
-        GREEN_ADDRESS_QUERY,
-        GREEN_DIRECT_CHECK,
-        GREEN_MIGRATION_STATE,
-        GREEN_SOCKET_CHECK,
+        GREEN_WAIT,                 # answered on its socket, migration state asked meanwhile
         LIVE_GREEN,
         UPSTREAM_GREEN,
         EDGE_CHECK,
@@ -199,8 +211,12 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
         RELEASE,
     ]
     assert "migrations: none pending" in said
+    assert "check /health/ on green: answered on app-green.sock, the way nginx will reach it" in said
     assert "nginx sends to green: live.sock moved, no reload" in said
     assert not host.ran(RELOAD)
+    assert [line.split(":")[0] for line in said if line.endswith(" s")] == [
+        "lock", "start green with v2-abc and wait until it answers", "migrations", "switch nginx to green",
+        "check /health/ through nginx", "point current and previous", "drain and stop blue"]
 
 
 def test_a_host_of_the_reload_layout_moves_to_the_socket_layout_with_one_reload():
@@ -209,21 +225,23 @@ def test_a_host_of_the_reload_layout_moves_to_the_socket_layout_with_one_reload(
     host.answer(UPSTREAM_GREEN, DIRECTIVE_CHANGED)
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    switched = host.commands.index(GREEN_SOCKET_CHECK)
-    assert host.commands[switched:switched + 5] == [GREEN_SOCKET_CHECK, LIVE_GREEN, UPSTREAM_GREEN, RELOAD,
-                                                    EDGE_CHECK]
+    switched = host.commands.index(LIVE_GREEN)
+    assert host.commands[switched - 1:switched + 4] == [GREEN_WAIT, LIVE_GREEN, UPSTREAM_GREEN, RELOAD, EDGE_CHECK]
     assert host.count(RELOAD) == 1
     assert "nginx sends to green: upstream.inc changed, nginx reloaded" in said
 
 
 def test_a_release_without_a_socket_is_switched_to_by_address_and_a_reload():
-    """A rollback to a release from before the socket layout: its Gunicorn has no socket."""
-    host = FakeHost(make_plan(action="rollback"), fail=[GREEN_SOCKET_CHECK])
-    runner, _ = run_switch(make_plan(action="rollback"), host)
+    """A rollback to a release from before the socket layout: its Gunicorn has no socket, so it
+    answered when Docker said healthy, and is checked directly by its address."""
+    host = FakeHost(make_plan(action="rollback"), way="address")
+    runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    switched = host.commands.index(GREEN_SOCKET_CHECK)
-    assert host.commands[switched:switched + 4] == [GREEN_SOCKET_CHECK, UPSTREAM_GREEN_ADDRESS, RELOAD, EDGE_CHECK]
-    assert not host.ran(LIVE_GREEN)
+    assert host.commands[1:8] == [START_GREEN, GREEN_WAIT, GREEN_ADDRESS_QUERY, GREEN_DIRECT_CHECK,
+                                  UPSTREAM_GREEN_ADDRESS, RELOAD, EDGE_CHECK]
+    assert not host.ran(LIVE_GREEN) and not host.ran(GREEN_SOCKET_CHECK)
+    assert "nginx sends to green: upstream.inc changed, nginx reloaded" in said
+    assert any(line.startswith("check /health/ on green directly: ") for line in said)
 
 
 def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
@@ -231,8 +249,9 @@ def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
     runner, said = run_switch(make_plan(), host)
     runner.execute()
     assert runner.pre_migration_dump == DUMP
-    assert host.commands[host.commands.index(GREEN_MIGRATION_STATE):host.commands.index(LIVE_GREEN) + 1] == [
-        GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, GREEN_SOCKET_CHECK, LIVE_GREEN]
+    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(LIVE_GREEN) + 1] == [
+        GREEN_WAIT, PG_DUMP, GREEN_MIGRATE, LIVE_GREEN]
+    assert not host.ran(GREEN_MIGRATION_STATE)      # the state printed while green started is used
     assert GREEN_MIGRATE == [
         "docker", "compose", "--project-name", "app-green", "--file", f"{RELEASE_DIR}/compose.yaml",
         "--env-file", f"{RELEASE_DIR}/release.env", "run", "--rm", "--no-deps", "app",
@@ -241,15 +260,40 @@ def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
     assert f"migrations pending: events.0002_add_place; database dumped to {DUMP}" in said
 
 
-@pytest.mark.parametrize("failing, step", [
-    (START_GREEN, "start green"),
-    (GREEN_ADDRESS_QUERY, "check /health/ on green directly"),
-    (GREEN_MIGRATION_STATE, "migrations"),
-    (LIVE_GREEN, "switch nginx to green"),
-    (UPSTREAM_GREEN, "switch nginx to green"),
-], ids=["up", "address", "migration-state", "link", "upstream"])
-def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step):
-    host = FakeHost(make_plan(), fail=[failing])
+@pytest.mark.parametrize("query", [
+    QUERY_REFUSED,
+    dict(query_status=0, query_output="Traceback (most recent call last):"),
+], ids=["query-failed", "no-state-line"])
+def test_a_migration_state_that_could_not_be_read_while_starting_is_asked_again(query):
+    """The query ran before the database or the app was ready: asked again once green answers."""
+    host = FakeHost(make_plan(), pending=["events.0002_add_place"], query=query)
+    runner, said = run_switch(make_plan(), host)
+    runner.execute()
+    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(LIVE_GREEN) + 1] == [
+        GREEN_WAIT, GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, LIVE_GREEN]
+    assert any(line.startswith("the migration state asked while green started is missing (exit status")
+               and line.endswith("); asking again") for line in said)
+    assert host.history()["result"] == "ok"
+
+
+def test_a_rollback_reads_unknown_migrations_from_the_state_printed_while_starting():
+    host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"])
+    runner, said = run_switch(make_plan(action="rollback"), host)
+    runner.execute()
+    assert host.commands[1:4] == [START_GREEN, GREEN_WAIT, LIVE_GREEN]
+    assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
+
+
+@pytest.mark.parametrize("failing, step, options", [
+    (START_GREEN, "start green", {}),
+    (GREEN_WAIT, "start green", {}),
+    (GREEN_ADDRESS_QUERY, "check /health/ on green directly", {"way": "address"}),
+    (GREEN_MIGRATION_STATE, "migrations", {"query": QUERY_REFUSED}),
+    (LIVE_GREEN, "switch nginx to green", {}),
+    (UPSTREAM_GREEN, "switch nginx to green", {}),
+], ids=["up", "wait", "address", "migration-state", "link", "upstream"])
+def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step, options):
+    host = FakeHost(make_plan(), fail=[failing], **options)
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed) as failure:
         runner.execute()
@@ -279,7 +323,7 @@ def test_a_runtime_that_fails_to_create_the_container_once_is_asked_again():
     host.answer(START_GREEN, (False, RUNC_RESET), (True, ""))
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    assert host.commands[1:4] == [START_GREEN, START_GREEN, GREEN_STATUS]
+    assert host.commands[1:4] == [START_GREEN, START_GREEN, GREEN_WAIT]
     assert any("failed to create app-green-app-1" in line and "trying once more" in line for line in said)
     assert host.history()["result"] == "ok"
 
@@ -314,13 +358,37 @@ def test_a_failed_migration_names_the_dump_taken_before_it():
 
 
 def test_an_unhealthy_new_colour_times_out_with_what_docker_says():
-    host = FakeHost(make_plan())
-    host.answer(GREEN_STATUS, (True, "running starting\n"))
+    """The wait gave up (its migration output, if any, is not shown): green goes, blue serves."""
+    host = FakeHost(make_plan(), pending=["events.0002_add_place"])
+    host.answer(GREEN_WAIT, NEVER_HEALTHY)
     runner, said = run_switch(make_plan(), host)
-    with pytest.raises(SwitchFailed, match=r"not healthy within 5 s \(Docker says: running starting\)"):
+    with pytest.raises(SwitchFailed) as failure:
         runner.execute()
-    assert host.count(GREEN_STATUS) > 1
-    assert not host.ran(GREEN_ADDRESS_QUERY) and host.ran(STOP_GREEN)
+    assert str(failure.value) == (
+        "deploy of v2-abc failed at 'start green with v2-abc and wait until it answers': app-green-app-1 not "
+        "healthy within 5 s (Docker says: running starting); v1-def (blue) is still serving")
+    assert host.commands[2:8] == [GREEN_WAIT, BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE, GREEN_LOGS, STOP_GREEN]
+    assert not host.ran(GREEN_ADDRESS_QUERY) and not host.ran(GREEN_MIGRATION_STATE) and not host.ran(PG_DUMP)
+
+
+def test_a_new_colour_that_exits_fails_naming_its_status():
+    host = FakeHost(make_plan())
+    host.answer(GREEN_WAIT, (False, "app-green-app-1 exited\n"))
+    runner, _ = run_switch(make_plan(), host)
+    with pytest.raises(SwitchFailed, match=r"wait until it answers': app-green-app-1 exited; v1-def \(blue\) is still "
+                                           r"serving$"):
+        runner.execute()
+    assert host.count(GREEN_WAIT) == 1 and host.ran(STOP_GREEN)
+    assert host.history()["error"].endswith("app-green-app-1 exited; v1-def (blue) is still serving")
+
+
+def test_a_wait_that_prints_no_answer_line_fails_before_the_switch():
+    host = FakeHost(make_plan())
+    host.answer(GREEN_WAIT, (True, "something else\n"))
+    runner, _ = run_switch(make_plan(), host)
+    with pytest.raises(SwitchFailed, match="no answer from the wait on app-green-app-1"):
+        runner.execute()
+    assert not host.ran(LIVE_GREEN) and host.ran(STOP_GREEN)
 
 
 def test_a_failed_check_after_the_switch_switches_back():
@@ -363,10 +431,10 @@ def test_a_first_release_goes_to_blue_and_stops_nothing():
 
 
 def test_a_rollback_runs_no_migration_and_warns_about_unknown_ones():
-    host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"])
+    host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"], query=QUERY_REFUSED)
     runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(GREEN_SOCKET_CHECK)
+    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(LIVE_GREEN)
     assert not host.ran(GREEN_MIGRATE) and not host.ran(PG_DUMP)
     assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
     assert host.history() == expected_history(host, action="rollback")
@@ -437,9 +505,13 @@ def test_command_builders():
                     "/data/stacks/data/compose.yaml --env-file /data/stacks/data/stack.env exec -T "
                     "postgres pg_dump --format=custom --username tw --dbname twdb > "
                     "/data/backups/x.dump.partial && mv /data/backups/x.dump.partial /data/backups/x.dump"]
-    assert switch.health_status("green") == [
-        "docker", "inspect", "--format",
-        "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}", "app-green-app-1"]
+    assert switch.wait_until_answers("green", "/s", "api.example.com", 120) == [
+        "sh", "-c", switch.WAIT_UNTIL_ANSWERS, "wait-until-answers", "app-green-app-1", "120",
+        switch.MIGRATION_STATE,
+        "curl", "--fail", "--silent", "--show-error", "--max-time", "5", "--unix-socket", "/s/app-green.sock",
+        "--header", "Host: api.example.com", "http://localhost/health/"]
+    assert switch.STATUS_FORMAT == "{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}"
+    assert f"docker inspect --format '{switch.STATUS_FORMAT}' \"$container\"" in switch.WAIT_UNTIL_ANSWERS
     assert switch.container_address("green", "onehost") == [
         "docker", "inspect", "--format", '{{(index .NetworkSettings.Networks "onehost").IPAddress}}',
         "app-green-app-1"]
@@ -458,6 +530,18 @@ def test_command_builders():
         "sh", "-c", "if [ -d /data/deploy.lock ]; then echo \"$(( $(date +%s) - $(stat -c %Y /data/deploy.lock) ))\" "
                     "\"$(cat /data/deploy.lock/owner.json 2>/dev/null | tr -d '\\n')\"; fi"]
     assert lock.break_lock("/data/deploy.lock") == ["rm", "-rf", "/data/deploy.lock"]
+
+
+def test_the_wait_output_is_read_as_how_the_colour_answered_and_its_migration_state():
+    state = {"pending": ["events.0002_add_place"], "unknown": []}
+    assert switch.parse_answered(answered("socket", state)[1]) == switch.Answered(
+        "socket", state, f"exit status 0: noise / ONEHOST_MIGRATIONS {json.dumps(state)}")
+    by_address = switch.parse_answered(answered("address", **QUERY_REFUSED)[1])
+    assert not by_address.on_socket and by_address.migration_state is None
+    assert by_address.migration_query == "exit status 1: django.db.utils.OperationalError: connection refused"
+    assert switch.parse_answered("ONEHOST_ANSWERED socket\n") == switch.Answered(
+        "socket", None, "no migration query output")
+    assert switch.parse_answered("app-green-app-1 exited\n") is None
 
 
 def test_the_live_colour_is_read_back_from_upstream_inc():
