@@ -51,6 +51,7 @@ def timed_deploy(image: str) -> float:
 
 
 TOP_LAYER_BYTES = 4_000_000
+HEALTH_START_INTERVAL = 1.0    # compose/app.yaml: healthcheck start_interval
 
 
 def new_image_from(base: str, tag: str, context: Path) -> None:
@@ -129,6 +130,8 @@ def main() -> int:
     print(f"deploy of a new tag, image already on host:    {new_tag:6.1f} s")
     print(f"no-op re-run:                                  {noop:6.1f} s")
     print(f"the app's boot to healthy (the floor):         {floor:6.1f} s")
+    print(f"target for a new-tag deploy, 2x (floor + the {HEALTH_START_INTERVAL:.0f} s health interval): "
+          f"{2 * (floor + HEALTH_START_INTERVAL):.1f} s")
     print("stack memory on the instance:")
     for line in memory:
         print(f"  {line}")
