@@ -13,11 +13,9 @@ from pyinfra.api.util import get_file_sha1
 from deploy.facts import FileStates
 from onehost.commands import file_states, private_files
 
-PRIVATE_MODE = "600"
-
 
 @operation()
-def private_file(content: str | bytes | Path, dest: str, mode: str = PRIVATE_MODE):
+def private_file(content: str | bytes | Path, dest: str, mode: str = file_states.PRIVATE_MODE):
     """`dest` holds `content` (text, bytes or a local file), root:root `mode`."""
     # A local file by its path, text and bytes through memory: what files.put takes (and hashes).
     source = str(content) if isinstance(content, Path) else BytesIO(
@@ -31,7 +29,7 @@ def private_file(content: str | bytes | Path, dest: str, mode: str = PRIVATE_MOD
     yield from upload_private(source, dest, mode)
 
 
-def upload_private(source: str | IO, dest: str, mode: str = PRIVATE_MODE):
+def upload_private(source: str | IO, dest: str, mode: str = file_states.PRIVATE_MODE):
     """The commands that put `source` (a local file's path or a file object) at `dest`."""
     directory = private_files.staging_dir()
     yield shlex.join(private_files.make_staging_dir(directory))

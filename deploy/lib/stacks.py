@@ -24,8 +24,7 @@ def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...]
     private_upload does): all of them compared by one fact (one round trip), and only the files
     that differ written, the others in one command. Their directories exist already."""
     states = host.get_fact(FileStates, paths=tuple(texts))
-    outdated = [path for path in texts if states.get(path) != file_states.wanted_state(
-        texts[path], private_upload.PRIVATE_MODE if path in private else mode)]
+    outdated = file_states.stale(texts, states, mode, private)
     if not outdated:
         host.noop(f"{len(texts)} file(s) up to date")
         return

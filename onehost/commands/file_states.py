@@ -6,6 +6,9 @@ import base64
 import hashlib
 from collections.abc import Iterable, Sequence
 
+# Secrets and the user's data: readable by root alone.
+PRIVATE_MODE = "600"
+
 # One line per regular file that exists: `<sha1> <mode> <user>:<group> <path>`; none for the rest.
 SCRIPT = ('for path; do if [ -f "$path" ]; then '
           'printf "%s %s %s\\n" "$(sha1sum < "$path" | cut -c1-40)" "$(stat -c "%a %U:%G" "$path")" "$path"; '
@@ -35,9 +38,11 @@ def file_state(sha1: str, mode: str, owner: str = "root:root") -> str:
     return f"{sha1} {int(mode, 8):o} {owner}"
 
 
-def stale(texts: dict[str, str], states: dict[str, str], mode: str, owner: str = "root:root") -> list[str]:
-    """The paths whose file is missing or differs in content, mode or owner, in the given order."""
-    return [path for path, text in texts.items() if states.get(path) != wanted_state(text, mode, owner)]
+def stale(texts: dict[str, str], states: dict[str, str], mode: str, private: Sequence[str] = ()) -> list[str]:
+    """The paths whose file is missing or differs in content, mode or owner (root:root; PRIVATE_MODE
+    for the `private` ones), in the given order."""
+    return [path for path, text in texts.items()
+            if states.get(path) != wanted_state(text, PRIVATE_MODE if path in private else mode)]
 
 
 def changed_content(texts: dict[str, str], states: dict[str, str]) -> list[str]:

@@ -26,6 +26,7 @@ def test_stale_names_missing_changed_and_wrong_mode_files_in_order():
               "/s/mode": file_states.wanted_state(same, "600")}
     texts = {"/s/missing": same, "/s/ok": same, "/s/content": same, "/s/mode": same}
     assert file_states.stale(texts, states, "644") == ["/s/missing", "/s/content", "/s/mode"]
+    assert file_states.stale(texts, states, "644", private=("/s/mode",)) == ["/s/missing", "/s/content"]
 
 
 def test_only_files_that_exist_with_other_content_need_a_kept_copy():
