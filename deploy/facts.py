@@ -53,7 +53,10 @@ def ask_while_planning_at_once(questions) -> None:
     if not batchable:
         return
     commands = tuple(_command_text(fact().command(**arguments)) for fact, arguments in batchable)
-    answers = fact_batch.parse_batch(host.get_fact(Several, commands=commands), len(commands))
+    # A batch that fails as a whole (no temporary file on a full disk) leaves every question to be
+    # asked alone rather than failing the host.
+    output = host.get_fact(Several, commands=commands, _ignore_errors=True) or []
+    answers = fact_batch.parse_batch(output, len(commands))
     for (fact, arguments), answer in zip(batchable, answers, strict=True):
         if answer is not None and answer[0] == 0:
             _ASKED_WHILE_PLANNING[(host.name, fact, tuple(sorted(arguments.items())))] = fact_value(fact, answer[1])
