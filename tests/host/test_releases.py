@@ -27,7 +27,21 @@ from tests.host.load import Load
 from tests.host.test_deploy import changes_reported
 
 # The session's own repository (see tests/host/conftest.py); the tags name the releases.
-V2, UNHEALTHY, BAD_MIGRATION = (f"{APP_REPOSITORY}:{tag}" for tag in ("test-v2", "test-unhealthy", "test-badmigration"))
+V2, UNHEALTHY, BAD_MIGRATION, FAILS_THROUGH_NGINX = (
+    f"{APP_REPOSITORY}:{tag}" for tag in ("test-v2", "test-unhealthy", "test-badmigration", "test-failsvianginx"))
+# The example app, except that /health/ fails for curl through nginx (nginx adds X-Forwarded-For:
+# nginx/templates/proxy.inc.j2): the switch's own check on the socket passes, its check through
+# nginx after the switch fails, and the load (Python's http.client) is served all along.
+FAILS_THROUGH_NGINX_APP = '''from timewarp.wsgi import application as django_application
+
+
+def application(environ, start_response):
+    if (environ.get("PATH_INFO") == "/health/" and "HTTP_X_FORWARDED_FOR" in environ
+            and environ.get("HTTP_USER_AGENT", "").startswith("curl/")):
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+        return [b"failing the check through nginx on purpose\\n"]
+    return django_application(environ, start_response)
+'''
 FAILING_MIGRATION = '''from django.db import migrations
 
 
@@ -93,6 +107,9 @@ def variants(tmp_path_factory, test_instance):
           tmp_path_factory.mktemp("unhealthy"))
     build(BAD_MIGRATION, f"FROM {APP_IMAGE}\nCOPY 0002_fails.py /app/events/migrations/\n",
           tmp_path_factory.mktemp("badmigration"), {"0002_fails.py": FAILING_MIGRATION})
+    build(FAILS_THROUGH_NGINX, f"FROM {APP_IMAGE}\nCOPY failsvianginx.py /app/\n"
+          'CMD ["gunicorn", "--config", "gunicorn.conf.py", "failsvianginx:application"]\n',
+          tmp_path_factory.mktemp("failsvianginx"), {"failsvianginx.py": FAILS_THROUGH_NGINX_APP})
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +139,7 @@ def under_load(deployer, instance, version: str, *args, **kwargs) -> Switched:
     """Run deployer.run(*args, **kwargs) under load until `version` answers."""
     long_lived = {name: started_at(instance, name) for name in LONG_LIVED}
     replaced = instance.live_container()
-    with Load(instance, retry=True) as load:
+    with Load(instance) as load:
         result = deployer.run(*args, **kwargs)
         load.until_version(version)
     return Switched(result=result, load=load.result, release=release_at(instance, "current"),
@@ -179,7 +196,7 @@ class Failed:
 
 def failing_deploy(deployer, instance, image: str) -> Failed:
     live_before = release_at(instance, "current")
-    with Load(instance, retry=True) as load:
+    with Load(instance) as load:
         result = deployer.run({"image": image, **QUICK_FAILURE}, check=False)
     return Failed(result=result, load=load.result, live_before=live_before,
                   live_after=release_at(instance, "current"),
@@ -191,6 +208,12 @@ def failing_deploy(deployer, instance, image: str) -> Failed:
 def unhealthy_deploy(deployer, test_instance, v1, v2) -> Failed:
     put_live(deployer, test_instance, v2, previous=v1)
     return failing_deploy(deployer, test_instance, UNHEALTHY)
+
+
+@pytest.fixture(scope="module")
+def failed_after_switch_deploy(deployer, test_instance, v1, v2) -> Failed:
+    put_live(deployer, test_instance, v2, previous=v1)
+    return failing_deploy(deployer, test_instance, FAILS_THROUGH_NGINX)
 
 
 @dataclass
@@ -247,6 +270,19 @@ def test_a_release_that_never_turns_healthy_is_undone(v2, unhealthy_deploy):
     assert "not healthy within 20 s" in output_of(failed.result)
     assert f"{v2} (" in output_of(failed.result) and "is still serving" in output_of(failed.result)
     assert failed.load.failed == 0 and failed.load.versions == ["test-v2"], failed.load.summary()
+    assert failed.live_before == failed.live_after == v2
+    assert not failed.lock_left
+    assert failed.history["result"] == "failed"
+
+
+def test_a_release_failing_the_check_through_nginx_is_switched_back(v2, failed_after_switch_deploy):
+    failed = failed_after_switch_deploy
+    output = output_of(failed.result)
+    assert failed.result.returncode != 0
+    assert "failed the check through nginx after the switch" in output, output
+    assert f"switched back: {v2} (" in output and "is still serving" in output
+    assert failed.load.failed == 0, failed.load.summary()
+    assert failed.load.versions[-1] == "test-v2", failed.load.summary()
     assert failed.live_before == failed.live_after == v2
     assert not failed.lock_left
     assert failed.history["result"] == "failed"
