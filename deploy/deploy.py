@@ -28,8 +28,8 @@ from deploy.tasks.switch import retire_single_colour_app, switch_to
 plan = plan_release()
 
 docker.network(name="Create the shared network", network=settings().deploy.network_name, present=True)
-make_deploy_directories(plan)
 ship_images(plan)
+make_deploy_directories(plan)   # after the images: an image the host cannot get leaves no release behind
 started = deploy_data_stack(plan)
 started += deploy_broker_stack(plan)
 configure_backups()
