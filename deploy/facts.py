@@ -54,7 +54,8 @@ def ask_while_planning_at_once(questions) -> None:
         return
     commands = tuple(_command_text(fact().command(**arguments)) for fact, arguments in batchable)
     # A batch that fails as a whole (no temporary file on a full disk) leaves every question to be
-    # asked alone rather than failing the host.
+    # asked alone rather than failing the host: with _ignore_errors a failed fact is logged as a
+    # warning and gives its default (pyinfra/api/facts.py, _get_fact).
     output = host.get_fact(Several, commands=commands, _ignore_errors=True) or []
     answers = fact_batch.parse_batch(output, len(commands))
     for (fact, arguments), answer in zip(batchable, answers, strict=True):

@@ -41,7 +41,6 @@ def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[t
     return [
         *switch_questions(),
         (DataStackIdentity, {"path": f"{layout.data_stack_dir}/postgres.env"}),
-        (File, {"path": f"{layout.edge_dir}/conf.d/{switch.UPSTREAM_FILE}"}),
         *[(ComposeServiceStates, {"project": project})
           for project in (switch.DATA_PROJECT, switch.EDGE_PROJECT, BROKER_PROJECT)],
         *[(DockerImageId, {"reference": reference}) for reference in pinned_images],

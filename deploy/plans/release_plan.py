@@ -183,7 +183,7 @@ def _pending_migrations(plan: SwitchPlan) -> str:
         return "checked on the new colour before the switch"
     if not plan.replaces:
         return "all (first release)"
-    if host.get_fact(DockerImageId, reference=plan.host_image) is None:
+    if asked_while_planning(DockerImageId, reference=plan.host_image) is None:
         return "not known until the image is on the host"
     pending = host.get_fact(PendingMigrations, image=plan.host_image, release_dir=plan.replaces)
     if isinstance(pending, str):

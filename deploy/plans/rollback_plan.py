@@ -44,7 +44,7 @@ def plan_rollback() -> SwitchPlan:
                           f"there): releases there: {_on_host(releases)}")
     record = json.loads(record_text)
     host_image = parse_env_file(env_text, f"{target}/release.env")["APP_IMAGE"]
-    if host.get_fact(DockerImageId, reference=host_image) is None:
+    if asked_while_planning(DockerImageId, reference=host_image) is None:
         # A release pulled from a registry is pulled again; a shipped one needs its local image.
         pull = " --data pull=true" if record.get("image_digest") else ""
         raise DeployError(f"the image of release {release_id} ({host_image}) is no longer on "

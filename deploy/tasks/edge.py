@@ -2,10 +2,9 @@
 
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
-from pyinfra.facts.files import File
 from pyinfra.operations import server
 
-from deploy.facts import asked_while_planning
+from deploy.facts import TextFile, asked_while_planning
 from deploy.lib import stacks
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.settings import EdgeSettings, settings
@@ -52,7 +51,7 @@ def deploy_edge_stack(plan: ReleasePlan):
     # The switch owns upstream.inc from then on; until a release is live it names blue. A host
     # deployed before the socket layout keeps its file until the switch moves it over.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
-    if not asked_while_planning(File, path=upstream):
+    if asked_while_planning(TextFile, path=upstream) is None:
         stacks.put_text("Point nginx at the first colour", switch.socket_upstream(
             switch.COLOURS[0], settings().layout.app_port), upstream)
     certificate = prepare_certificate(plan.tls)

@@ -35,7 +35,12 @@ def wanted_state(text: str, mode: str, owner: str = "root:root") -> str:
 
 
 def file_state(sha1: str, mode: str, owner: str = "root:root") -> str:
-    return f"{sha1} {int(mode, 8):o} {owner}"
+    return f"{sha1} {stat_mode(mode)} {owner}"
+
+
+def stat_mode(mode: str) -> str:
+    """A mode as `stat -c %a` prints it: "0644" -> "644", "1777" -> "1777"."""
+    return f"{int(mode, 8):o}"
 
 
 def stale(texts: dict[str, str], states: dict[str, str], mode: str, private: Sequence[str] = ()) -> list[str]:
@@ -91,7 +96,7 @@ def parse_directory_modes(lines: Iterable[str]) -> dict[str, str]:
 
 def directories_to_make(wanted: dict[str, str], modes: dict[str, str]) -> list[str]:
     """The directories (path: mode, e.g. "1777") missing or of another mode, in the given order."""
-    return [path for path, mode in wanted.items() if modes.get(path) != f"{int(mode, 8):o}"]
+    return [path for path, mode in wanted.items() if modes.get(path) != stat_mode(mode)]
 
 
 def make_directories(wanted: dict[str, str], paths: Sequence[str]) -> list[list[str]]:

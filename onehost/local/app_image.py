@@ -96,11 +96,8 @@ def context_commit(context: Path) -> str | None:
 
 def image_revision(reference: str) -> str | None:
     """The app commit a local image was built from (its REVISION_LABEL), or None."""
-    result = subprocess.run(["docker", "image", "inspect", "--format",
-                             f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}', reference],
-                            capture_output=True, text=True)
-    value = result.stdout.strip() if result.returncode == 0 else ""
-    return None if value in ("", "<no value>") else value
+    value = docker_cli.image_field(reference, f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}')
+    return None if value in (None, "", "<no value>") else value
 
 
 def dockerfile_base_image(dockerfile: Path) -> str | None:

@@ -6,19 +6,22 @@ import subprocess
 from onehost.local.shell import CommandFailed
 
 
-def image_id(reference: str) -> str | None:
-    """The image's id, or None when the daemon has no such image."""
-    result = subprocess.run(["docker", "image", "inspect", "--format", "{{.Id}}", reference],
+def image_field(reference: str, template: str) -> str | None:
+    """`docker image inspect --format template` of the image, or None when the daemon has no such image."""
+    result = subprocess.run(["docker", "image", "inspect", "--format", template, reference],
                             capture_output=True, text=True)
     return result.stdout.strip() if result.returncode == 0 else None
+
+
+def image_id(reference: str) -> str | None:
+    """The image's id, or None when the daemon has no such image."""
+    return image_field(reference, "{{.Id}}")
 
 
 def image_user(reference: str) -> str | None:
     """The user the image is configured to run as (Config.User: "", "app", "10001:10001"), or
     None when the daemon has no such image."""
-    result = subprocess.run(["docker", "image", "inspect", "--format", "{{.Config.User}}", reference],
-                            capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else None
+    return image_field(reference, "{{.Config.User}}")
 
 
 def layer_diff_ids(reference: str) -> list[str]:
