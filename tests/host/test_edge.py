@@ -98,12 +98,16 @@ def assert_json_error(response: Response, status: int) -> None:
 def point_nginx_at(instance, target: str) -> None:
     """With the switch's own commands: upstream.inc replaced atomically, then a reload."""
     instance.inner(*switch.write_upstream(f"{EDGE_DIR}/conf.d", target, APP_PORT))
-    instance.inner(*reload_nginx(switch.EDGE_PROJECT, f"{EDGE_DIR}/compose.yaml", f"{EDGE_DIR}/stack.env"))
+    reload_edge(instance)
 
 
 def put_upstream_back(instance, original: str) -> None:
     """upstream.inc exactly as it was (the socket layout's fixed line), then a reload."""
     instance.inner(*switch.replace_upstream(f"{EDGE_DIR}/conf.d", original))
+    reload_edge(instance)
+
+
+def reload_edge(instance) -> None:
     instance.inner(*reload_nginx(switch.EDGE_PROJECT, f"{EDGE_DIR}/compose.yaml", f"{EDGE_DIR}/stack.env"))
 
 
