@@ -7,7 +7,6 @@ and when it is killed nothing of it is left, on the host or here."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -118,33 +117,47 @@ class Follower:
         return wait_until(arrived, f"the follower's line for request {request_id}", timeout, interval=0.1)
 
 
+# Run inside the instance: a POST on the colour's own Gunicorn socket whose body comes one byte
+# every two seconds for as long as this script's stdin stays open. "held" is printed once the
+# headers are sent.
+HOLD_SCRIPT = """
+import socket, sys, threading
+connection = socket.socket(socket.AF_UNIX)
+connection.connect(sys.argv[1])
+connection.sendall(b"POST /api/events/ HTTP/1.1\\r\\nHost: localhost\\r\\nX-Forwarded-Proto: https\\r\\n"
+                   b"Content-Type: application/json\\r\\nContent-Length: 4096\\r\\n\\r\\n{")
+print("held", flush=True)
+closed = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
+while not closed.wait(2):
+    connection.sendall(b" ")
+connection.close()
+"""
+
+
 class HeldRequest:
-    """A request through nginx whose body comes one byte every two seconds: nginx's worker serving
-    it cannot finish shutting down after a reload ("old worker processes ... continue to service
-    current requests until all such requests are serviced", https://nginx.org/en/docs/beginners_guide.html),
-    so the switch's drain waits for it (up to drain_seconds). Closing the connection lets the drain
-    end. (client_body_timeout, 10 s, is the longest nginx waits between two reads of a body:
-    deploy/group_data/all.py, nginx/templates/client-limits.inc.j2.)"""
+    """A request on the live colour's own Gunicorn socket, its body dribbled: the sync worker
+    reading it is busy until the body ends, and Gunicorn's graceful stop waits for busy workers
+    ("Workers still alive after the timeout (starting from the receipt of the restart signal) are
+    force killed", https://docs.gunicorn.org/en/stable/settings.html#graceful-timeout; 25 s in
+    example/gunicorn.conf.py). So the old colour keeps running after the switch until release()
+    closes the connection. The request goes to the socket, not through nginx: nginx reads a body
+    whole before it passes the request on (proxy_request_buffering,
+    https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering), so a body
+    dribbled through nginx never reaches Gunicorn."""
 
     def __init__(self, instance):
-        self.connection = socket.create_connection(("127.0.0.1", instance.config.http_port), timeout=10)
-        self.connection.sendall(b"POST /api/events/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                b"Content-Type: application/json\r\nContent-Length: 4096\r\n\r\n{")
-        self.stopped = threading.Event()
-        self.dribbler = threading.Thread(target=self._dribble, daemon=True)
-        self.dribbler.start()
-
-    def _dribble(self) -> None:
-        while not self.stopped.wait(2):
-            try:
-                self.connection.sendall(b" ")
-            except OSError:
-                return
+        sockets = "/data/stacks/edge/conf.d/sockets"
+        colour_socket = f"{sockets}/{instance.readlink(f'{sockets}/live.sock')}"
+        self.process = subprocess.Popen(["docker", "exec", "-i", instance.config.name, "python3", "-c",
+                                         HOLD_SCRIPT, colour_socket],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline() == "held\n", f"no request held on {colour_socket}"
 
     def release(self) -> None:
-        self.stopped.set()
-        self.dribbler.join(timeout=10)
-        self.connection.close()
+        if self.process.poll() is None:
+            self.process.stdin.close()
+            self.process.wait(timeout=30)
 
 
 def running(instance, container: str) -> bool:
