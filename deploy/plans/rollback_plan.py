@@ -50,6 +50,7 @@ def plan_rollback() -> SwitchPlan:
         raise DeployError(f"the image of release {release_id} ({host_image}) is no longer on "
                           f"{host.name}: deploy it again with --data image={record['image']}{pull}")
     plan = switching.switch_plan("rollback", release_id, target, record["image"], host_image,
-                              record.get("image_id"), record.get("git_commit"))
+                              record.get("image_id"), record.get("git_commit"),
+                              pulled_by_digest=bool(record.get("image_digest")))
     switching.describe(plan, "not run by a rollback (a warning names any the release does not know)")
     return plan

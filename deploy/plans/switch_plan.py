@@ -40,13 +40,14 @@ def check_lock(layout: HostLayout) -> None:
 
 
 def switch_plan(action: str, release_id: str, release_dir: str, image: str, host_image: str,
-                image_id: str | None, git_commit: str | None) -> SwitchPlan:
+                image_id: str | None, git_commit: str | None, pulled_by_digest: bool = False) -> SwitchPlan:
     layout, deploy = settings().layout, settings().deploy
     check_lock(layout)
     return SwitchPlan(
         action=action, release_id=release_id, release_dir=release_dir,
         live_colour=live_colour(layout), replaces=link_target(f"{layout.releases}/current"),
         image=image, host_image=host_image, image_id=image_id, git_commit=git_commit,
+        image_digest=host_image if pulled_by_digest else None,
         layout=layout, db_user=deploy.db_user, db_name=deploy.db_name,
         health_timeout_seconds=deploy.health_timeout_seconds, drain_seconds=deploy.drain_seconds,
         lock_ttl_seconds=deploy.lock_ttl_seconds, break_lock=deploy.break_lock)

@@ -22,7 +22,9 @@ and processes stay as they are. `upstream.inc` records the live colour for the o
     from the reload layout, once) or when the colour has no socket (a release from before the
     socket layout: upstream.inc then names its container, and nginx reloads as it used to);
  6. checks /health/ through nginx, and switches back when that fails;
- 7. points `current` and `previous`, lets the old colour drain, then stops it;
+ 7. points `current` and `previous`, then retires the old colour: Gunicorn's graceful stop
+    lets its requests finish in the background, so the deploy does not wait for them (a switch
+    that reloaded nginx waits for nginx's old workers, then stops the colour itself);
  8. appends a line to the history and releases the lock, whatever happened.
 
 Any failure before step 5 stops the new colour and leaves the old one serving. The
@@ -126,9 +128,38 @@ def colour_compose(colour: str, release_dir: str) -> list[str]:
     return commands.compose(project(colour), f"{release_dir}/compose.yaml", f"{release_dir}/release.env")
 
 
-def start_colour(colour: str, release_dir: str) -> list[str]:
-    """Start (or recreate) the colour with the release; the switch then waits for its health."""
-    return colour_compose(colour, release_dir) + ["up", "--detach", "--remove-orphans"]
+# Held by a colour's retire (retire_colour) until its containers are gone. /run/lock is the
+# host's directory for lock files, on tmpfs: no retire outlives a reboot, and neither does its lock
+# (https://refspecs.linuxfoundation.org/FHS_3.0/fhs/ch05s09.html).
+RETIRE_LOCK_DIR = "/run/lock"
+
+
+def retire_lock(colour: str) -> str:
+    return f"{RETIRE_LOCK_DIR}/onehost-retire-{project(colour)}.lock"
+
+
+def start_colour(colour: str, release_dir: str, retire_wait_seconds: int) -> list[str]:
+    """Start (or recreate) the colour with the release; the switch then waits for its health.
+    A retire of the colour the deploy before left running in the background ends first: up to
+    `retire_wait_seconds` (flock(1) waits for the lock, --wait gives up,
+    https://man7.org/linux/man-pages/man1/flock.1.html)."""
+    lock = retire_lock(colour)
+    waited = (f'flock --wait "$1" {shlex.quote(lock)} true || {{ echo "{project(colour)} was still being '
+              f'retired after $1 s (see retire.log in the release it ran); stop it with: docker compose '
+              f'--project-name {project(colour)} down" >&2; exit 1; }}; shift; exec "$@"')
+    return ["sh", "-c", waited, "start-colour", str(retire_wait_seconds),
+            *colour_compose(colour, release_dir), "up", "--detach", "--remove-orphans"]
+
+
+def retire_colour(colour: str, timeout_seconds: int, log_file: str) -> list[str]:
+    """stop_colour in the background, in its own session (setsid --fork: the command returns at
+    once, and the stop outlives the SSH session: https://man7.org/linux/man-pages/man1/setsid.1.html),
+    its output in `log_file`. It holds retire_lock(colour) from before it starts until its last
+    process exits (the lock is on the open file, which the stop inherits as fd 9: flock(2)), so
+    the next start of the colour waits for it."""
+    return ["sh", "-c", 'exec 9> "$1" && flock 9 && log=$2 && shift 2 && '
+                        'exec setsid --fork "$@" > "$log" 2>&1 < /dev/null',
+            "retire-colour", retire_lock(colour), log_file, *stop_colour(colour, timeout_seconds)]
 
 
 def stop_colour(colour: str, timeout_seconds: int) -> list[str]:
@@ -316,6 +347,11 @@ def pg_dump(data_stack_dir: str, db_user: str, db_name: str, dump_path: str) -> 
                         f"mv {shlex.quote(partial)} {shlex.quote(dump_path)}"]
 
 
+def one_after_another(*commands: list[str]) -> list[str]:
+    """The commands in one shell, each only when the one before succeeded: one round trip."""
+    return ["sh", "-c", " && ".join(shlex.join(command) for command in commands)]
+
+
 def point_link(link: str, target: str) -> list[str]:
     """ln -sfn onto a temporary name, then rename over the link: atomic."""
     partial = f"{link}.partial"
@@ -326,10 +362,6 @@ def point_link(link: str, target: str) -> list[str]:
 def append_history(history_file: str, entry: dict) -> list[str]:
     return ["sh", "-c", f"printf '%s\\n' \"$1\" >> {shlex.quote(history_file)}",
             "append-history", json.dumps(entry, sort_keys=True)]
-
-
-def image_digest(image: str) -> list[str]:
-    return ["docker", "image", "inspect", "--format", "{{join .RepoDigests \" \"}}", image]
 
 
 # --- running them ---------------------------------------------------------------------
@@ -429,6 +461,9 @@ class SwitchPlan:
     db_name: str
     health_timeout_seconds: int = 120
     drain_seconds: int = 30
+    # `repository@sha256:...` when the host pulls the image by its registry digest (known when
+    # planning); None for a shipped image (`docker load` records no digest).
+    image_digest: str | None = None
     lock_ttl_seconds: int = LOCK_TTL_SECONDS
     break_lock: bool = False
 

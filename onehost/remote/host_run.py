@@ -3,6 +3,8 @@ failure raised with its output, under the deploy lock (onehost/commands/lock.py)
 
 from __future__ import annotations
 
+import shlex
+
 from onehost.commands import lock as deploy_lock
 from onehost.commands.switch import CommandError
 
@@ -21,5 +23,8 @@ class LockedHostRun:
         deploy_lock.take(self.plan.layout.lock_dir, self.owner, self.plan.lock_ttl_seconds, self.plan.break_lock,
                          self.run_command, self.run, self.say)
 
-    def release_lock(self) -> None:
-        self.run_command(deploy_lock.release(self.plan.layout.lock_dir, self.owner))
+    def release_lock(self, after: list[str] | None = None) -> None:
+        """Release the lock; `after`: a last command to run under it first, in the same round
+        trip (the lock is released whatever that command does)."""
+        release = deploy_lock.release(self.plan.layout.lock_dir, self.owner)
+        self.run_command(["sh", "-c", f"{shlex.join(after)}; {shlex.join(release)}"] if after else release)

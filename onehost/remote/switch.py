@@ -24,16 +24,17 @@ from onehost.commands.switch import (
     colour_logs,
     container,
     container_address,
-    image_digest,
     migrate,
     migration_state,
     nginx_shutting_down_workers,
+    one_after_another,
     parse_answered,
     parse_migration_state,
     pg_dump,
     point_link,
     point_live_socket,
     replace_upstream,
+    retire_colour,
     socket_health_check,
     socket_name,
     socket_upstream,
@@ -44,6 +45,11 @@ from onehost.commands.switch import (
     wait_until_answers,
 )
 from onehost.remote.host_run import LockedHostRun
+
+# How much longer than drain_seconds a start waits for the colour's retire: the containers'
+# removal after their stop.
+RETIRE_MARGIN_SECONDS = 60
+RETIRE_LOG = "retire.log"   # in the release the retired colour ran
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Switch(LockedHostRun):
     pause: Callable[[float], None] = time.sleep
     pre_migration_dump: str | None = None
     answered: Answered | None = None    # how the new colour answered, once it has
+    reloaded_nginx: bool = False        # the switch reloaded nginx: its old workers may still send to the old colour
 
     # -- plumbing ------------------------------------------------------------------
     def phase(self, title: str, step: Callable[[], object]):
@@ -110,7 +117,7 @@ class Switch(LockedHostRun):
             self.run(self.start_command(colour))
 
     def start_command(self, colour: str) -> list[str]:
-        return start_colour(colour, self.plan.release_dir)
+        return start_colour(colour, self.plan.release_dir, self.plan.drain_seconds + RETIRE_MARGIN_SECONDS)
 
     def check_direct(self) -> None:
         layout = self.plan.layout
@@ -171,13 +178,15 @@ class Switch(LockedHostRun):
         reloads. `undoing`: failures are ignored, so the rest of an undo still runs."""
         run = self.output_of if undoing else self.run
         layout = self.plan.layout
+        conf_dir = f"{layout.edge_dir}/conf.d"
         if via_socket:
-            run(point_live_socket(layout.sockets_dir, colour))
-            text = socket_upstream(colour, layout.app_port)
+            change = one_after_another(point_live_socket(layout.sockets_dir, colour),
+                                       replace_upstream(conf_dir, socket_upstream(colour, layout.app_port)))
         else:
-            text = upstream_line(container(colour), layout.app_port)
-        if DIRECTIVE_CHANGED in run(replace_upstream(f"{layout.edge_dir}/conf.d", text)):
+            change = replace_upstream(conf_dir, upstream_line(container(colour), layout.app_port))
+        if DIRECTIVE_CHANGED in run(change):
             run(self.reload_nginx())
+            self.reloaded_nginx = True
             self.say(f"nginx sends to {colour}: upstream.inc changed, nginx reloaded")
         elif via_socket:
             self.say(f"nginx sends to {colour}: live.sock moved, no reload")
@@ -197,14 +206,26 @@ class Switch(LockedHostRun):
 
     def point_links(self) -> None:
         plan = self.plan
+        links = [point_link(f"{plan.layout.releases}/current", plan.release_dir)]
         if plan.replaces and plan.replaces != plan.release_dir:
-            self.run(point_link(f"{plan.layout.releases}/previous", plan.replaces))
-        self.run(point_link(f"{plan.layout.releases}/current", plan.release_dir))
+            links.insert(0, point_link(f"{plan.layout.releases}/previous", plan.replaces))
+        self.run(one_after_another(*links))
+
+    def retire_old(self) -> None:
+        """Gunicorn stops gracefully: it closes its listeners, unlinks its socket and lets its
+        workers finish their requests (https://docs.gunicorn.org/en/stable/signals.html, TERM).
+        Nothing new reaches the old colour once live.sock has moved, so the deploy need not wait
+        for that: the stop runs on in the background (as Dokku retires old containers after a
+        deploy, https://dokku.com/docs/deployment/zero-downtime-deploys/),
+        its output in the old release's retire.log, and the next start of the colour waits
+        for it."""
+        plan = self.plan
+        log = f"{plan.replaces}/{RETIRE_LOG}" if plan.replaces else "/dev/null"
+        self.run(retire_colour(plan.live_colour, plan.drain_seconds, log))
 
     def drain_old(self) -> None:
-        """In-flight requests finish (on nginx's old workers, when the switch reloaded), then
-        Gunicorn stops gracefully: it closes its listeners, unlinks its socket and lets its
-        workers finish their requests (https://docs.gunicorn.org/en/stable/signals.html, TERM)."""
+        """After a reload: in-flight requests finish on nginx's old workers, which may still send
+        to the old colour by its address; then the old colour stops."""
         drained = self.poll(lambda: self.run(nginx_shutting_down_workers()).strip() == "0",
                             timeout=self.plan.drain_seconds)
         if not drained:
@@ -230,8 +251,7 @@ class Switch(LockedHostRun):
             error = str(failure) or type(failure).__name__
             raise
         finally:
-            self.record(started_at, self.clock() - started, error)
-            self.release_lock()
+            self.release_lock(after=self.history_entry(started_at, self.clock() - started, error))
 
     def go_live(self) -> None:
         plan, idle = self.plan, self.plan.idle_colour
@@ -253,8 +273,10 @@ class Switch(LockedHostRun):
                                f"after the switch ({failure}); switched back: {self.still_serving()}"
                                ) from None
         self.phase("point current and previous", self.point_links)
-        if plan.live_colour:
+        if plan.live_colour and self.reloaded_nginx:
             self.phase(f"drain and stop {plan.live_colour}", self.drain_old)
+        elif plan.live_colour:
+            self.phase(f"retire {plan.live_colour} (it stops in the background)", self.retire_old)
 
     def before_switch(self, title: str, step: Callable[[], object]) -> None:
         try:
@@ -270,16 +292,16 @@ class Switch(LockedHostRun):
         self.restore_live()
         self.stop_idle()
 
-    def record(self, started_at: str, seconds: float, error: str | None) -> None:
+    def history_entry(self, started_at: str, seconds: float, error: str | None) -> list[str]:
+        """The command that appends this switch's line to the history."""
         plan = self.plan
-        ok, digests = self.run_command(image_digest(plan.host_image))
         entry = {
             "action": plan.action,
             "release": plan.release_id,
             "image": plan.image,
             "host_image": plan.host_image,
             "image_id": plan.image_id,
-            "image_digest": (digests.split() or [None])[0] if ok else None,
+            "image_digest": plan.image_digest,
             "git_commit": plan.git_commit,
             "who": f"{self.owner.who}@{self.owner.origin}",
             "started_at": started_at,
@@ -289,4 +311,4 @@ class Switch(LockedHostRun):
             "colour": plan.idle_colour,
             "pre_migration_dump": self.pre_migration_dump,
         }
-        self.run_command(append_history(plan.layout.history_file, entry))
+        return append_history(plan.layout.history_file, entry)

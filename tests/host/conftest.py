@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+from onehost.commands import switch
 from onehost.local import instance
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
@@ -29,6 +30,17 @@ TEST_INSTANCE_ENV = {
 }
 
 
+# Each retire holds its colour's lock until its containers are gone (onehost/commands/switch.py).
+RETIRES_OVER = "for lock in {locks}; do [ -e \"$lock\" ] || continue; flock --wait 120 \"$lock\" true; done"
+
+
+def wait_until_retired(instance_name: str) -> None:
+    """Until no colour is being retired on the instance (nothing to wait for when it is not running)."""
+    locks = " ".join(switch.retire_lock(colour) for colour in switch.COLOURS)
+    subprocess.run(["docker", "exec", instance_name, "sh", "-c", RETIRES_OVER.format(locks=locks)],
+                   capture_output=True, timeout=180)
+
+
 class Deployer:
     """Runs deploy files against the test instance and keeps what they printed."""
 
@@ -36,10 +48,14 @@ class Deployer:
         self.environ = environ
 
     def run(self, data: dict, deploy_file: str = "deploy.py", environ: dict | None = None,
-            check: bool = True, dry: bool = False) -> subprocess.CompletedProcess:
+            check: bool = True, dry: bool = False, settle: bool = True) -> subprocess.CompletedProcess:
+        """The deploy file's run. `settle`: then wait until the colour it replaced is gone (a switch
+        retires it in the background), so what the next test sees is the deploy's whole effect."""
+        environ = {**self.environ, **(environ or {})}
         result = subprocess.run(pyinfra_command(deploy_file, data, dry=dry), cwd=REPO_ROOT, text=True,
-                                capture_output=True, env={**self.environ, **(environ or {})},
-                                timeout=900)
+                                capture_output=True, env=environ, timeout=900)
+        if settle:
+            wait_until_retired(environ["ONEHOST_INSTANCE"])
         if check and result.returncode != 0:
             pytest.fail(f"deploy failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
         return result

@@ -23,6 +23,7 @@ from onehost.commands.live import NO_RELEASE_EXIT
 from onehost.local.instance import wait_until
 from onehost.local.shell import CommandFailed
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
+from tests.host.held_request import HeldRequest
 
 FOLLOW_IMAGE = f"{APP_REPOSITORY}:test-logs-follow"
 NO_RELEASE = ("error: {host} has no release yet: deploy one first "
@@ -117,49 +118,6 @@ class Follower:
         return wait_until(arrived, f"the follower's line for request {request_id}", timeout, interval=0.1)
 
 
-# Run inside the instance: a POST on the colour's own Gunicorn socket whose body comes one byte
-# every two seconds for as long as this script's stdin stays open. "held" is printed once the
-# headers are sent.
-HOLD_SCRIPT = """
-import socket, sys, threading
-connection = socket.socket(socket.AF_UNIX)
-connection.connect(sys.argv[1])
-connection.sendall(b"POST /api/events/ HTTP/1.1\\r\\nHost: localhost\\r\\nX-Forwarded-Proto: https\\r\\n"
-                   b"Content-Type: application/json\\r\\nContent-Length: 4096\\r\\n\\r\\n{")
-print("held", flush=True)
-closed = threading.Event()
-threading.Thread(target=lambda: (sys.stdin.read(), closed.set()), daemon=True).start()
-while not closed.wait(2):
-    connection.sendall(b" ")
-connection.close()
-"""
-
-
-class HeldRequest:
-    """A request on the live colour's own Gunicorn socket, its body dribbled: the sync worker
-    reading it is busy until the body ends, and Gunicorn's graceful stop waits for busy workers
-    ("Workers still alive after the timeout (starting from the receipt of the restart signal) are
-    force killed", https://docs.gunicorn.org/en/stable/settings.html#graceful-timeout; 25 s in
-    example/gunicorn.conf.py). So the old colour keeps running after the switch until release()
-    closes the connection. The request goes to the socket, not through nginx: nginx reads a body
-    whole before it passes the request on (proxy_request_buffering,
-    https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_request_buffering), so a body
-    dribbled through nginx never reaches Gunicorn."""
-
-    def __init__(self, instance):
-        sockets = "/data/stacks/edge/conf.d/sockets"
-        colour_socket = f"{sockets}/{instance.readlink(f'{sockets}/live.sock')}"
-        self.process = subprocess.Popen(["docker", "exec", "-i", instance.config.name, "python3", "-c",
-                                         HOLD_SCRIPT, colour_socket],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.process.stdout.readline() == "held\n", f"no request held on {colour_socket}"
-
-    def release(self) -> None:
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(timeout=30)
-
-
 def running(instance, container: str) -> bool:
     result = instance.inner("docker", "inspect", "--format", "{{.State.Running}}", container, check=False)
     return result.stdout.strip() == "true"
@@ -211,7 +169,7 @@ def test_following_the_app_goes_on_with_the_new_colour_across_a_deploy(deployer,
 
         held = HeldRequest(test_instance)
         deploy = threading.Thread(target=lambda: deploy_result.update(
-            run=deployer.run({"image": FOLLOW_IMAGE}, check=False)), daemon=True)
+            run=deployer.run({"image": FOLLOW_IMAGE}, check=False, settle=False)), daemon=True)
         deploy.start()
 
         def switched():
@@ -232,12 +190,13 @@ def test_following_the_app_goes_on_with_the_new_colour_across_a_deploy(deployer,
         follower.request_line(after, 10)
         assert time.monotonic() - asked < 5
         assert running(test_instance, old), "the old colour had stopped: its drain was over"
-        assert deploy.is_alive()
 
-        held.release()
+        # The deploy returns while the old colour still drains: it is retired in the background.
         deploy.join(timeout=600)
         assert deploy_result["run"].returncode == 0, deploy_result["run"].stdout[-3000:]
-        assert not running(test_instance, old)
+        assert running(test_instance, old), "the old colour stopped before its held request ended"
+        held.release()
+        wait_until(lambda: not running(test_instance, old), "the old colour to stop once its request ended", 30)
 
         # The deploy is over, the follower goes on; it has every line the new colour wrote, from its first.
         later = traced_request(test_instance, "/api/events/?logs-follow=later")

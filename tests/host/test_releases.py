@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 
 import pytest
@@ -19,12 +20,14 @@ import pytest
 from onehost.commands import release
 from onehost.local.instance import wait_until
 from onehost.local.loadgen import LoadResult
-from onehost.local.shell import run
+from onehost.local.shell import CommandFailed, run
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
+from tests.host.held_request import HeldRequest
 from tests.host.load import Load
 from tests.host.test_deploy import changes_reported
+from tests.host.test_logs_command import running
 
 # The session's own repository (see tests/host/conftest.py); the tags name the releases.
 V2, UNHEALTHY, BAD_MIGRATION, FAILS_THROUGH_NGINX = (
@@ -132,7 +135,18 @@ class Switched:
     replaced_container: str          # the colour's container live before it
     long_lived_before: dict[str, str]
     long_lived_after: dict[str, str]
-    replaced_container_left: bool    # `docker inspect` still finds the replaced container
+    replaced_container_gone: bool    # the replaced colour's container went (retired in the background)
+
+
+def container_goes(instance, container: str, timeout: float = 90) -> bool:
+    """The container is removed within `timeout` (the drain, 30 s, and its removal): a switch
+    retires the old colour in the background, after the deploy has returned."""
+    def gone():
+        return instance.inner("docker", "inspect", container, check=False).returncode != 0
+    try:
+        return wait_until(gone, f"{container} to be removed", timeout)
+    except CommandFailed:
+        return False
 
 
 def under_load(deployer, instance, version: str, *args, **kwargs) -> Switched:
@@ -140,14 +154,13 @@ def under_load(deployer, instance, version: str, *args, **kwargs) -> Switched:
     long_lived = {name: started_at(instance, name) for name in LONG_LIVED}
     replaced = instance.live_container()
     with Load(instance) as load:
-        result = deployer.run(*args, **kwargs)
+        result = deployer.run(*args, settle=False, **kwargs)   # the replaced colour's retire is checked below
         load.until_version(version)
     return Switched(result=result, load=load.result, release=release_at(instance, "current"),
                     previous=release_at(instance, "previous"), replaced_container=replaced,
                     long_lived_before=long_lived,
                     long_lived_after={name: started_at(instance, name) for name in LONG_LIVED},
-                    replaced_container_left=instance.inner("docker", "inspect", replaced,
-                                                           check=False).returncode == 0)
+                    replaced_container_gone=container_goes(instance, replaced))
 
 
 @pytest.fixture(scope="module")
@@ -244,9 +257,9 @@ def test_deploy_under_load_drops_nothing_and_switches_versions(v1, v2_deployed):
     assert deployed.release.startswith("test-v2-") and deployed.previous == v1
     # The edge and data stacks kept running; the old colour is gone.
     assert deployed.long_lived_after == deployed.long_lived_before
-    assert not deployed.replaced_container_left
+    assert deployed.replaced_container_gone
     for phase in ("start ", "check /health/ on", "migrations", "switch nginx to",
-                  "check /health/ through nginx", "drain and stop"):
+                  "check /health/ through nginx", "retire "):
         assert f": {phase}" in output_of(deployed.result)
 
 
@@ -359,6 +372,35 @@ def test_a_killed_deploy_leaves_a_stale_lock_the_next_deploy_breaks(deployer, te
     assert "warning: breaking the deploy lock (stale) held by" in output_of(recovered)
     assert serving(test_instance) == "test-v1"
     assert test_instance.inner("test", "-d", "/data/deploy.lock", check=False).returncode != 0
+
+
+def retire_waits(instance) -> str:
+    """The `flock --wait` of a start waiting for a colour's retire, as `ps` shows it ('' when none)."""
+    return instance.inner("pgrep", "-af", "flock --wait .*onehost-retire", check=False).stdout.strip()
+
+
+def test_a_deploy_right_after_another_waits_for_the_colour_still_being_retired(deployer, test_instance, v1_live):
+    """v1's colour is still finishing a request when v2 goes live, so it is still being retired
+    when the next deploy wants that colour back: that deploy waits for the retire, then goes on."""
+    old = test_instance.live_container()
+    held = HeldRequest(test_instance)
+    try:
+        first = deployer.run({"image": V2}, settle=False)
+        assert "retire " in output_of(first) and serving(test_instance) == "test-v2"
+        assert running(test_instance, old), "the retired colour stopped before its request ended"
+        result = {}
+        second = threading.Thread(target=lambda: result.update(run=deployer.run({"image": APP_IMAGE}, check=False)),
+                                  daemon=True)
+        second.start()
+        waiting = wait_until(lambda: retire_waits(test_instance), "the next deploy to wait for the retire", 120)
+        assert old.rsplit("-", 2)[0] in waiting     # app-<colour>: the colour it is about to start
+        assert serving(test_instance) == "test-v2" and second.is_alive()
+    finally:
+        held.release()
+    second.join(timeout=300)
+    assert result["run"].returncode == 0, output_of(result["run"])[-3000:]
+    assert serving(test_instance) == "test-v1"
+    assert not retire_waits(test_instance)
 
 
 RELEASE_STATE = "ls /data/releases; cat /data/stacks/edge/conf.d/upstream.inc; docker ps --format '{{.Names}}'"

@@ -6,6 +6,10 @@ else, so a test passes only when the switch runs exactly the right commands.
 """
 
 import json
+import os
+import shlex
+import subprocess
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +17,7 @@ import pytest
 from onehost.commands import compose_commands, lock, switch
 from onehost.commands.lock import LockOwner
 from onehost.commands.switch import HostLayout, SwitchFailed, SwitchPlan
+from onehost.local.instance import wait_until
 from onehost.remote import switch as switch_runner
 from onehost.remote.switch import Switch
 
@@ -24,10 +29,9 @@ RELEASE_DIR, REPLACES = "/data/releases/v2-abc", "/data/releases/v1-def"
 LOCK_DIR, HISTORY = "/data/deploy.lock", "/data/history.jsonl"
 CONF_DIR = "/data/stacks/edge/conf.d"
 GREEN_ADDRESS = "172.18.0.9"
-DIGEST = "timewarp@sha256:feedface"
 DUMP = "/data/backups/pre-migrate-v2-abc-20261125T100000Z.dump"
 # The lines of the commands the tests below name; the fake host answers them and their kin.
-START_GREEN = switch.start_colour("green", RELEASE_DIR)
+START_GREEN = switch.start_colour("green", RELEASE_DIR, 63)     # drain_seconds 3, and 60 more
 SOCKETS_DIR = "/data/stacks/edge/conf.d/sockets"
 GREEN_WAIT = switch.wait_until_answers("green", SOCKETS_DIR, "api.example.com", 5)
 GREEN_ADDRESS_QUERY = switch.container_address("green", "onehost")
@@ -45,20 +49,37 @@ UPSTREAM_GREEN = switch.replace_upstream(CONF_DIR, switch.socket_upstream("green
 UPSTREAM_BLUE = switch.replace_upstream(CONF_DIR, switch.socket_upstream("blue", 8000))
 UPSTREAM_GREEN_ADDRESS = switch.replace_upstream(CONF_DIR, switch.upstream_line("app-green-app-1", 8000))
 UPSTREAM_BLUE_ADDRESS = switch.replace_upstream(CONF_DIR, switch.upstream_line("app-blue-app-1", 8000))
+# In the socket layout live.sock and upstream.inc move in one command.
+SWITCH_GREEN = switch.one_after_another(LIVE_GREEN, UPSTREAM_GREEN)
+SWITCH_BLUE = switch.one_after_another(LIVE_BLUE, UPSTREAM_BLUE)
 DIRECTIVE_CHANGED = (True, switch.DIRECTIVE_CHANGED + "\n")
 RELOAD = compose_commands.reload_nginx("edge", "/data/stacks/edge/compose.yaml", "/data/stacks/edge/stack.env")
 EDGE_CHECK = compose_commands.edge_health_check("api.example.com", False, attempts=5)
 LINK_PREVIOUS = switch.point_link("/data/releases/previous", REPLACES)
 LINK_CURRENT = switch.point_link("/data/releases/current", RELEASE_DIR)
+LINKS = switch.one_after_another(LINK_PREVIOUS, LINK_CURRENT)
+RETIRE_BLUE = switch.retire_colour("blue", 3, f"{REPLACES}/retire.log")
 DRAIN_WAIT = switch.nginx_shutting_down_workers()
 STOP_BLUE_AFTER_DRAIN = switch.stop_colour("blue", 3)
 GREEN_LOGS = switch.colour_logs("green")
 STOP_GREEN = switch.stop_colour("green", 10)
-DIGEST_QUERY = switch.image_digest("timewarp:id-0123456789ab")
 ACQUIRE = lock.acquire(LOCK_DIR, OWNER)
 INSPECT = lock.inspect(LOCK_DIR)
 RELEASE = lock.release(LOCK_DIR, OWNER)
 HISTORY_PREFIX = switch.append_history(HISTORY, {})[:-1]   # the entry is the last argument
+
+
+def history_then_release(entry: dict) -> list[str]:
+    """The switch's last command: its history line appended, then the lock released."""
+    return ["sh", "-c", f"{shlex.join(switch.append_history(HISTORY, entry))}; {shlex.join(RELEASE)}"]
+
+
+def history_entry(command: list[str]) -> str | None:
+    """The entry a history_then_release command appends, or None for another command."""
+    prefix, suffix = shlex.join(HISTORY_PREFIX) + " ", f"; {shlex.join(RELEASE)}"
+    if command[:2] != ["sh", "-c"] or not command[2].startswith(prefix) or not command[2].endswith(suffix):
+        return None
+    return shlex.split(command[2][:-len(suffix)])[-1]
 FAILED = (False, "something broke\nfor this reason")
 NEVER_HEALTHY = (False, "app-green-app-1 not healthy within 5 s (Docker says: running starting)\n")
 LOCK_EXISTS = (False, "mkdir: cannot create directory: File exists")
@@ -113,14 +134,13 @@ class FakeHost:
             tuple(lock.break_lock(LOCK_DIR)): (True, ""), tuple(RELEASE): (True, ""),
             tuple(switch.container_address("green", "onehost")): (True, f"{GREEN_ADDRESS}\n"),
             tuple(switch.container_address("blue", "onehost")): (True, "172.18.0.8\n"),
-            tuple(DIGEST_QUERY): (True, f"{DIGEST}\n"),
             tuple(DRAIN_WAIT): (True, "0\n"),
             tuple(RELOAD): (True, ""), tuple(EDGE_CHECK): (True, ""),
             tuple(PG_DUMP): (True, ""),
         }
         for colour, address in (("green", GREEN_ADDRESS), ("blue", "172.18.0.8")):
             answers.update({
-                tuple(switch.start_colour(colour, plan.release_dir)): (True, ""),
+                tuple(switch.start_colour(colour, plan.release_dir, plan.drain_seconds + 60)): (True, ""),
                 tuple(switch.wait_until_answers(colour, SOCKETS_DIR, "api.example.com",
                                                 plan.health_timeout_seconds)): (
                     answered(way, migrations, **(query or {}))),
@@ -130,17 +150,21 @@ class FakeHost:
                     True, "noise\nONEHOST_MIGRATIONS " + json.dumps(migrations)),
                 tuple(switch.migrate(colour, plan.release_dir)): (True, ""),
                 tuple(switch.socket_health_check(SOCKETS_DIR, colour, "api.example.com")): (True, "{}"),
-                tuple(switch.point_live_socket(SOCKETS_DIR, colour)): (True, ""),
-                tuple(switch.replace_upstream(CONF_DIR, switch.socket_upstream(colour, 8000))): (True, ""),
+                tuple(switch.one_after_another(
+                    switch.point_live_socket(SOCKETS_DIR, colour),
+                    switch.replace_upstream(CONF_DIR, switch.socket_upstream(colour, 8000)))): (True, ""),
                 tuple(switch.replace_upstream(CONF_DIR, switch.upstream_line(switch.container(colour), 8000))): (
                     DIRECTIVE_CHANGED),
                 tuple(switch.stop_colour(colour, plan.drain_seconds)): (True, ""),
                 tuple(switch.stop_colour(colour, 10)): (True, ""),
+                tuple(switch.retire_colour(colour, plan.drain_seconds, f"{plan.replaces}/retire.log")): (True, ""),
                 tuple(switch.colour_logs(colour)): (True, "last words\n"),
             })
-        answers[tuple(switch.point_link("/data/releases/current", plan.release_dir))] = (True, "")
+        current = switch.point_link("/data/releases/current", plan.release_dir)
+        answers[tuple(switch.one_after_another(current))] = (True, "")
         if plan.replaces:
-            answers[tuple(switch.point_link("/data/releases/previous", plan.replaces))] = (True, "")
+            answers[tuple(switch.one_after_another(switch.point_link("/data/releases/previous", plan.replaces),
+                                                   current))] = (True, "")
         for command in fail:
             answers[tuple(command)] = FAILED
         self.answers = answers
@@ -156,7 +180,7 @@ class FakeHost:
             return queue.pop(0) if len(queue) > 1 else queue[0]
         if key in self.answers:
             return self.answers[key]
-        if command[:-1] == HISTORY_PREFIX:
+        if history_entry(command) is not None:
             return True, ""
         raise AssertionError(f"the switch ran a command no step of it should: {command}")
 
@@ -167,7 +191,7 @@ class FakeHost:
         return self.commands.count(command)
 
     def history(self) -> dict:
-        [entry] = [command[-1] for command in self.commands if command[:-1] == HISTORY_PREFIX]
+        [entry] = [entry for entry in map(history_entry, self.commands) if entry is not None]
         return json.loads(entry)
 
 
@@ -183,7 +207,7 @@ def run_switch(plan, host):
 def expected_history(host, **changes) -> dict:
     entry = {"action": "deploy", "release": "v2-abc", "image": "timewarp:v2",
              "host_image": "timewarp:id-0123456789ab", "image_id": "sha256:0123456789ab",
-             "image_digest": DIGEST, "git_commit": "c0ffee", "who": "ci@runner",
+             "image_digest": None, "git_commit": "c0ffee", "who": "ci@runner",
              "started_at": "2026-11-25T10:00:00+00:00", "result": "ok", "error": None,
              "seconds": host.history()["seconds"], "colour": "green", "pre_migration_dump": None}
     entry.update(changes)
@@ -199,16 +223,11 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
         ACQUIRE,
         START_GREEN,
         GREEN_WAIT,                 # answered on its socket, migration state asked meanwhile
-        LIVE_GREEN,
-        UPSTREAM_GREEN,
+        SWITCH_GREEN,               # live.sock, then upstream.inc
         EDGE_CHECK,
-        LINK_PREVIOUS,
-        LINK_CURRENT,
-        DRAIN_WAIT,
-        STOP_BLUE_AFTER_DRAIN,
-        DIGEST_QUERY,
-        switch.append_history(HISTORY, expected_history(host)),
-        RELEASE,
+        LINKS,                      # previous, then current
+        RETIRE_BLUE,                # blue stops in the background: nothing reaches it any more
+        history_then_release(expected_history(host)),
     ]
     assert "migrations: none pending" in said
     assert "check /health/ on green: answered on app-green.sock, the way nginx will reach it" in said
@@ -216,18 +235,21 @@ def test_a_deploy_starts_the_idle_colour_checks_it_then_switches_and_stops_the_o
     assert not host.ran(RELOAD)
     assert [line.split(":")[0] for line in said if line.endswith(" s")] == [
         "lock", "start green with v2-abc and wait until it answers", "migrations", "switch nginx to green",
-        "check /health/ through nginx", "point current and previous", "drain and stop blue"]
+        "check /health/ through nginx", "point current and previous",
+        "retire blue (it stops in the background)"]
 
 
 def test_a_host_of_the_reload_layout_moves_to_the_socket_layout_with_one_reload():
     """upstream.inc still named a container: its directive changes once, and nginx reloads once."""
     host = FakeHost(make_plan())
-    host.answer(UPSTREAM_GREEN, DIRECTIVE_CHANGED)
+    host.answer(SWITCH_GREEN, DIRECTIVE_CHANGED)
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    switched = host.commands.index(LIVE_GREEN)
-    assert host.commands[switched - 1:switched + 4] == [GREEN_WAIT, LIVE_GREEN, UPSTREAM_GREEN, RELOAD, EDGE_CHECK]
+    switched = host.commands.index(SWITCH_GREEN)
+    assert host.commands[switched - 1:switched + 3] == [GREEN_WAIT, SWITCH_GREEN, RELOAD, EDGE_CHECK]
     assert host.count(RELOAD) == 1
+    # nginx's old workers may still send to blue by its address: they finish, then blue stops.
+    assert host.commands[-3:-1] == [DRAIN_WAIT, STOP_BLUE_AFTER_DRAIN] and not host.ran(RETIRE_BLUE)
     assert "nginx sends to green: upstream.inc changed, nginx reloaded" in said
 
 
@@ -239,7 +261,7 @@ def test_a_release_without_a_socket_is_switched_to_by_address_and_a_reload():
     runner.execute()
     assert host.commands[1:8] == [START_GREEN, GREEN_WAIT, GREEN_ADDRESS_QUERY, GREEN_DIRECT_CHECK,
                                   UPSTREAM_GREEN_ADDRESS, RELOAD, EDGE_CHECK]
-    assert not host.ran(LIVE_GREEN) and not host.ran(GREEN_SOCKET_CHECK)
+    assert not host.ran(SWITCH_GREEN) and not host.ran(GREEN_SOCKET_CHECK)
     assert "nginx sends to green: upstream.inc changed, nginx reloaded" in said
     assert any(line.startswith("check /health/ on green directly: ") for line in said)
 
@@ -249,8 +271,8 @@ def test_pending_migrations_are_dumped_first_then_run_in_a_one_off_container():
     runner, said = run_switch(make_plan(), host)
     runner.execute()
     assert runner.pre_migration_dump == DUMP
-    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(LIVE_GREEN) + 1] == [
-        GREEN_WAIT, PG_DUMP, GREEN_MIGRATE, LIVE_GREEN]
+    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(SWITCH_GREEN) + 1] == [
+        GREEN_WAIT, PG_DUMP, GREEN_MIGRATE, SWITCH_GREEN]
     assert not host.ran(GREEN_MIGRATION_STATE)      # the state printed while green started is used
     assert GREEN_MIGRATE == [
         "docker", "compose", "--project-name", "app-green", "--file", f"{RELEASE_DIR}/compose.yaml",
@@ -269,8 +291,8 @@ def test_a_migration_state_that_could_not_be_read_while_starting_is_asked_again(
     host = FakeHost(make_plan(), pending=["events.0002_add_place"], query=query)
     runner, said = run_switch(make_plan(), host)
     runner.execute()
-    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(LIVE_GREEN) + 1] == [
-        GREEN_WAIT, GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, LIVE_GREEN]
+    assert host.commands[host.commands.index(GREEN_WAIT):host.commands.index(SWITCH_GREEN) + 1] == [
+        GREEN_WAIT, GREEN_MIGRATION_STATE, PG_DUMP, GREEN_MIGRATE, SWITCH_GREEN]
     assert any(line.startswith("the migration state asked while green started is missing (exit status")
                and line.endswith("); asking again") for line in said)
     assert host.history()["result"] == "ok"
@@ -280,7 +302,7 @@ def test_a_rollback_reads_unknown_migrations_from_the_state_printed_while_starti
     host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"])
     runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    assert host.commands[1:4] == [START_GREEN, GREEN_WAIT, LIVE_GREEN]
+    assert host.commands[1:4] == [START_GREEN, GREEN_WAIT, SWITCH_GREEN]
     assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
 
 
@@ -289,9 +311,8 @@ def test_a_rollback_reads_unknown_migrations_from_the_state_printed_while_starti
     (GREEN_WAIT, "start green", {}),
     (GREEN_ADDRESS_QUERY, "check /health/ on green directly", {"way": "address"}),
     (GREEN_MIGRATION_STATE, "migrations", {"query": QUERY_REFUSED}),
-    (LIVE_GREEN, "switch nginx to green", {}),
-    (UPSTREAM_GREEN, "switch nginx to green", {}),
-], ids=["up", "wait", "address", "migration-state", "link", "upstream"])
+    (SWITCH_GREEN, "switch nginx to green", {}),
+], ids=["up", "wait", "address", "migration-state", "switch"])
 def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step, options):
     host = FakeHost(make_plan(), fail=[failing], **options)
     runner, _ = run_switch(make_plan(), host)
@@ -303,13 +324,12 @@ def test_a_failure_before_the_switch_leaves_the_old_colour_serving(failing, step
     assert "for this reason" in message
     # The failing command, then: live.sock and upstream.inc back on blue, green's logs, green stopped.
     undo_starts = host.commands.index(failing) + 1
-    assert host.commands[undo_starts:undo_starts + 5] == [BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE,
-                                                          GREEN_LOGS, STOP_GREEN]
+    assert host.commands[undo_starts:undo_starts + 4] == [BLUE_SOCKET_CHECK, SWITCH_BLUE, GREEN_LOGS, STOP_GREEN]
     assert not host.ran(RELOAD)
-    assert not host.ran(STOP_BLUE_AFTER_DRAIN)
-    assert not host.ran(LINK_CURRENT) and not host.ran(LINK_PREVIOUS)
+    assert not host.ran(STOP_BLUE_AFTER_DRAIN) and not host.ran(RETIRE_BLUE)
+    assert not host.ran(LINKS)
     assert host.history()["result"] == "failed" and step in host.history()["error"]
-    assert host.commands[-1] == RELEASE
+    assert history_entry(host.commands[-1]) is not None     # the lock released last
 
 
 RUNC_RESET = ("Container app-green-app-1  Starting\nError response from daemon: failed to create task for "
@@ -336,7 +356,7 @@ def test_a_runtime_that_fails_twice_leaves_the_old_colour_serving():
         runner.execute()
     assert host.count(START_GREEN) == 2
     assert host.commands[1:3] == [START_GREEN, START_GREEN]
-    assert host.commands[-5:-3] == [GREEN_LOGS, STOP_GREEN]
+    assert host.commands[-3:-1] == [GREEN_LOGS, STOP_GREEN]
 
 
 def test_a_container_that_fails_for_its_own_reasons_is_not_started_twice():
@@ -354,7 +374,7 @@ def test_a_failed_migration_names_the_dump_taken_before_it():
     with pytest.raises(SwitchFailed, match=f"pre-migration dump: {DUMP}"):
         runner.execute()
     assert host.commands.index(PG_DUMP) + 1 == host.commands.index(GREEN_MIGRATE)
-    assert not host.ran(LIVE_GREEN) and not host.ran(UPSTREAM_GREEN)
+    assert not host.ran(SWITCH_GREEN)
 
 
 def test_an_unhealthy_new_colour_times_out_with_what_docker_says():
@@ -367,7 +387,7 @@ def test_an_unhealthy_new_colour_times_out_with_what_docker_says():
     assert str(failure.value) == (
         "deploy of v2-abc failed at 'start green with v2-abc and wait until it answers': app-green-app-1 not "
         "healthy within 5 s (Docker says: running starting); v1-def (blue) is still serving")
-    assert host.commands[2:8] == [GREEN_WAIT, BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE, GREEN_LOGS, STOP_GREEN]
+    assert host.commands[2:7] == [GREEN_WAIT, BLUE_SOCKET_CHECK, SWITCH_BLUE, GREEN_LOGS, STOP_GREEN]
     assert not host.ran(GREEN_ADDRESS_QUERY) and not host.ran(GREEN_MIGRATION_STATE) and not host.ran(PG_DUMP)
 
 
@@ -388,7 +408,7 @@ def test_a_wait_that_prints_no_answer_line_fails_before_the_switch():
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match="no answer from the wait on app-green-app-1"):
         runner.execute()
-    assert not host.ran(LIVE_GREEN) and host.ran(STOP_GREEN)
+    assert not host.ran(SWITCH_GREEN) and host.ran(STOP_GREEN)
 
 
 def test_a_failed_check_after_the_switch_switches_back():
@@ -397,16 +417,15 @@ def test_a_failed_check_after_the_switch_switches_back():
     with pytest.raises(SwitchFailed, match="switched back: v1-def \\(blue\\) is still serving"):
         runner.execute()
     after_check = host.commands.index(EDGE_CHECK) + 1
-    assert host.commands[after_check:after_check + 5] == [BLUE_SOCKET_CHECK, LIVE_BLUE, UPSTREAM_BLUE,
-                                                          GREEN_LOGS, STOP_GREEN]
+    assert host.commands[after_check:after_check + 4] == [BLUE_SOCKET_CHECK, SWITCH_BLUE, GREEN_LOGS, STOP_GREEN]
     assert not host.ran(RELOAD)
-    assert not host.ran(STOP_BLUE_AFTER_DRAIN) and not host.ran(LINK_CURRENT)
+    assert not host.ran(STOP_BLUE_AFTER_DRAIN) and not host.ran(RETIRE_BLUE) and not host.ran(LINKS)
 
 
 def test_a_failed_check_after_moving_from_the_reload_layout_reloads_back():
     """The live colour's release has no socket: back to its address, with a reload."""
     host = FakeHost(make_plan(), fail=[EDGE_CHECK, BLUE_SOCKET_CHECK])
-    host.answer(UPSTREAM_GREEN, DIRECTIVE_CHANGED)
+    host.answer(SWITCH_GREEN, DIRECTIVE_CHANGED)
     runner, _ = run_switch(make_plan(), host)
     with pytest.raises(SwitchFailed, match="switched back"):
         runner.execute()
@@ -420,13 +439,13 @@ def test_a_first_release_goes_to_blue_and_stops_nothing():
     host = FakeHost(plan, pending=["events.0001_initial"])
     runner, _ = run_switch(plan, host)
     runner.execute()
-    assert host.ran(switch.start_colour("blue", RELEASE_DIR)) and not host.ran(START_GREEN)
+    assert host.ran(switch.start_colour("blue", RELEASE_DIR, 63)) and not host.ran(START_GREEN)
     stops = [switch.stop_colour(colour, seconds) for colour in switch.COLOURS for seconds in (3, 10)]
     assert not [command for command in host.commands if command in stops]
-    assert not host.ran(DRAIN_WAIT)
+    assert not host.ran(DRAIN_WAIT) and not [command for command in host.commands if "retire-colour" in command]
     # `current` is the only release link pointed (nothing to be `previous`).
     assert [command for command in host.commands if command[:2] == ["sh", "-c"] and "ln -sfn" in command[2]] == [
-        LIVE_BLUE, LINK_CURRENT]
+        SWITCH_BLUE, switch.one_after_another(LINK_CURRENT)]
     assert host.history()["colour"] == "blue"
 
 
@@ -434,7 +453,7 @@ def test_a_rollback_runs_no_migration_and_warns_about_unknown_ones():
     host = FakeHost(make_plan(action="rollback"), unknown=["events.0003_add_place"], query=QUERY_REFUSED)
     runner, said = run_switch(make_plan(action="rollback"), host)
     runner.execute()
-    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(LIVE_GREEN)
+    assert host.commands.index(GREEN_MIGRATION_STATE) + 1 == host.commands.index(SWITCH_GREEN)
     assert not host.ran(GREEN_MIGRATE) and not host.ran(PG_DUMP)
     assert any("events.0003_add_place" in line and line.startswith("warning") for line in said)
     assert host.history() == expected_history(host, action="rollback")
@@ -473,10 +492,19 @@ def test_the_fake_host_refuses_a_command_no_step_runs():
 def test_command_builders():
     assert switch.stop_colour("blue", 30) == [
         "docker", "compose", "--project-name", "app-blue", "down", "--timeout", "30"]
-    assert switch.start_colour("green", "/data/releases/r") == [
+    assert switch.start_colour("green", "/data/releases/r", 90) == [
+        "sh", "-c", "flock --wait \"$1\" /run/lock/onehost-retire-app-green.lock true || { echo \"app-green was "
+                    "still being retired after $1 s (see retire.log in the release it ran); stop it with: docker "
+                    "compose --project-name app-green down\" >&2; exit 1; }; shift; exec \"$@\"",
+        "start-colour", "90",
         "docker", "compose", "--project-name", "app-green",
         "--file", "/data/releases/r/compose.yaml", "--env-file", "/data/releases/r/release.env",
         "up", "--detach", "--remove-orphans"]
+    assert switch.retire_colour("blue", 30, "/data/releases/r/retire.log") == [
+        "sh", "-c", 'exec 9> "$1" && flock 9 && log=$2 && shift 2 && exec setsid --fork "$@" > "$log" 2>&1 < /dev/null',
+        "retire-colour", "/run/lock/onehost-retire-app-blue.lock", "/data/releases/r/retire.log",
+        "docker", "compose", "--project-name", "app-blue", "down", "--timeout", "30"]
+    assert switch.one_after_another(["ln", "-s", "a b", "c"], ["true"]) == ["sh", "-c", "ln -s 'a b' c && true"]
     assert switch.write_upstream("/data/stacks/edge/conf.d", "app-green-app-1", 8000) == [
         "sh", "-c", "printf '%s' \"$1\" > /data/stacks/edge/conf.d/upstream.inc.partial && "
                     "mv -f /data/stacks/edge/conf.d/upstream.inc.partial /data/stacks/edge/conf.d/upstream.inc",
@@ -522,8 +550,6 @@ def test_command_builders():
     assert switch.nginx_shutting_down_workers() == [
         "sh", "-c", "grep -ls 'worker process is shutting dow[n]' /proc/[0-9]*/cmdline 2>/dev/null | wc -l"]
     assert switch.colour_logs("blue") == ["docker", "logs", "--tail", "15", "app-blue-app-1"]
-    assert switch.image_digest("timewarp:id-ab") == [
-        "docker", "image", "inspect", "--format", '{{join .RepoDigests " "}}', "timewarp:id-ab"]
     assert switch.append_history("/data/history.jsonl", {"b": 1, "a": "x"}) == [
         "sh", "-c", "printf '%s\\n' \"$1\" >> /data/history.jsonl", "append-history", '{"a": "x", "b": 1}']
     assert lock.inspect("/data/deploy.lock") == [
@@ -549,3 +575,58 @@ def test_the_live_colour_is_read_back_from_upstream_inc():
     assert switch.colour_in_upstream(switch.socket_upstream("blue", 8000)) == "blue"
     assert switch.colour_in_upstream("set $app_upstream http://app:8000;") is None
     assert switch.other("blue") == "green" and switch.other("green") == "blue"
+
+
+# --- the retire, run for real with a stand-in for docker ---------------------------------------
+
+FAKE_DOCKER = """#!/bin/sh
+echo "start $*" >> "$CALLS"
+case "$*" in *" down "*) sleep "$DOWN_SECONDS";; esac
+echo "end $*" >> "$CALLS"
+"""
+
+
+@pytest.fixture
+def fake_docker(tmp_path, monkeypatch):
+    """`docker` that logs its calls and takes DOWN_SECONDS to bring a project down; locks in tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    monkeypatch.setattr(switch, "RETIRE_LOCK_DIR", str(tmp_path))
+    calls = tmp_path / "calls"
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "DOWN_SECONDS": "1"}
+
+    def run(command):
+        return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=30)
+    return run, calls
+
+
+def test_a_retire_returns_at_once_and_the_next_start_of_the_colour_waits_for_it(fake_docker, tmp_path):
+    run, calls = fake_docker
+    log = tmp_path / "retire.log"
+    started = time.monotonic()
+    assert run(switch.retire_colour("blue", 30, str(log))).returncode == 0
+    assert time.monotonic() - started < 0.9          # the stop takes 1 s, in the background
+    assert run(switch.start_colour("blue", "/data/releases/r", 10)).returncode == 0
+    lines = calls.read_text().splitlines()
+    assert [line.split()[0] + " " + line.split()[-3] for line in lines] == [
+        "start down", "end down", "start up", "end up"], lines
+    assert log.exists()
+
+
+def test_a_start_that_waits_too_long_for_a_retire_fails_naming_the_fix(fake_docker, tmp_path):
+    run, calls = fake_docker
+    assert run(switch.retire_colour("green", 30, str(tmp_path / "retire.log"))).returncode == 0
+    wait_until(lambda: calls.exists(), "the retire to start", 5, interval=0.05)
+    result = run(switch.start_colour("green", "/data/releases/r", 0))
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("app-green was still being retired after 0 s (see retire.log in the release it "
+                                     "ran); stop it with: docker compose --project-name app-green down")
+    assert not any(" up " in line for line in calls.read_text().splitlines())
+
+
+def test_a_start_with_no_retire_going_on_starts_at_once(fake_docker):
+    run, calls = fake_docker
+    assert run(switch.start_colour("green", "/data/releases/r", 0)).returncode == 0
+    assert calls.read_text().splitlines()[0].startswith("start compose --project-name app-green")
