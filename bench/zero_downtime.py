@@ -221,8 +221,8 @@ def plain_in_place(bench: Bench, args, wait: bool) -> Change:
     inner(config, *plain(v1_dir, "up", "--detach", "--wait", "--wait-timeout", "120"))
     point_nginx_at(config, f"{PLAIN}-app-1")
     bench.wait_for_version(release.image_tag(V1))
-    # v2's release.env names v2's pinned image; its compose file reads v2's app.env, whose
-    # APP_VERSION is what /health/ reports. Same project: compose recreates the container.
+    # v2's release.env names v2's pinned image and its APP_VERSION, which /health/ reports (the
+    # compose file reads it as an env file too). Same project: compose recreates the container.
     flags = ["--detach", "--wait", "--wait-timeout", "120"] if wait else ["--detach"]
     return under_load(f"plain: compose up {' '.join(flags[:2])}", bench, args,
                       lambda: inner(config, *plain(v2_dir, "up", *flags)),

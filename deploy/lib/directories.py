@@ -12,9 +12,12 @@ from onehost.commands import file_states
 
 
 @operation()
-def directories(wanted: dict[str, str]):
-    """Each path is a directory of its mode (path: mode, e.g. {"/data/releases": "755"})."""
-    outdated = file_states.directories_to_make(wanted, host.get_fact(DirectoryModes, paths=tuple(wanted)))
+def directories(wanted: dict[str, str], before: dict[str, str] | None = None):
+    """Each path is a directory of its mode (path: mode, e.g. {"/data/releases": "755"}).
+    `before`: their modes asked while planning, when no earlier operation makes them; without
+    it the operation asks as it runs."""
+    modes = host.get_fact(DirectoryModes, paths=tuple(wanted)) if before is None else before
+    outdated = file_states.directories_to_make(wanted, modes)
     if not outdated:
         host.noop(f"{len(wanted)} directories in place")
         return

@@ -19,11 +19,17 @@ def put_text(name: str, text: str, dest: str, mode: str = "644"):
 
 
 @operation()
-def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...] = ()):
+def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...] = (),
+              before: dict[str, str] | None = None, same_as: dict[str, str] | None = None):
     """Each path holds its text, root:root with `mode` (the `private` ones 600, put there as
     private_upload does): all of them compared by one fact (one round trip), and only the files
-    that differ written, the others in one command. Their directories exist already."""
-    states = host.get_fact(FileStates, paths=tuple(texts))
+    that differ written, the others in one command. Their directories exist already.
+    `before`: the files' states asked while planning (FileStates of these paths, or more), when
+    no earlier operation of the deploy writes them; without it the operation asks as it runs.
+    `same_as`: {path: another file on the host that may hold the same text}: when `before` says
+    it does, that file is copied instead of the text sent (a release's app.env, the same as the
+    release before's)."""
+    states = host.get_fact(FileStates, paths=tuple(texts)) if before is None else before
     outdated = file_states.stale(texts, states, mode, private)
     if not outdated:
         host.noop(f"{len(texts)} file(s) up to date")
@@ -32,10 +38,18 @@ def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...]
         for path in outdated:
             shown = " (private: its contents are not shown)" if path in private else ""
             host.log(f"Will {'modify' if path in states else 'create'} {path}{shown}")
-    inline = {path: texts[path] for path in outdated if path not in private and file_states.fits_inline(texts[path])}
-    if inline:
-        yield shlex.join(file_states.write_texts_command(inline, mode))
+    copies = {path: (source, texts[path], file_states.PRIVATE_MODE if path in private else mode)
+              for path, source in (same_as or {}).items()
+              if path in outdated and file_states.copyable(texts[path], source, states)}
+    inline = {path: texts[path] for path in outdated
+              if path not in private and path not in copies and file_states.fits_inline(texts[path])}
+    written = ([file_states.write_texts_command(inline, mode)] if inline else []) + \
+        ([file_states.copy_texts_command(copies)] if copies else [])
+    if written:
+        yield " && ".join(shlex.join(command) for command in written)
     for path in outdated:
+        if path in copies:
+            continue
         if path in private:
             yield from private_upload.upload_private(BytesIO(texts[path].encode()), path)
         elif path not in inline:
@@ -61,11 +75,12 @@ def converge(project: str, compose_file: str, env_file: str, services: tuple[str
 
 
 @operation()
-def keep_previous_files(new_texts: dict[str, str]):
+def keep_previous_files(new_texts: dict[str, str], before: dict[str, str] | None = None):
     """Copy a stack's files in place to `<file>.previous` when this deploy changes any of them, so
-    converge_or_undo can put them back. Facts are read before any operation runs: this compares
-    the files as they were with what the deploy writes."""
-    changing = file_states.changed_content(new_texts, host.get_fact(FileStates, paths=tuple(new_texts)))
+    converge_or_undo can put them back: compares the files as they were (`before`, as put_texts
+    takes it, or asked now) with what the deploy writes."""
+    states = host.get_fact(FileStates, paths=tuple(new_texts)) if before is None else before
+    changing = file_states.changed_content(new_texts, states)
     if not changing:
         host.noop("the stack's files are new or unchanged: nothing to keep")
         return

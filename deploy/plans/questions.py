@@ -11,15 +11,27 @@ from deploy.facts import (
     ComposeServiceStates,
     DataStackIdentity,
     DeployLock,
+    DirectoryModes,
     DockerImageId,
+    FileStates,
     ProcessProjects,
     ReleaseDirectories,
     TextFile,
     ask_while_planning_at_once,
 )
+from deploy.lib.deploy_paths import (
+    data_stack_files,
+    deploy_directories,
+    edge_stack_files,
+    live_app_env,
+    live_marker,
+    release_files,
+    site_files,
+)
 from deploy.settings import settings
 from onehost.commands import media, release, switch
 from onehost.commands.processes import BROKER_PROJECT
+from onehost.commands.tls import TlsPlan
 
 
 def switch_questions() -> list[tuple[type, dict]]:
@@ -36,7 +48,7 @@ def switch_questions() -> list[tuple[type, dict]]:
     ]
 
 
-def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[type, dict]]:
+def deploy_questions(release_dir: str, pinned_images: list[str], tls: TlsPlan) -> list[tuple[type, dict]]:
     layout = settings().layout
     return [
         *switch_questions(),
@@ -48,6 +60,14 @@ def deploy_questions(release_dir: str, pinned_images: list[str]) -> list[tuple[t
         (File, {"path": f"{release_dir}/release.json"}),
         (File, {"path": f"{release_dir}/{release.STATIC_PUBLISHED_MARKER}"}),
         (File, {"path": f"{release_dir}/{media.OWNED_MARKER}"}),
+        *[(TextFile, {"path": live_marker(name)}) for name in (release.STATIC_PUBLISHED_MARKER, media.OWNED_MARKER)],
+        # What the operations that make the directories and write the stacks' and the release's
+        # files compare: no operation before them changes these.
+        (DirectoryModes, {"paths": tuple(deploy_directories(layout.releases, release_dir, tls))}),
+        (FileStates, {"paths": data_stack_files()}),
+        (FileStates, {"paths": edge_stack_files()}),
+        (FileStates, {"paths": tuple(site_files())}),
+        (FileStates, {"paths": (*release_files(release_dir), live_app_env())}),
     ]
 
 
@@ -56,5 +76,5 @@ def release_questions(release_dir: str) -> list[tuple[type, dict]]:
     return [(TextFile, {"path": f"{release_dir}/release.json"}), (TextFile, {"path": f"{release_dir}/release.env"})]
 
 
-def ask_deploy_questions(release_dir: str, pinned_images: list[str]) -> None:
-    ask_while_planning_at_once(deploy_questions(release_dir, pinned_images))
+def ask_deploy_questions(release_dir: str, pinned_images: list[str], tls: TlsPlan) -> None:
+    ask_while_planning_at_once(deploy_questions(release_dir, pinned_images, tls))

@@ -11,6 +11,7 @@ from pyinfra import host
 from pyinfra.api.exceptions import DeployError
 
 from deploy.facts import DataStackIdentity, DockerImageId, PendingMigrations, asked_while_planning
+from deploy.plans import local_images
 from deploy.plans import switch_plan as switching
 from deploy.plans.questions import ask_deploy_questions
 from deploy.settings import dry_run_requested, settings
@@ -18,7 +19,7 @@ from onehost.aws import secrets
 from onehost.commands import processes, registry, release
 from onehost.commands.switch import SwitchPlan
 from onehost.commands.tls import TlsPlan
-from onehost.local import app_image, docker_cli
+from onehost.local import app_image
 from onehost.local.registry import resolve_digest
 from onehost.paths import REPO_ROOT
 
@@ -55,7 +56,7 @@ class ReleasePlan:
 def _app_commit(app: HostImage) -> str | None:
     """The app's own commit, as `onehost build-app` labelled the image; None for an image without
     the label or one the host pulls (this tool's checkout says nothing about the app)."""
-    return app_image.image_revision(app.reference) if app.image_id else None
+    return local_images.label(app.reference, app_image.REVISION_LABEL) if app.image_id else None
 
 
 def _check_data_identity(postgres_env: dict[str, str]) -> None:
@@ -70,7 +71,7 @@ def _check_data_identity(postgres_env: dict[str, str]) -> None:
 
 def _host_image(reference: str, pull: bool) -> HostImage:
     """A local image is shipped and pinned by id; without one the host must pull it."""
-    image_id = docker_cli.image_id(reference)
+    image_id = local_images.image_id(reference)
     if image_id is None and not pull:
         raise DeployError(
             f"image {reference} does not exist locally: build it (`onehost build-app --tag "
@@ -135,17 +136,23 @@ def plan_release() -> ReleasePlan:
                           "with the image repository from ONEHOST_APP_CONFIG)")
     user_env = _app_settings()
     pull = deploy.pull
+    if not pull:
+        local_images.describe(image, deploy.postgres_image, deploy.nginx_image,
+                              *([settings().processes.broker_image] if settings().processes.broker else []))
     app = _registry_image(image) if pull else _host_image(image, pull)
 
     app_env = {
         "ALLOWED_HOSTS": ",".join(deploy.server_names),
         "DB_HOST": "postgres", "DB_PORT": "5432",
         "DB_NAME": deploy.db_name, "DB_USER": deploy.db_user,
-        "APP_VERSION": release.image_tag(image),
         **processes.broker_env(settings().processes.broker),
         **user_env,
     }
-    release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name}
+    # The version /health/ reports goes with the image, in release.env (which the app reads too:
+    # compose/app.yaml), so a new tag of the same settings has the same app.env, which the host
+    # then copies from the release before instead of receiving it (deploy/tasks/app_release.py).
+    release_env = {"APP_IMAGE": app.compose_reference, "NETWORK_NAME": deploy.network_name,
+                   "APP_VERSION": user_env.get("APP_VERSION", release.image_tag(image))}
     postgres_env = {"POSTGRES_USER": app_env["DB_USER"], "POSTGRES_DB": app_env["DB_NAME"],
                     "POSTGRES_PASSWORD": app_env["DB_PASSWORD"]}
 
@@ -163,10 +170,11 @@ def plan_release() -> ReleasePlan:
     directory = f"{releases}/{release_id}"
     postgres, nginx = _host_image(deploy.postgres_image, pull), _host_image(deploy.nginx_image, pull)
     broker = _host_image(settings().processes.broker_image, pull) if settings().processes.broker else None
-    ask_deploy_questions(directory, [each.compose_reference for each in (app, postgres, nginx, broker) if each])
+    ask_deploy_questions(directory, [each.compose_reference for each in (app, postgres, nginx, broker) if each],
+                         tls_plan)
     _check_data_identity(postgres_env)
     switch_plan = switching.switch_plan("deploy", release_id, directory, image, app.compose_reference,
-                                     app.image_id, git_commit)
+                                     app.image_id, git_commit, pulled_by_digest=app.digest is not None)
     switching.describe(switch_plan, _pending_migrations(switch_plan))
     return ReleasePlan(
         id=release_id, releases=releases, directory=directory, app=app,

@@ -1,7 +1,8 @@
 """The edge's certificate: a placeholder until the first issuance, then certbot's, on /data.
 
-Before the edge starts: the letsencrypt directory, the webroot and, while no certificate was
-issued, a short-lived self-signed placeholder, so nginx can start and answer the challenge.
+Before the edge starts (the letsencrypt directory and the webroot are made with the deploy's other
+directories): while no certificate was issued, a short-lived self-signed placeholder, so nginx can
+start and answer the challenge.
 After the edge is up: certbot (webroot method) gets a certificate when none covers exactly
 `server_names` from the ACME directory `acme_server` names (tls.issuance), nginx is pointed at
 it and reloaded. Before certbot runs, the challenge path is fetched the way the ACME server
@@ -41,12 +42,10 @@ def _point_nginx_at(plan: tls.TlsPlan, issued: bool, name: str):
 @deploy("TLS certificate files")
 def prepare_certificate(plan: tls.TlsPlan):
     """Everything nginx needs to start with TLS; returns the operations that changed its files."""
+    # The letsencrypt directory and the webroot are made with the deploy's others
+    # (deploy/tasks/host_layout.py).
     if not plan.enabled:
-        files.directory(name="Create the (unused) letsencrypt directory nginx mounts",
-                        path=plan.letsencrypt_dir, mode="755")
         return []
-    files.directory(name="Create the letsencrypt directory", path=plan.letsencrypt_dir, mode="755")
-    files.directory(name="Create the ACME challenge webroot", path=plan.webroot, mode="755")
     if settings().tls.acme_ca_bundle:
         files.put(name="Install the ACME server's CA bundle", src=str(settings().tls.acme_ca_bundle),
                   dest=plan.ca_bundle, mode="644")

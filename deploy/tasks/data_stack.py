@@ -3,7 +3,9 @@ is made with the others (deploy/tasks/host_layout.py)."""
 
 from pyinfra.api import deploy
 
+from deploy.facts import FileStates, asked_while_planning
 from deploy.lib import stacks
+from deploy.lib.deploy_paths import data_stack_files
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.settings import settings
 from onehost.commands import switch
@@ -14,9 +16,7 @@ PROJECT = switch.DATA_PROJECT
 
 @deploy("Data stack")
 def deploy_data_stack(plan: ReleasePlan):
-    stack_dir = settings().layout.data_stack_dir
-    compose_file, env_file, postgres_file = (f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
-                                             f"{stack_dir}/postgres.env")
+    compose_file, env_file, postgres_file = data_stack_files()
     texts = {
         compose_file: (COMPOSE_DIR / "data.yaml").read_text(),
         env_file: render_env({"POSTGRES_IMAGE": plan.postgres.compose_reference,
@@ -24,9 +24,11 @@ def deploy_data_stack(plan: ReleasePlan):
                               "DATA_DIR": settings().layout.data_dir}),
         postgres_file: plan.postgres_env,
     }
+    # No operation before these writes the stack's files: both read them as they were when planning.
+    before = asked_while_planning(FileStates, paths=data_stack_files())
     # A new image or setting that does not come up healthy is undone with these (converge_or_undo).
     stacks.keep_previous_files(name="Keep the data stack's current files until the new one is healthy",
-                               new_texts=texts)
+                               new_texts=texts, before=before)
     changes = [stacks.put_texts(name="Write the data stack compose file, variables and credentials",
-                                texts=texts, private=(postgres_file,))]
+                                texts=texts, private=(postgres_file,), before=before)]
     return [stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))]

@@ -4,8 +4,9 @@ from pyinfra.api import deploy
 from pyinfra.api.util import get_template
 from pyinfra.operations import server
 
-from deploy.facts import TextFile, asked_while_planning
+from deploy.facts import FileStates, TextFile, asked_while_planning
 from deploy.lib import stacks
+from deploy.lib.deploy_paths import SITE_FILES, edge_stack_files, site_files
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.settings import EdgeSettings, settings
 from deploy.tasks.certificates import prepare_certificate
@@ -21,33 +22,19 @@ CERTIFICATE_ACCESS = "/usr/local/sbin/onehost-certificate-access"
 NGINX_TEMPLATES = REPO_ROOT / "nginx" / "templates"
 # The group_data keys the nginx templates read: the settings' edge section.
 SITE_SETTINGS = EdgeSettings.keys()
-# conf.d file -> its template. conf.d/*.conf is read at the main config's http level (00-http.conf
-# first); the *.inc files are included by app.conf. Written in this order, the site last.
-# (tls-certificate.inc is the certificate task's: it depends on what was issued.)
-SITE_FILES = {
-    "security-headers.inc": "security-headers.inc.j2",
-    "proxy.inc": "proxy.inc.j2",
-    "json-errors.inc": "json-errors.inc.j2",
-    "client-limits.inc": "client-limits.inc.j2",
-    "app-locations.inc": "app-locations.inc.j2",
-    "acme-challenge.inc": "acme-challenge.inc.j2",
-    "tls.inc": "tls.inc.j2",
-    "00-http.conf": "http.conf.j2",
-    "app.conf": "app.conf.j2",
-}
 
 
 @deploy("Edge stack")
 def deploy_edge_stack(plan: ReleasePlan):
     stack_dir = settings().layout.edge_dir
-    compose_file, env_file = f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env"
+    compose_file, env_file = edge_stack_files()
     stack_files = [stacks.put_texts(name="Write the edge stack compose file and variables", texts={
         compose_file: (COMPOSE_DIR / "edge.yaml").read_text(),
         env_file: render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
                               "NETWORK_NAME": settings().deploy.network_name,
                               "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
                               "STATIC_DIR": static_dir()}),
-    })]
+    }, before=asked_while_planning(FileStates, paths=edge_stack_files()))]
     # The switch owns upstream.inc from then on; until a release is live it names blue. A host
     # deployed before the socket layout keeps its file until the switch moves it over.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
@@ -63,8 +50,9 @@ def deploy_edge_stack(plan: ReleasePlan):
     # Rendered here as files.template renders (pyinfra's get_template), and compared in one fact.
     site = certificate + [stacks.put_texts(
         name=f"Render the nginx configuration ({len(SITE_FILES)} files in conf.d)",
-        texts={f"{stack_dir}/conf.d/{name}": get_template(str(NGINX_TEMPLATES / template)).render(values)
-               for name, template in SITE_FILES.items()})]
+        texts={path: get_template(str(NGINX_TEMPLATES / template)).render(values)
+               for path, template in site_files().items()},
+        before=asked_while_planning(FileStates, paths=tuple(site_files())))]
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
     # Before a reload: the new configuration loads the certificate in the workers, per handshake.
     server.shell(

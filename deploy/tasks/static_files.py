@@ -3,6 +3,10 @@
 All releases share <data_dir>/static. Django's ManifestStaticFilesStorage gives every changed
 file a new content-hashed name, so the files of the release serving now and of the one about
 to serve sit side by side, and a page of either finds its files during the switch.
+
+A release's marker names the image whose files it published; a release of the same image (a new
+tag of it, a settings change) finds them published already and carries the marker over
+(deploy/tasks/app_release.py).
 """
 
 from pyinfra import host
@@ -10,7 +14,8 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import server
 
-from deploy.facts import asked_while_planning
+from deploy.facts import TextFile, asked_while_planning
+from deploy.lib.deploy_paths import live_marker
 from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
@@ -21,6 +26,17 @@ def static_dir() -> str:
     return settings().layout.static_dir
 
 
+def image_identity(plan: ReleasePlan) -> str:
+    """What the marker names: the image's id, or its registry digest when the host pulls it."""
+    return plan.app.image_id or plan.app.digest or plan.app.compose_reference
+
+
+def published_by_live_release(plan: ReleasePlan) -> bool:
+    """The release serving now published the static files of this very image."""
+    marker = asked_while_planning(TextFile, path=live_marker(release.STATIC_PUBLISHED_MARKER))
+    return (marker or "").strip() == image_identity(plan)
+
+
 @deploy("Static files")
 def publish_static_files(plan: ReleasePlan):
     source = settings().deploy.app_static_dir
@@ -28,8 +44,8 @@ def publish_static_files(plan: ReleasePlan):
         host.noop("app_static_dir is empty: nginx serves no static files")
         return
     marker = f"{plan.directory}/{release.STATIC_PUBLISHED_MARKER}"
-    if asked_while_planning(File, path=marker):
-        host.noop(f"the static files of release {plan.id} are published")
+    if asked_while_planning(File, path=marker) or published_by_live_release(plan):
+        host.noop(f"the static files of {plan.app.reference} are published")
         return
     hint = (f"the image {plan.app.reference} has no {source}: run collectstatic in its build "
             "(STATIC_ROOT), set --data app_static_dir= to where it keeps the files, or to '' to "
@@ -37,5 +53,6 @@ def publish_static_files(plan: ReleasePlan):
     copy = commands.shell(commands.copy_from_image(plan.app.compose_reference, source, static_dir()))
     server.shell(
         name=f"Copy {source} of the release image to {static_dir()}",
-        commands=[f"{copy} || {{ echo {commands.shell([hint])} >&2; exit 1; }}", f"touch {marker}"],
+        commands=[f"{copy} || {{ echo {commands.shell([hint])} >&2; exit 1; }}",
+                  f"echo {commands.shell([image_identity(plan)])} > {marker}"],
     )

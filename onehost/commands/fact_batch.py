@@ -1,9 +1,11 @@
-"""Many facts in one round trip: their commands run one after another in one shell, each one's
+"""Many facts in one round trip: their commands run side by side in one shell, each one's
 exit status and stdout printed on one marked line (stdout base64-encoded, so any output fits),
 and split again here into what each fact would have read alone.
 
-A deploy asks about twenty questions while it plans (is the lock held, which colour is live,
-which images are there, ...); asked one by one over SSH they cost a round trip each."""
+A deploy asks about thirty questions while it plans (is the lock held, which colour is live,
+which images are there, ...); asked one by one over SSH they cost a round trip each, and run one
+after another they cost a Docker CLI start each (about 50 ms); side by side, the batch takes
+about as long as its slowest question. None of them changes the host."""
 
 import base64
 import io
@@ -11,16 +13,20 @@ from collections.abc import Iterable, Sequence
 
 MARKER = "@@onehost-fact"
 
-# Each command's stdout goes to a temporary file (its stderr is dropped, as a fact's is not read
-# when it succeeds), then one line: `@@onehost-fact <index> <exit status> <stdout as base64>`.
-_EACH = ('( {command} ) >"$out" 2>/dev/null; status=$?; '
-         'printf "%s %s %s %s\\n" {marker} {index} "$status" "$(base64 -w0 < "$out")"')
+# Each command runs in the background, its stdout and exit status into files of a temporary
+# directory (its stderr is dropped, as a fact's is not read when it succeeds); once all are
+# done, one line each, in order: `@@onehost-fact <index> <exit status> <stdout as base64>`.
+_START = '{{ ( {command} ) >"$dir/{index}" 2>/dev/null; echo $? >"$dir/{index}.status"; }} &'
+_PRINT = ('printf "%s %s %s %s\\n" {marker} {index} "$(cat "$dir/{index}.status")" '
+          '"$(base64 -w0 < "$dir/{index}")"')
 
 
 def batch_command(commands: Sequence[str]) -> str:
     """One shell command that runs every command and marks its output."""
-    steps = [_EACH.format(command=command, marker=MARKER, index=index) for index, command in enumerate(commands)]
-    return "; ".join(['out=$(mktemp) || exit 1', *steps, 'rm -f "$out"'])
+    started = [_START.format(command=command, index=index) for index, command in enumerate(commands)]
+    printed = [_PRINT.format(marker=MARKER, index=index) for index in range(len(commands))]
+    return " ".join(['dir=$(mktemp -d) || exit 1;', *started, "wait;", "; ".join(printed) + ";",
+                     'rm -rf "$dir"'])
 
 
 def parse_batch(lines: Iterable[str], count: int) -> list[tuple[int, list[str]] | None]:

@@ -77,6 +77,30 @@ def write_texts_command(texts: dict[str, str], mode: str) -> list[str]:
     return ["sh", "-c", WRITE_SCRIPT, "write-texts", mode, *arguments]
 
 
+# A file the host already holds elsewhere (a secret of the release before: the same app.env) is
+# copied there rather than sent: under umask 077 (cp makes the new file with the source's mode
+# less the umask, so no one else can read it at any moment), checked against the SHA-1 it must
+# have, given its owner and mode, then renamed over its path. Arguments: path, source, SHA-1, mode.
+COPY_SCRIPT = ('umask 077; while [ "$#" -gt 3 ]; do '
+               'cp "$2" "$1.onehost-new" && [ "$(sha1sum < "$1.onehost-new" | cut -c1-40)" = "$3" ] '
+               '&& chown root:root "$1.onehost-new" && chmod "$4" "$1.onehost-new" && mv -f "$1.onehost-new" "$1" '
+               '|| { rm -f "$1.onehost-new"; echo "$2 changed while the deploy ran: run it again" >&2; exit 1; }; '
+               'shift 4; done')
+
+
+def copy_texts_command(copies: dict[str, tuple[str, str, str]]) -> list[str]:
+    """{path: (source on the host, the text both hold, mode)}: each path made a copy of its source."""
+    arguments = []
+    for path, (source, text, mode) in copies.items():
+        arguments += [path, source, hashlib.sha1(text.encode()).hexdigest(), mode]
+    return ["sh", "-c", COPY_SCRIPT, "copy-texts", *arguments]
+
+
+def copyable(text: str, source: str, states: dict[str, str]) -> bool:
+    """The host holds `text` at `source` already (by its SHA-1 in `states`)."""
+    return states.get(source, "").split(" ", 1)[0] == hashlib.sha1(text.encode()).hexdigest()
+
+
 # Directories: `<mode> <path>` for each that exists (mode as stat prints it: 755, 1777).
 DIRECTORY_SCRIPT = 'for path; do if [ -d "$path" ]; then stat -c "%a %n" "$path"; fi; done'
 

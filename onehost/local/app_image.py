@@ -94,12 +94,6 @@ def context_commit(context: Path) -> str | None:
     return result.stdout.strip() if result.returncode == 0 and result.stdout.strip() else None
 
 
-def image_revision(reference: str) -> str | None:
-    """The app commit a local image was built from (its REVISION_LABEL), or None."""
-    value = docker_cli.image_field(reference, f'{{{{index .Config.Labels "{REVISION_LABEL}"}}}}')
-    return None if value in (None, "", "<no value>") else value
-
-
 def dockerfile_base_image(dockerfile: Path) -> str | None:
     """The default of `ARG BASE_IMAGE=...`, which the wheels must match when no base is given."""
     match = re.search(r"^\s*ARG\s+BASE_IMAGE=(\S+)", dockerfile.read_text(), re.MULTILINE)

@@ -1,7 +1,9 @@
 """Small queries against the local Docker daemon, shared by the commands."""
 
+import json
 import shutil
 import subprocess
+from collections.abc import Iterable
 
 from onehost.local.shell import CommandFailed
 
@@ -13,15 +15,22 @@ def image_field(reference: str, template: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
+def inspect_images(references: Iterable[str]) -> dict[str, dict | None]:
+    """Each image as `docker image inspect` describes it, or None when the daemon has no such
+    image: the calls made side by side (each `docker` start costs about 40 ms)."""
+    started = {reference: subprocess.Popen(["docker", "image", "inspect", "--format", "{{json .}}", reference],
+                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+               for reference in dict.fromkeys(references)}
+    described = {}
+    for reference, process in started.items():
+        output, _ = process.communicate()
+        described[reference] = json.loads(output) if process.returncode == 0 else None
+    return described
+
+
 def image_id(reference: str) -> str | None:
     """The image's id, or None when the daemon has no such image."""
     return image_field(reference, "{{.Id}}")
-
-
-def image_user(reference: str) -> str | None:
-    """The user the image is configured to run as (Config.User: "", "app", "10001:10001"), or
-    None when the daemon has no such image."""
-    return image_field(reference, "{{.Config.User}}")
 
 
 def layer_diff_ids(reference: str) -> list[str]:

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 from onehost.local.instance import ssh_options
-from tests.host.conftest import APP_IMAGE
+from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
 
 RESULTS = re.compile(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)")
 
@@ -49,6 +49,33 @@ def test_second_deploy_with_same_inputs_changes_nothing(deployer, test_instance,
     output = result.stdout + result.stderr
     assert changes_reported(output) == 0, output[-3000:]
     assert test_instance.readlink("/data/releases/current") == current
+
+
+def test_a_new_tag_of_the_live_image_reuses_what_the_host_holds(deployer, test_instance, deployed):
+    """A new tag of the image serving now, with the same settings: its app.env is the serving
+    release's, copied on the host; its static files are published and the media directory is
+    its user's already, so neither step runs. It reports its own version all the same."""
+    live = test_instance.readlink("/data/releases/current")
+    retag = f"{APP_REPOSITORY}:test-retag"
+    subprocess.run(["docker", "tag", APP_IMAGE, retag], check=True)
+    try:
+        result = deployer.run({"image": retag})
+        output = result.stdout + result.stderr
+        release = test_instance.readlink("/data/releases/current")
+        assert release != live and release.rsplit("/", 1)[1].startswith("test-retag-")
+        assert "Copy /app/staticfiles" not in output and "Give /data/media" not in output, output[-3000:]
+        sums = test_instance.inner("sha1sum", f"{live}/app.env", f"{release}/app.env").stdout.split()
+        assert sums[0] == sums[2]
+        assert test_instance.inner("stat", "-c", "%a %U:%G", f"{release}/app.env").stdout.strip() == "600 root:root"
+        for marker in ("static-published", "media-owned"):
+            carried = test_instance.inner("cat", f"{live}/{marker}", f"{release}/{marker}").stdout.splitlines()
+            assert len(carried) == 2 and carried[0] == carried[1] and carried[0], (marker, carried)
+        status, body = test_instance.get("/health/")
+        assert (status, body["version"]) == (200, "test-retag")
+        assert test_instance.get("/static/staticfiles.json")[0] == 200
+    finally:
+        deployer.run({"image": APP_IMAGE})
+        subprocess.run(["docker", "image", "rm", retag], capture_output=True)
 
 
 def test_release_env_file_is_private(infra, test_instance):

@@ -224,18 +224,3 @@ def test_build_outside_a_git_repository_sets_no_revision_label(tmp_path, recorde
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     app_image.build(tmp_path, "shop:v1", environ={})
     assert recorded[0] == ["docker", "build", "--tag", "shop:v1", str(tmp_path)]
-
-
-def test_the_revision_label_is_read_back_from_the_image(monkeypatch):
-    calls = []
-
-    def inspect(args, **kwargs):
-        calls.append(args)
-        return subprocess.CompletedProcess(args, 0, stdout="abc123\n", stderr="")
-    monkeypatch.setattr(app_image.subprocess, "run", inspect)
-    assert app_image.image_revision("shop:v1") == "abc123"
-    assert calls == [["docker", "image", "inspect", "--format",
-                      '{{index .Config.Labels "org.opencontainers.image.revision"}}', "shop:v1"]]
-    monkeypatch.setattr(app_image.subprocess, "run", lambda args, **kwargs: subprocess.CompletedProcess(
-        args, 0, stdout="<no value>\n", stderr=""))
-    assert app_image.image_revision("shop:v1") is None

@@ -2,6 +2,7 @@
 from the batch equal to its value asked alone."""
 
 import subprocess
+import time
 
 import pytest
 from pyinfra.facts.files import File, Link
@@ -31,10 +32,25 @@ def test_a_command_the_output_does_not_answer_is_none():
     assert fact_batch.parse_batch([f"{fact_batch.MARKER} 1 0 eA==", "noise"], 3) == [None, (0, ["x"]), None]
 
 
-def test_the_batch_command_is_one_shell_line_per_command():
-    assert fact_batch.batch_command(["true"]) == (
-        'out=$(mktemp) || exit 1; ( true ) >"$out" 2>/dev/null; status=$?; '
-        'printf "%s %s %s %s\\n" @@onehost-fact 0 "$status" "$(base64 -w0 < "$out")"; rm -f "$out"')
+def test_the_batch_command_starts_every_command_then_prints_each():
+    assert fact_batch.batch_command(["true", "false"]) == (
+        'dir=$(mktemp -d) || exit 1; '
+        '{ ( true ) >"$dir/0" 2>/dev/null; echo $? >"$dir/0.status"; } & '
+        '{ ( false ) >"$dir/1" 2>/dev/null; echo $? >"$dir/1.status"; } & wait; '
+        'printf "%s %s %s %s\\n" @@onehost-fact 0 "$(cat "$dir/0.status")" "$(base64 -w0 < "$dir/0")"; '
+        'printf "%s %s %s %s\\n" @@onehost-fact 1 "$(cat "$dir/1.status")" "$(base64 -w0 < "$dir/1")"; '
+        'rm -rf "$dir"')
+
+
+def test_the_commands_run_side_by_side_and_leave_nothing_behind(tmp_path):
+    """Five commands of 0.4 s each take about 0.4 s, not 2; the temporary directory goes."""
+    commands = [f"sleep 0.4; echo {index}" for index in range(5)]
+    started = time.monotonic()
+    status, lines = run_shell(f"TMPDIR={tmp_path} && export TMPDIR && " + fact_batch.batch_command(commands))
+    assert time.monotonic() - started < 1.5
+    assert status == 0
+    assert fact_batch.parse_batch(lines, 5) == [(0, [str(index)]) for index in range(5)]
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("fact", [File, Link, TextFile])

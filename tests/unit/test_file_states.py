@@ -98,3 +98,50 @@ def test_directories_missing_or_of_another_mode_are_made_with_their_modes(tmp_pa
         subprocess.run(command, check=True)
     read = subprocess.run(file_states.directory_modes_command(list(wanted)), capture_output=True, text=True, check=True)
     assert file_states.directories_to_make(wanted, file_states.parse_directory_modes(read.stdout.splitlines())) == []
+
+
+# --- a file the host holds already, copied there -------------------------------------------------
+
+def test_a_copy_checked_by_its_sha1_gets_its_mode_and_replaces_the_old_file(tmp_path):
+    source, dest = tmp_path / "old-app.env", tmp_path / "app.env"
+    source.write_text("SECRET_KEY=s3cret\n")
+    source.chmod(0o600)
+    dest.write_text("stale\n")
+    command = file_states.copy_texts_command({str(dest): (str(source), "SECRET_KEY=s3cret\n", "600")})
+    subprocess.run(command, check=True, env=stand_in_chown(tmp_path))
+    assert dest.read_text() == "SECRET_KEY=s3cret\n"
+    assert oct(os.stat(dest).st_mode & 0o7777) == "0o600"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.env", "bin", "old-app.env"]
+
+
+def test_a_source_that_changed_since_planning_is_not_copied_and_the_file_stays(tmp_path):
+    source, dest = tmp_path / "old-app.env", tmp_path / "app.env"
+    source.write_text("SECRET_KEY=changed\n")
+    dest.write_text("A=1\n")
+    command = file_states.copy_texts_command({str(dest): (str(source), "SECRET_KEY=s3cret\n", "600")})
+    done = subprocess.run(command, env=stand_in_chown(tmp_path), capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr == f"{source} changed while the deploy ran: run it again\n"
+    assert dest.read_text() == "A=1\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["app.env", "bin", "old-app.env"]
+
+
+def test_a_copy_is_never_readable_by_others_while_it_is_made(tmp_path):
+    """umask 077 before cp: the new file is made 0600 at most, whatever the source's mode."""
+    source = tmp_path / "world-readable"
+    source.write_text("x\n")
+    source.chmod(0o644)
+    probe = tmp_path / "bin" / "chown"
+    stand_in = stand_in_chown(tmp_path)
+    probe.write_text('#!/bin/sh\nstat -c %a "$2" > "$(dirname "$2")/mode-while-copying"\n')
+    subprocess.run(file_states.copy_texts_command({str(tmp_path / "dest"): (str(source), "x\n", "644")}),
+                   check=True, env=stand_in)
+    assert (tmp_path / "mode-while-copying").read_text() == "600\n"
+    assert oct(os.stat(tmp_path / "dest").st_mode & 0o7777) == "0o644"
+
+
+def test_only_a_source_holding_the_very_text_is_copyable():
+    states = {"/r/old/app.env": file_states.wanted_state("A=1\n", "600")}
+    assert file_states.copyable("A=1\n", "/r/old/app.env", states)
+    assert not file_states.copyable("A=2\n", "/r/old/app.env", states)
+    assert not file_states.copyable("A=1\n", "/r/missing/app.env", states)

@@ -136,7 +136,8 @@ def test_the_data_identity_fact_reads_the_names_and_never_the_password():
 
 def test_the_release_records_the_apps_commit_not_this_tools(monkeypatch):
     from deploy.plans import release_plan
-    monkeypatch.setattr(release_plan.app_image, "image_revision", lambda reference: {"shop:v1": "c0ffee"}[reference])
+    monkeypatch.setattr(release_plan.local_images, "_DESCRIBED", {
+        "shop:v1": {"Id": "sha256:aa", "Config": {"Labels": {release_plan.app_image.REVISION_LABEL: "c0ffee"}}}})
     shipped = release_plan.HostImage("shop:v1", "sha256:aa", "shop:id-aa")
     assert release_plan._app_commit(shipped) == "c0ffee"
     pulled = release_plan.HostImage("registry.example.com/shop:v1", None, "registry.example.com/shop@sha256:bb")
