@@ -58,20 +58,43 @@ def put_texts(texts: dict[str, str], mode: str = "644", private: tuple[str, ...]
             yield shlex.join(["chmod", mode, path])
 
 
+def write_texts(name: str, texts: dict[str, str], before: dict[str, str], mode: str = "644",
+                private: tuple[str, ...] = (), same_as: dict[str, str] | None = None) -> list:
+    """put_texts for files whose state was asked while planning (`before`): when all of them are
+    up to date that is known now, and no operation is made (each costs pyinfra's own work as it
+    runs, even when it does nothing). The operation made, or none."""
+    if not file_states.stale(texts, before, mode, private):
+        host.noop(f"{name}: {len(texts)} file(s) up to date")
+        return []
+    return [put_texts(name=name, texts=texts, mode=mode, private=private, before=before, same_as=same_as)]
+
+
 def all_running(project: str, services: tuple[str, ...]) -> bool:
     states = asked_while_planning(ComposeServiceStates, project=project)
     return all(states.get(service) == "running" for service in services)
 
 
-def converge(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes):
-    """Bring the stack up (waiting for health) when its files changed or it is not running."""
+def converge(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes) -> list:
+    """Bring the stack up (waiting for health) when its files changed or it is not running. The
+    operation made, or none when the stack runs and no operation could change its files."""
     running = all_running(project, services)
-    return server.shell(
+    if running and not changes:
+        host.noop(f"the {project} stack runs, its files unchanged")
+        return []
+    return [server.shell(
         name=f"Start the {project} stack and wait until it is healthy",
         commands=[commands.shell(commands.up(project, compose_file, env_file,
                                              settings().deploy.health_timeout_seconds))],
         _if=lambda: not running or any(op.did_change() for op in changes),
-    )
+    )]
+
+
+def keep_changing_files(name: str, new_texts: dict[str, str], before: dict[str, str]) -> None:
+    """keep_previous_files, made only when `before` (asked while planning) says a file changes."""
+    if not file_states.changed_content(new_texts, before):
+        host.noop(f"{name}: the stack's files are new or unchanged, nothing to keep")
+        return
+    keep_previous_files(name=name, new_texts=new_texts, before=before)
 
 
 @operation()
@@ -88,13 +111,16 @@ def keep_previous_files(new_texts: dict[str, str], before: dict[str, str] | None
 
 
 def converge_or_undo(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes,
-                     kept_files: list[str]):
+                     kept_files: list[str]) -> list:
     """converge, except that a stack that does not come up healthy is undone: its kept files
     (keep_previous_files) are put back and the previous stack started again; the step fails."""
     running = all_running(project, services)
-    return server.shell(
+    if running and not changes:
+        host.noop(f"the {project} stack runs, its files unchanged")
+        return []
+    return [server.shell(
         name=f"Start the {project} stack and wait until it is healthy (undone if it is not)",
         commands=[commands.shell(stack_undo.up_or_undo(project, compose_file, env_file, kept_files,
                                                        settings().deploy.health_timeout_seconds))],
         _if=lambda: not running or any(op.did_change() for op in changes),
-    )
+    )]

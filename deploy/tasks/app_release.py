@@ -9,7 +9,7 @@ from deploy.lib import stacks
 from deploy.lib.deploy_paths import live_app_env, release_files
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.media_files import known_owner, owned_since_live_release
-from deploy.tasks.static_files import image_identity, published_by_live_release
+from deploy.tasks.static_files import published_by_live_release, published_files
 from onehost.commands import media, release
 
 
@@ -22,9 +22,9 @@ def write_release(plan: ReleasePlan):
     if not asked_while_planning(File, path=record):
         texts[record] = plan.record
     texts.update(carried_markers(plan))
-    stacks.put_texts(name=f"Write release {plan.id} (compose file, image, app environment)", texts=texts,
-                     private=(app_env,), same_as={app_env: live_app_env()},
-                     before=asked_while_planning(FileStates, paths=(*release_files(plan.directory), live_app_env())))
+    stacks.write_texts(f"Write release {plan.id} (compose file, image, app environment)", texts,
+                       asked_while_planning(FileStates, paths=(*release_files(plan.directory), live_app_env())),
+                       private=(app_env,), same_as={app_env: live_app_env()})
 
 
 def carried_markers(plan: ReleasePlan) -> dict[str, str]:
@@ -32,7 +32,7 @@ def carried_markers(plan: ReleasePlan) -> dict[str, str]:
     files published, the media directory given to the same user), written with its files: the
     steps they mark have nothing to do."""
     carried = {}
-    for name, holds, text in ((release.STATIC_PUBLISHED_MARKER, published_by_live_release, image_identity),
+    for name, holds, text in ((release.STATIC_PUBLISHED_MARKER, published_by_live_release, published_files),
                               (media.OWNED_MARKER, owned_since_live_release, known_owner)):
         marker = f"{plan.directory}/{name}"
         if not asked_while_planning(File, path=marker) and holds(plan):

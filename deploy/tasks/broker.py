@@ -35,5 +35,5 @@ def deploy_broker_stack(plan: ReleasePlan):
             plan.broker.compose_reference, settings().deploy.network_name, data_dir,
             settings().processes.broker_maxmemory)),
     })]
-    return [stacks.converge(processes.BROKER_PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
-                            (processes.BROKER_SERVICE,), changes)]
+    return stacks.converge(processes.BROKER_PROJECT, f"{stack_dir}/compose.yaml", f"{stack_dir}/stack.env",
+                            (processes.BROKER_SERVICE,), changes)

@@ -27,8 +27,7 @@ def deploy_data_stack(plan: ReleasePlan):
     # No operation before these writes the stack's files: both read them as they were when planning.
     before = asked_while_planning(FileStates, paths=data_stack_files())
     # A new image or setting that does not come up healthy is undone with these (converge_or_undo).
-    stacks.keep_previous_files(name="Keep the data stack's current files until the new one is healthy",
-                               new_texts=texts, before=before)
-    changes = [stacks.put_texts(name="Write the data stack compose file, variables and credentials",
-                                texts=texts, private=(postgres_file,), before=before)]
-    return [stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))]
+    stacks.keep_changing_files("Keep the data stack's current files until the new one is healthy", texts, before)
+    changes = stacks.write_texts("Write the data stack compose file, variables and credentials", texts, before,
+                                 private=(postgres_file,))
+    return stacks.converge_or_undo(PROJECT, compose_file, env_file, ("postgres",), changes, list(texts))

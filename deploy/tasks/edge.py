@@ -1,5 +1,6 @@
 """The edge: nginx in front of the app, and the check that the app answers through it."""
 
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.api.util import get_template
 from pyinfra.operations import server
@@ -28,13 +29,13 @@ SITE_SETTINGS = EdgeSettings.keys()
 def deploy_edge_stack(plan: ReleasePlan):
     stack_dir = settings().layout.edge_dir
     compose_file, env_file = edge_stack_files()
-    stack_files = [stacks.put_texts(name="Write the edge stack compose file and variables", texts={
+    stack_files = stacks.write_texts("Write the edge stack compose file and variables", {
         compose_file: (COMPOSE_DIR / "edge.yaml").read_text(),
         env_file: render_env({"NGINX_IMAGE": plan.nginx.compose_reference,
                               "NETWORK_NAME": settings().deploy.network_name,
                               "LETSENCRYPT_DIR": plan.tls.letsencrypt_dir,
                               "STATIC_DIR": static_dir()}),
-    }, before=asked_while_planning(FileStates, paths=edge_stack_files()))]
+    }, asked_while_planning(FileStates, paths=edge_stack_files()))
     # The switch owns upstream.inc from then on; until a release is live it names blue. A host
     # deployed before the socket layout keeps its file until the switch moves it over.
     upstream = f"{stack_dir}/conf.d/{switch.UPSTREAM_FILE}"
@@ -48,29 +49,35 @@ def deploy_edge_stack(plan: ReleasePlan):
               "cloudflare_ranges": cloudflare.networks, "cloudflare_ranges_taken": cloudflare.taken,
               **site_settings}
     # Rendered here as files.template renders (pyinfra's get_template), and compared in one fact.
-    site = certificate + [stacks.put_texts(
-        name=f"Render the nginx configuration ({len(SITE_FILES)} files in conf.d)",
-        texts={path: get_template(str(NGINX_TEMPLATES / template)).render(values)
-               for path, template in site_files().items()},
-        before=asked_while_planning(FileStates, paths=tuple(site_files())))]
+    site = certificate + stacks.write_texts(
+        f"Render the nginx configuration ({len(SITE_FILES)} files in conf.d)",
+        {path: get_template(str(NGINX_TEMPLATES / template)).render(values) for path, template in site_files().items()},
+        asked_while_planning(FileStates, paths=tuple(site_files())))
     started = stacks.converge(PROJECT, compose_file, env_file, ("nginx",), stack_files)
+    if not site:
+        host.noop("nginx's site configuration is unchanged: no reload")
+        return started
     # Before a reload: the new configuration loads the certificate in the workers, per handshake.
-    server.shell(
-        name="Let nginx's workers read the certificates",
-        commands=[CERTIFICATE_ACCESS],
-        _if=lambda: any(op.did_change() for op in certificate),
-    )
+    if certificate:
+        server.shell(
+            name="Let nginx's workers read the certificates",
+            commands=[CERTIFICATE_ACCESS],
+            _if=lambda: any(op.did_change() for op in certificate),
+        )
     reloaded = server.shell(
         name="Reload nginx with the new site configuration",
         commands=[commands.shell(commands.reload_nginx(PROJECT, compose_file, env_file))],
-        _if=lambda: any(op.did_change() for op in site) and not started.did_change(),
+        _if=lambda: any(op.did_change() for op in site) and not any(op.did_change() for op in started),
     )
-    return [started, reloaded]
+    return [*started, reloaded]
 
 
 @deploy("Health check")
 def check_health_through_edge(changes):
     """After the edge or data stack restarted, the app still answers /health/ through nginx."""
+    if not changes:
+        host.noop("neither the edge nor the data stack could have restarted")
+        return
     layout = settings().layout
     server.shell(
         name="Check /health/ through nginx",

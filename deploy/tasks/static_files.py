@@ -4,9 +4,9 @@ All releases share <data_dir>/static. Django's ManifestStaticFilesStorage gives 
 file a new content-hashed name, so the files of the release serving now and of the one about
 to serve sit side by side, and a page of either finds its files during the switch.
 
-A release's marker names the image whose files it published; a release of the same image (a new
-tag of it, a settings change) finds them published already and carries the marker over
-(deploy/tasks/app_release.py).
+A release's marker names the image and the directory in it whose files it published; a release
+of the same image and directory (a new tag of it, another setting) finds them published already
+and carries the marker over (deploy/tasks/app_release.py).
 """
 
 from pyinfra import host
@@ -26,15 +26,16 @@ def static_dir() -> str:
     return settings().layout.static_dir
 
 
-def image_identity(plan: ReleasePlan) -> str:
-    """What the marker names: the image's id, or its registry digest when the host pulls it."""
-    return plan.app.image_id or plan.app.digest or plan.app.compose_reference
+def published_files(plan: ReleasePlan) -> str:
+    """What the marker names: the image (its id, or its registry digest when the host pulls it)
+    and the directory the files were copied from."""
+    return f"{plan.app.image_id or plan.app.digest or plan.app.compose_reference} {settings().deploy.app_static_dir}"
 
 
 def published_by_live_release(plan: ReleasePlan) -> bool:
-    """The release serving now published the static files of this very image."""
+    """The release serving now published the static files of this very image and directory."""
     marker = asked_while_planning(TextFile, path=live_marker(release.STATIC_PUBLISHED_MARKER))
-    return (marker or "").strip() == image_identity(plan)
+    return (marker or "").strip() == published_files(plan)
 
 
 @deploy("Static files")
@@ -54,5 +55,5 @@ def publish_static_files(plan: ReleasePlan):
     server.shell(
         name=f"Copy {source} of the release image to {static_dir()}",
         commands=[f"{copy} || {{ echo {commands.shell([hint])} >&2; exit 1; }}",
-                  f"echo {commands.shell([image_identity(plan)])} > {marker}"],
+                  f"echo {commands.shell([published_files(plan)])} > {marker}"],
     )
