@@ -1,16 +1,19 @@
 """Deploy timings and stack memory on a fresh local instance.
 
-    .venv/bin/python bench/deploy.py [--keep]
+    .venv/bin/python bench/deploy.py [--repeat 5] [--keep]
 
 Prints seconds for a first deploy; for a deploy of a new image whose top layer only changed
 (and the bytes the instance received for it: only the layers it lacks are shipped); for a deploy
 of a new tag whose image is already on the host; for a no-op re-run; the app's own boot to
 healthy (the floor a switch cannot beat); and the memory each container of the stack uses on
-the instance (inner `docker stats`).
+the instance (inner `docker stats`). The new-tag deploy and the floor are measured --repeat
+times in turn (medians printed, every round listed: other work on the machine moves single
+figures by half a second), each deploy once the one before has retired its old colour.
 """
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from onehost.commands import switch
 from onehost.local import (
     app_image,
     base_images,
@@ -90,6 +94,13 @@ def boot_to_healthy(config, deadline: float = 120) -> float:
 
 
 
+def retired(config) -> None:
+    """Until no colour is being retired (a switch stops the old one in the background, and the
+    next start of that colour would wait for it)."""
+    locks = " ".join(switch.retire_lock(colour) for colour in switch.COLOURS)
+    inner(config, "sh", "-c", f'for lock in {locks}; do [ -e "$lock" ] && flock --wait 120 "$lock" true; done; true')
+
+
 def stack_memory(config) -> list[str]:
     return subprocess.run(
         ["docker", "exec", config.name, "docker", "stats", "--no-stream", "--format",
@@ -111,6 +122,7 @@ def fresh_bench_instance(v1: str, v2: str) -> instance.InstanceConfig:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="rounds of new-tag deploy and floor (default 5)")
     parser.add_argument("--keep", action="store_true", help="leave the bench instance running")
     args = parser.parse_args()
     config = fresh_bench_instance("timewarp:bench-v1", "timewarp:bench-v2")
@@ -119,10 +131,15 @@ def main() -> int:
     before = received_bytes(config)
     second = timed_deploy("timewarp:bench-v2")
     shipped = received_bytes(config) - before
-    run(["docker", "tag", "timewarp:bench-v2", "timewarp:bench-v2b"], capture=True)
-    new_tag = timed_deploy("timewarp:bench-v2b")
-    noop = timed_deploy("timewarp:bench-v2b")
-    floor = boot_to_healthy(config)
+    new_tags, floors = [], []
+    for round_number in range(args.repeat):
+        tag = f"timewarp:bench-v2-{round_number}"
+        run(["docker", "tag", "timewarp:bench-v2", tag], capture=True)
+        retired(config)
+        new_tags.append(timed_deploy(tag))
+        floors.append(boot_to_healthy(config))
+    noop = timed_deploy(tag)
+    new_tag, floor = statistics.median(new_tags), statistics.median(floors)
     memory = stack_memory(config)
     print(f"first deploy (fresh host, 3 images shipped):   {first:6.1f} s")
     print(f"deploy of a new image (top layer changed):     {second:6.1f} s, "
@@ -131,7 +148,9 @@ def main() -> int:
     print(f"no-op re-run:                                  {noop:6.1f} s")
     print(f"the app's boot to healthy (the floor):         {floor:6.1f} s")
     print(f"target for a new-tag deploy, 2x (floor + the {HEALTH_START_INTERVAL:.0f} s health interval): "
-          f"{2 * (floor + HEALTH_START_INTERVAL):.1f} s")
+          f"{2 * (floor + HEALTH_START_INTERVAL):.1f} s; measured {new_tag / (floor + HEALTH_START_INTERVAL):.2f}x")
+    print("rounds (s): new tag " + ", ".join(f"{value:.2f}" for value in new_tags)
+          + "; floor " + ", ".join(f"{value:.2f}" for value in floors))
     print("stack memory on the instance:")
     for line in memory:
         print(f"  {line}")
