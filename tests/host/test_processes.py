@@ -22,6 +22,7 @@ import pytest
 
 from onehost.cli import main
 from onehost.local import app_image, instance
+from onehost.local.shell import CommandFailed
 from tests.host.conftest import Deployer, Instance, side_instance_settings
 from tests.host.fixtures import remove_session_images
 
@@ -81,6 +82,7 @@ def tick():
 '''
 VIEWS = '''import json
 
+from django.db import transaction
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -92,7 +94,10 @@ def queue(request):
     from shop.celery_app import app
 
     job = Job.objects.create(text=json.loads(request.body)["text"])
-    app.send_task("jobs.tasks.process", args=[job.id])
+    # Sent once the row is committed: under ATOMIC_REQUESTS the view's transaction ends after it
+    # returns, and a worker quicker than that would not find the job
+    # (docs.djangoproject.com/en/5.2/topics/db/transactions/#performing-actions-after-commit).
+    transaction.on_commit(lambda: app.send_task("jobs.tasks.process", args=[job.id]))
     return JsonResponse({"id": job.id}, status=202)
 
 
@@ -153,9 +158,19 @@ class Workers(Instance):
         def done():
             status, body = self.get(f"/jobs/{queued['id']}/")
             return body if status == 200 and body["result"] else None
-        answer = instance.wait_until(done, f"the worker's result for job {queued['id']}", timeout)
+        try:
+            answer = instance.wait_until(done, f"the worker's result for job {queued['id']}", timeout)
+        except CommandFailed as failure:
+            raise AssertionError(f"{failure}; the workers' last lines:\n{self.worker_logs()}") from None
         assert answer["result"] == text.upper()
         return answer
+
+    def worker_logs(self) -> str:
+        """The last lines of every worker container, running or not (what a timeout is shown with)."""
+        listed = self.inner("docker", "ps", "--all", "--filter", "label=onehost.process=worker",
+                            "--format", "{{.Names}} {{.Status}}").stdout.splitlines()
+        return "\n".join(f"== {line}\n" + self.inner("sh", "-c", f"docker logs --tail 25 {line.split()[0]} 2>&1",
+                                                       check=False).stdout for line in listed)
 
 
 @pytest.fixture(scope="module")
