@@ -71,7 +71,8 @@ app_name = "timewarp"
 server_names = ["localhost", "127.0.0.1"]
 # How long a stack may take to report healthy before the deploy gives up.
 health_timeout_seconds = 120
-# After the switch, how long the old colour may finish in-flight requests before it is stopped.
+# After the switch, how long the old colour may finish in-flight requests before it is stopped
+# (in the background: the deploy does not wait for it; the next start of that colour does).
 drain_seconds = 30
 # A deploy lock older than this was left by a deploy that died; it is broken with a warning.
 lock_ttl_seconds = _shared.LOCK_TTL_SECONDS
