@@ -97,8 +97,7 @@ def boot_to_healthy(config, deadline: float = 120) -> float:
 def retired(config) -> None:
     """Until no colour is being retired (a switch stops the old one in the background, and the
     next start of that colour would wait for it)."""
-    locks = " ".join(switch.retire_lock(colour) for colour in switch.COLOURS)
-    inner(config, "sh", "-c", f'for lock in {locks}; do [ -e "$lock" ] && flock --wait 120 "$lock" true; done; true')
+    inner(config, *switch.wait_for_retires(120))
 
 
 def stack_memory(config) -> list[str]:

@@ -151,6 +151,13 @@ def start_colour(colour: str, release_dir: str, retire_wait_seconds: int) -> lis
             *colour_compose(colour, release_dir), "up", "--detach", "--remove-orphans"]
 
 
+def wait_for_retires(timeout_seconds: int) -> list[str]:
+    """Until no colour is being retired: each retire lock that exists is taken once and let go."""
+    locks = " ".join(shlex.quote(retire_lock(colour)) for colour in COLOURS)
+    return ["sh", "-c", f'for lock in {locks}; do [ -e "$lock" ] || continue; '
+                        f'flock --wait {timeout_seconds} "$lock" true || exit 1; done']
+
+
 def retire_colour(colour: str, timeout_seconds: int, log_file: str) -> list[str]:
     """stop_colour in the background, in its own session (setsid --fork: the command returns at
     once, and the stop outlives the SSH session: https://man7.org/linux/man-pages/man1/setsid.1.html),

@@ -30,15 +30,9 @@ TEST_INSTANCE_ENV = {
 }
 
 
-# Each retire holds its colour's lock until its containers are gone (onehost/commands/switch.py).
-RETIRES_OVER = "for lock in {locks}; do [ -e \"$lock\" ] || continue; flock --wait 120 \"$lock\" true; done"
-
-
 def wait_until_retired(instance_name: str) -> None:
     """Until no colour is being retired on the instance (nothing to wait for when it is not running)."""
-    locks = " ".join(switch.retire_lock(colour) for colour in switch.COLOURS)
-    subprocess.run(["docker", "exec", instance_name, "sh", "-c", RETIRES_OVER.format(locks=locks)],
-                   capture_output=True, timeout=180)
+    subprocess.run(["docker", "exec", instance_name, *switch.wait_for_retires(120)], capture_output=True, timeout=180)
 
 
 class Deployer:

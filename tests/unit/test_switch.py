@@ -630,3 +630,12 @@ def test_a_start_with_no_retire_going_on_starts_at_once(fake_docker):
     run, calls = fake_docker
     assert run(switch.start_colour("green", "/data/releases/r", 0)).returncode == 0
     assert calls.read_text().splitlines()[0].startswith("start compose --project-name app-green")
+
+
+def test_waiting_for_retires_passes_at_once_without_one_and_waits_for_one(fake_docker, tmp_path):
+    run, calls = fake_docker
+    assert run(switch.wait_for_retires(5)).returncode == 0          # no lock file yet
+    assert run(switch.retire_colour("blue", 30, str(tmp_path / "retire.log"))).returncode == 0
+    assert run(switch.wait_for_retires(0)).returncode == 1          # blue is still stopping
+    assert run(switch.wait_for_retires(10)).returncode == 0
+    assert calls.read_text().splitlines()[-1].startswith("end compose --project-name app-blue down")
