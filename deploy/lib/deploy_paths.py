@@ -44,15 +44,15 @@ def release_files(directory: str) -> tuple[str, str, str, str]:
             f"{directory}/release.json")
 
 
-def live_marker(name: str) -> str:
-    """A marker of the release serving now (what it published, whom it gave the media to)."""
+def in_live_release(name: str) -> str:
+    """A file of the release serving now: its markers (what it published, whom it gave the media
+    to) and its app.env, which a new release of the same settings copies rather than receives."""
     return f"{settings().layout.releases}/current/{name}"
 
 
-def live_app_env() -> str:
-    """The app environment of the release serving now: a new release of the same settings holds
-    the same text, copied on the host rather than sent."""
-    return f"{settings().layout.releases}/current/app.env"
+def compared_release_files(directory: str) -> tuple[str, ...]:
+    """What the release's write compares, in one question: its files and the serving app.env."""
+    return (*release_files(directory), in_live_release("app.env"))
 
 
 def deploy_directories(releases: str, directory: str, tls: TlsPlan) -> dict[str, str]:

@@ -90,30 +90,19 @@ def converge(project: str, compose_file: str, env_file: str, services: tuple[str
 
 
 def keep_changing_files(name: str, new_texts: dict[str, str], before: dict[str, str]) -> None:
-    """keep_previous_files, made only when `before` (asked while planning) says a file changes."""
+    """Copy a stack's files in place to `<file>.previous` when this deploy changes any of them, so
+    converge_or_undo can put them back: `before` (the files as they were, asked while planning)
+    against what the deploy writes. No operation when nothing changes."""
     if not file_states.changed_content(new_texts, before):
         host.noop(f"{name}: the stack's files are new or unchanged, nothing to keep")
         return
-    keep_previous_files(name=name, new_texts=new_texts, before=before)
-
-
-@operation()
-def keep_previous_files(new_texts: dict[str, str], before: dict[str, str] | None = None):
-    """Copy a stack's files in place to `<file>.previous` when this deploy changes any of them, so
-    converge_or_undo can put them back: compares the files as they were (`before`, as put_texts
-    takes it, or asked now) with what the deploy writes."""
-    states = host.get_fact(FileStates, paths=tuple(new_texts)) if before is None else before
-    changing = file_states.changed_content(new_texts, states)
-    if not changing:
-        host.noop("the stack's files are new or unchanged: nothing to keep")
-        return
-    yield shlex.join(stack_undo.keep_previous(list(new_texts)))
+    server.shell(name=name, commands=[shlex.join(stack_undo.keep_previous(list(new_texts)))])
 
 
 def converge_or_undo(project: str, compose_file: str, env_file: str, services: tuple[str, ...], changes,
                      kept_files: list[str]) -> list:
     """converge, except that a stack that does not come up healthy is undone: its kept files
-    (keep_previous_files) are put back and the previous stack started again; the step fails."""
+    (keep_changing_files) are put back and the previous stack started again; the step fails."""
     running = all_running(project, services)
     if running and not changes:
         host.noop(f"the {project} stack runs, its files unchanged")

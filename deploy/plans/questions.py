@@ -20,12 +20,11 @@ from deploy.facts import (
     ask_while_planning_at_once,
 )
 from deploy.lib.deploy_paths import (
+    compared_release_files,
     data_stack_files,
     deploy_directories,
     edge_stack_files,
-    live_app_env,
-    live_marker,
-    release_files,
+    in_live_release,
     site_files,
 )
 from deploy.settings import settings
@@ -60,14 +59,15 @@ def deploy_questions(release_dir: str, pinned_images: list[str], tls: TlsPlan) -
         (File, {"path": f"{release_dir}/release.json"}),
         (File, {"path": f"{release_dir}/{release.STATIC_PUBLISHED_MARKER}"}),
         (File, {"path": f"{release_dir}/{media.OWNED_MARKER}"}),
-        *[(TextFile, {"path": live_marker(name)}) for name in (release.STATIC_PUBLISHED_MARKER, media.OWNED_MARKER)],
+        *[(TextFile, {"path": in_live_release(name)})
+          for name in (release.STATIC_PUBLISHED_MARKER, media.OWNED_MARKER)],
         # What the operations that make the directories and write the stacks' and the release's
         # files compare: no operation before them changes these.
         (DirectoryModes, {"paths": tuple(deploy_directories(layout.releases, release_dir, tls))}),
         (FileStates, {"paths": data_stack_files()}),
         (FileStates, {"paths": edge_stack_files()}),
         (FileStates, {"paths": tuple(site_files())}),
-        (FileStates, {"paths": (*release_files(release_dir), live_app_env())}),
+        (FileStates, {"paths": compared_release_files(release_dir)}),
     ]
 
 

@@ -6,7 +6,7 @@ from pyinfra.facts.files import File
 
 from deploy.facts import FileStates, asked_while_planning
 from deploy.lib import stacks
-from deploy.lib.deploy_paths import live_app_env, release_files
+from deploy.lib.deploy_paths import compared_release_files, in_live_release, release_files
 from deploy.plans.release_plan import COMPOSE_DIR, ReleasePlan
 from deploy.tasks.media_files import known_owner, owned_since_live_release
 from deploy.tasks.static_files import published_by_live_release, published_files
@@ -23,8 +23,8 @@ def write_release(plan: ReleasePlan):
         texts[record] = plan.record
     texts.update(carried_markers(plan))
     stacks.write_texts(f"Write release {plan.id} (compose file, image, app environment)", texts,
-                       asked_while_planning(FileStates, paths=(*release_files(plan.directory), live_app_env())),
-                       private=(app_env,), same_as={app_env: live_app_env()})
+                       asked_while_planning(FileStates, paths=compared_release_files(plan.directory)),
+                       private=(app_env,), same_as={app_env: in_live_release("app.env")})
 
 
 def carried_markers(plan: ReleasePlan) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import server
 
 from deploy.facts import TextFile, asked_while_planning
-from deploy.lib.deploy_paths import live_marker
+from deploy.lib.deploy_paths import in_live_release
 from deploy.plans import local_images
 from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
@@ -37,7 +37,7 @@ def known_owner(plan: ReleasePlan) -> str | None:
 def owned_since_live_release(plan: ReleasePlan) -> bool:
     """The release serving now gave the directory to the very uid:gid this image runs as."""
     owner = known_owner(plan)
-    marker = asked_while_planning(TextFile, path=live_marker(media.OWNED_MARKER))
+    marker = asked_while_planning(TextFile, path=in_live_release(media.OWNED_MARKER))
     return owner is not None and (marker or "").strip() == owner
 
 

@@ -15,7 +15,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import server
 
 from deploy.facts import TextFile, asked_while_planning
-from deploy.lib.deploy_paths import live_marker
+from deploy.lib.deploy_paths import in_live_release
 from deploy.plans.release_plan import ReleasePlan
 from deploy.settings import settings
 from onehost.commands import compose_commands as commands
@@ -34,7 +34,7 @@ def published_files(plan: ReleasePlan) -> str:
 
 def published_by_live_release(plan: ReleasePlan) -> bool:
     """The release serving now published the static files of this very image and directory."""
-    marker = asked_while_planning(TextFile, path=live_marker(release.STATIC_PUBLISHED_MARKER))
+    marker = asked_while_planning(TextFile, path=in_live_release(release.STATIC_PUBLISHED_MARKER))
     return (marker or "").strip() == published_files(plan)
 
 

@@ -44,3 +44,9 @@ class HeldRequest:
         if self.process.poll() is None:
             self.process.stdin.close()
             self.process.wait(timeout=30)
+
+
+def running(instance, container: str) -> bool:
+    """The container runs (what a held request keeps the retired colour doing)."""
+    result = instance.inner("docker", "inspect", "--format", "{{.State.Running}}", container, check=False)
+    return result.stdout.strip() == "true"

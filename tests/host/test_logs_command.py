@@ -23,7 +23,7 @@ from onehost.commands.live import NO_RELEASE_EXIT
 from onehost.local.instance import wait_until
 from onehost.local.shell import CommandFailed
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
-from tests.host.held_request import HeldRequest
+from tests.host.held_request import HeldRequest, running
 
 FOLLOW_IMAGE = f"{APP_REPOSITORY}:test-logs-follow"
 NO_RELEASE = ("error: {host} has no release yet: deploy one first "
@@ -116,11 +116,6 @@ class Follower:
             return next((entry for entry in map(logs.json_entry, list(self.lines))
                          if entry and entry.get("request_id") == request_id), None)
         return wait_until(arrived, f"the follower's line for request {request_id}", timeout, interval=0.1)
-
-
-def running(instance, container: str) -> bool:
-    result = instance.inner("docker", "inspect", "--format", "{{.State.Running}}", container, check=False)
-    return result.stdout.strip() == "true"
 
 
 def logged_by(instance, container: str, request_id: str) -> bool:

@@ -24,10 +24,9 @@ from onehost.local.shell import CommandFailed, run
 from onehost.paths import REPO_ROOT
 from onehost.remote.deploys import pyinfra_command
 from tests.host.conftest import APP_IMAGE, APP_REPOSITORY
-from tests.host.held_request import HeldRequest
+from tests.host.held_request import HeldRequest, running
 from tests.host.load import Load
 from tests.host.test_deploy import changes_reported
-from tests.host.test_logs_command import running
 
 # The session's own repository (see tests/host/conftest.py); the tags name the releases.
 V2, UNHEALTHY, BAD_MIGRATION, FAILS_THROUGH_NGINX = (

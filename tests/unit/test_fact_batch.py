@@ -2,7 +2,6 @@
 from the batch equal to its value asked alone."""
 
 import subprocess
-import time
 
 import pytest
 from pyinfra.facts.files import File, Link
@@ -43,14 +42,19 @@ def test_the_batch_command_starts_every_command_then_prints_each():
 
 
 def test_the_commands_run_side_by_side_and_leave_nothing_behind(tmp_path):
-    """Five commands of 0.4 s each take about 0.4 s, not 2; the temporary directory goes."""
-    commands = [f"sleep 0.4; echo {index}" for index in range(5)]
-    started = time.monotonic()
-    status, lines = run_shell(f"TMPDIR={tmp_path} && export TMPDIR && " + fact_batch.batch_command(commands))
-    assert time.monotonic() - started < 1.5
+    """Each command waits until all five have started (up to 10 s): in turn, the first would
+    finish before the second started. The temporary directory goes."""
+    log = tmp_path / "log"
+    barrier = (f'echo start >> {log}; i=0; while [ "$(grep -c start {log})" -lt 5 ] && [ "$i" -lt 200 ]; '
+               f'do sleep 0.05; i=$((i + 1)); done; echo end >> {log}')
+    commands = [f"{barrier}; echo {index}" for index in range(5)]
+    work = tmp_path / "tmp"
+    work.mkdir()
+    status, lines = run_shell(f"TMPDIR={work} && export TMPDIR && " + fact_batch.batch_command(commands))
     assert status == 0
+    assert log.read_text().splitlines() == ["start"] * 5 + ["end"] * 5
     assert fact_batch.parse_batch(lines, 5) == [(0, [str(index)]) for index in range(5)]
-    assert list(tmp_path.iterdir()) == []
+    assert list(work.iterdir()) == []
 
 
 @pytest.mark.parametrize("fact", [File, Link, TextFile])

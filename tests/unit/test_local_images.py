@@ -1,7 +1,6 @@
 """The local images a deploy names, inspected side by side once: a stand-in `docker` here."""
 
 import json
-import time
 
 import pytest
 
@@ -15,10 +14,13 @@ IMAGES = {
                                               "Labels": {"org.opencontainers.image.revision": "c0ffee"}}},
     "postgres:17": {"Id": "sha256:bb", "Config": {"User": "", "Labels": None}},
 }
-# `docker image inspect --format '{{json .}}' REF`: 0.3 s, then the image's JSON or exit 1.
+# `docker image inspect --format '{{json .}}' REF`: the image's JSON or exit 1, once $STARTS calls
+# have started; a call that waited 10 s for them fails (calls made one after another would).
 FAKE_DOCKER = """#!/bin/sh
 echo "$5" >> "$CALLS"
-sleep 0.3
+i=0; while [ "$(wc -l < "$CALLS")" -lt "$STARTS" ]; do
+  [ "$i" -lt 200 ] || exit 1; sleep 0.05; i=$((i + 1))
+done
 case "$5" in
 {cases}
   *) echo "Error: No such image: $5" >&2; exit 1;;
@@ -34,14 +36,14 @@ def fake_docker(tmp_path, monkeypatch):
     calls = tmp_path / "calls"
     monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
     monkeypatch.setenv("CALLS", str(calls))
+    monkeypatch.setenv("STARTS", "1")
     monkeypatch.setattr(local_images, "_DESCRIBED", {})
     return calls
 
 
-def test_images_are_inspected_side_by_side_each_once(fake_docker):
-    started = time.monotonic()
+def test_images_are_inspected_side_by_side_each_once(fake_docker, monkeypatch):
+    monkeypatch.setenv("STARTS", "3")                # each call answers once all three have started
     described = docker_cli.inspect_images(["shop:v1", "postgres:17", "missing:1", "shop:v1"])
-    assert time.monotonic() - started < 0.8          # three calls of 0.3 s each, at the same time
     assert described == {"shop:v1": IMAGES["shop:v1"], "postgres:17": IMAGES["postgres:17"], "missing:1": None}
     assert sorted(fake_docker.read_text().split()) == ["missing:1", "postgres:17", "shop:v1"]
 

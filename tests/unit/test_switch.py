@@ -9,7 +9,6 @@ import json
 import os
 import shlex
 import subprocess
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -17,7 +16,6 @@ import pytest
 from onehost.commands import compose_commands, lock, switch
 from onehost.commands.lock import LockOwner
 from onehost.commands.switch import HostLayout, SwitchFailed, SwitchPlan
-from onehost.local.instance import wait_until
 from onehost.remote import switch as switch_runner
 from onehost.remote.switch import Switch
 
@@ -581,33 +579,47 @@ def test_the_live_colour_is_read_back_from_upstream_inc():
 
 FAKE_DOCKER = """#!/bin/sh
 echo "start $*" >> "$CALLS"
-case "$*" in *" down "*) sleep "$DOWN_SECONDS";; esac
+case "$*" in *" down "*)
+    # A stop that lasts until the test opens the gate (at most 20 s).
+    i=0; while [ ! -e "$GATE" ] && [ "$i" -lt 400 ]; do sleep 0.05; i=$((i + 1)); done;;
+esac
 echo "end $*" >> "$CALLS"
 """
 
 
 @pytest.fixture
 def fake_docker(tmp_path, monkeypatch):
-    """`docker` that logs its calls and takes DOWN_SECONDS to bring a project down; locks in tmp_path."""
+    """`docker` that logs its calls and brings a project down only once the gate file exists;
+    locks in tmp_path. Yields (run, calls, gate); the gate is opened at the end whatever happened."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
     monkeypatch.setattr(switch, "RETIRE_LOCK_DIR", str(tmp_path))
-    calls = tmp_path / "calls"
-    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "DOWN_SECONDS": "1"}
+    calls, gate = tmp_path / "calls", tmp_path / "gate"
+    environ = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "GATE": str(gate)}
 
     def run(command):
         return subprocess.run(command, env=environ, capture_output=True, text=True, timeout=30)
-    return run, calls
+    yield run, calls, gate
+    gate.touch()
+
+
+def called(calls) -> list[str]:
+    """The stand-in's log so far (none yet when the background stop has not begun)."""
+    return calls.read_text().splitlines() if calls.exists() else []
+
+
+def ended_down(calls) -> bool:
+    return any(line.startswith("end ") and " down " in line for line in called(calls))
 
 
 def test_a_retire_returns_at_once_and_the_next_start_of_the_colour_waits_for_it(fake_docker, tmp_path):
-    run, calls = fake_docker
+    run, calls, gate = fake_docker
     log = tmp_path / "retire.log"
-    started = time.monotonic()
     assert run(switch.retire_colour("blue", 30, str(log))).returncode == 0
-    assert time.monotonic() - started < 0.9          # the stop takes 1 s, in the background
+    assert not ended_down(calls)                     # returned while the stop still runs
+    gate.touch()
     assert run(switch.start_colour("blue", "/data/releases/r", 10)).returncode == 0
     lines = calls.read_text().splitlines()
     assert [line.split()[0] + " " + line.split()[-3] for line in lines] == [
@@ -616,26 +628,26 @@ def test_a_retire_returns_at_once_and_the_next_start_of_the_colour_waits_for_it(
 
 
 def test_a_start_that_waits_too_long_for_a_retire_fails_naming_the_fix(fake_docker, tmp_path):
-    run, calls = fake_docker
+    run, calls, _ = fake_docker
     assert run(switch.retire_colour("green", 30, str(tmp_path / "retire.log"))).returncode == 0
-    wait_until(lambda: calls.exists(), "the retire to start", 5, interval=0.05)
     result = run(switch.start_colour("green", "/data/releases/r", 0))
     assert result.returncode == 1
     assert result.stderr.strip() == ("app-green was still being retired after 0 s (see retire.log in the release it "
                                      "ran); stop it with: docker compose --project-name app-green down")
-    assert not any(" up " in line for line in calls.read_text().splitlines())
+    assert not any(" up " in line for line in called(calls))
 
 
 def test_a_start_with_no_retire_going_on_starts_at_once(fake_docker):
-    run, calls = fake_docker
+    run, calls, _ = fake_docker
     assert run(switch.start_colour("green", "/data/releases/r", 0)).returncode == 0
     assert calls.read_text().splitlines()[0].startswith("start compose --project-name app-green")
 
 
 def test_waiting_for_retires_passes_at_once_without_one_and_waits_for_one(fake_docker, tmp_path):
-    run, calls = fake_docker
+    run, calls, gate = fake_docker
     assert run(switch.wait_for_retires(5)).returncode == 0          # no lock file yet
     assert run(switch.retire_colour("blue", 30, str(tmp_path / "retire.log"))).returncode == 0
     assert run(switch.wait_for_retires(0)).returncode == 1          # blue is still stopping
+    gate.touch()
     assert run(switch.wait_for_retires(10)).returncode == 0
-    assert calls.read_text().splitlines()[-1].startswith("end compose --project-name app-blue down")
+    assert ended_down(calls)
