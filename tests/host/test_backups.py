@@ -114,6 +114,9 @@ def test_backup_then_restore_brings_every_row_back(backups):
     assert tags["database"] == "timewarp" and tags["host"] == instance.config.name
     assert tags["release"] == instance.readlink("/data/releases/current").rsplit("/", 1)[1]
     assert backup_succeeded_points(backups) >= 1
+    # The dump the container's pg_restore reads back below is zstd-compressed (DUMP_COMPRESSION).
+    local = f"{BACKUP_DIR}/{key.rsplit('/', 1)[1]}"
+    assert "Compression: zstd" in instance.inner("pg_restore", "--list", local).stdout
 
     for event_id in ids:
         assert instance.request("DELETE", f"/api/events/{event_id}/")[0] == 204
@@ -209,19 +212,22 @@ CUT = "/var/tmp/onehost-cut"
 
 
 def test_a_dump_cut_short_fails_the_check_and_leaves_no_object(backups):
-    """pg_dump's output loses its last bytes but the command still exits 0 (a stand-in `docker`
-    first in PATH): the streaming check must catch it and S3 must end with no new object and no
+    """pg_dump's output loses its last bytes but the command still exits 0 (stand-ins first in
+    PATH: `pg_dump` for the host's client through the container's socket, `docker` for pg_dump in
+    the container): the streaming check must catch it and S3 must end with no new object and no
     upload in progress."""
     instance = backups.instance
     before = backups.objects()
-    stand_in = ("#!/bin/sh\n"
-                'case "$*" in *pg_dump*)\n'
-                f'  /usr/bin/docker "$@" > {CUT}/full || exit 1\n'
-                f"  head -c $(( $(stat -c %s {CUT}/full) - 64 )) {CUT}/full; exit 0;;\n"
-                'esac\nexec /usr/bin/docker "$@"\n')
-    subprocess.run(["docker", "exec", "-i", instance.config.name, "sh", "-c",
-                    f"mkdir -p {CUT} && cat > {CUT}/docker && chmod +x {CUT}/docker"],
-                   input=stand_in, text=True, check=True)
+    cut = f"head -c $(( $(stat -c %s {CUT}/full) - 64 )) {CUT}/full; exit 0"
+    # pg_dump writes into a pipe, as onehost-backup has it: into a file it would seek back and
+    # write its data offsets, and pg_restore would then not read up to a cut end.
+    stand_ins = {"pg_dump": f'#!/bin/sh\n/usr/bin/pg_dump "$@" | cat > {CUT}/full\n{cut}\n',
+                 "docker": f'#!/bin/sh\ncase "$*" in *pg_dump*)\n  /usr/bin/docker "$@" > {CUT}/full || exit 1\n'
+                           f'  {cut};;\nesac\nexec /usr/bin/docker "$@"\n'}
+    for name, script in stand_ins.items():
+        subprocess.run(["docker", "exec", "-i", instance.config.name, "sh", "-c",
+                        f"mkdir -p {CUT} && cat > {CUT}/{name} && chmod +x {CUT}/{name}"],
+                       input=script, text=True, check=True)
     try:
         result = instance.inner("env", f"PATH={CUT}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                                 "/usr/local/sbin/onehost-backup", "run", check=False)

@@ -5,13 +5,17 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
+import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import pytest
 
 from deploy.settings import BackupSettings
 from deploy.tasks import backups
+from onehost.local.instance import wait_until
 from onehost.paths import REPO_ROOT
 
 _spec = importlib.util.spec_from_file_location("onehost_backup",
@@ -57,7 +61,10 @@ def test_count_differences_name_the_table():
 
 def test_command_lines():
     assert tool.dump_command(SETTINGS) == ["docker", "exec", "data-postgres-1", "pg_dump", "--format=custom",
-                                           "--no-owner", "--username", "timewarp", "timewarp"]
+                                           "--compress=zstd", "--no-owner", "--username", "timewarp", "timewarp"]
+    assert tool.dump_command(SETTINGS, "/proc/42/root/run/postgresql") == [
+        "pg_dump", "--host=/proc/42/root/run/postgresql", "--format=custom", "--compress=zstd", "--no-owner",
+        "--username", "timewarp", "timewarp"]
     assert tool.verify_command("/data/backups/x.dump.partial") == ["pg_restore", "--list",
                                                                    "/data/backups/x.dump.partial"]
     assert tool.restore_command(SETTINGS, "timewarp_restore") == [
@@ -295,7 +302,7 @@ class FakeS3:
 
 
 def test_the_verifier_reads_the_whole_dump_from_its_stdin():
-    assert tool.stream_verify_command() == ["pg_restore", "--file=/dev/null"]
+    assert tool.stream_verify_command() == ["chrt", "--idle", "0", "pg_restore", "--file=/dev/null"]
 
 
 def test_parts_are_sent_as_they_fill_and_the_object_made_only_on_complete():
@@ -323,7 +330,8 @@ def test_a_failed_part_aborts_the_upload_and_leaves_no_object():
 
 
 def _pipeline(monkeypatch, tmp_path, dump_script: str, verify_script: str):
-    monkeypatch.setattr(tool, "dump_command", lambda settings: ["sh", "-c", dump_script])
+    monkeypatch.setattr(tool, "postgres_socket_dir", lambda: None)
+    monkeypatch.setattr(tool, "dump_command", lambda settings, socket_dir: ["sh", "-c", dump_script])
     monkeypatch.setattr(tool, "stream_verify_command", lambda: ["sh", "-c", verify_script])
     s3 = FakeS3()
     stream = tool.StreamedUpload(lambda: s3, "b", "backups/x.dump", {}, part_size=5 * 1024)
@@ -342,6 +350,47 @@ def test_the_dump_goes_to_disk_checksum_verifier_and_s3_in_one_pass(monkeypatch,
     assert s3.objects == {"backups/x.dump": body}
     parts = [call[2] for call in s3.calls if call[0] == "part"]
     assert sum(parts) == 20000 and all(size >= 5120 for size in parts[:-1])
+
+
+def test_a_slow_check_never_holds_the_dump_back(monkeypatch, tmp_path):
+    # The verifier reads nothing until the dump has ended (or gives up after 10 s): pg_dump still
+    # writes everything (far more than a pipe holds) and exits, and the check then reads every byte.
+    seen, ended = tmp_path / "seen", tmp_path / "ended"
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, f"head -c 3000000 /dev/urandom; touch {ended}",
+                                     f"i=0; while [ ! -e {ended} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
+                                     f"[ -e {ended} ] || exit 3; cat > {seen}")
+    digest = hashlib.sha256()
+    path = tool.dump_database(settings, stream, DUMP, digest)
+    stream.complete()
+    body = path.read_bytes()
+    assert len(body) == 3000000 and seen.read_bytes() == body and digest.hexdigest() == tool.sha256_of(path)
+    assert s3.objects == {"backups/x.dump": body}
+
+
+def test_follow_passes_on_only_what_was_written_and_stops_when_the_writer_finishes(tmp_path):
+    path = tmp_path / "growing"
+    path.write_bytes(b"abcdef")
+    written, blocks = tool.Written(), []
+    written.grew(4)                      # "ef" is in the file but not yet announced
+    follower = threading.Thread(target=tool.follow, args=(path, written, [blocks.append]), kwargs={"read_size": 3})
+    follower.start()
+    wait_until(lambda: b"".join(blocks) == b"abcd", "the announced bytes", 5, interval=0.01)
+    written.grew(2)
+    written.finish()
+    follower.join(5)
+    assert not follower.is_alive() and blocks == [b"abc", b"d", b"ef"]
+
+
+def test_the_socket_directory_is_found_through_the_containers_root(monkeypatch, tmp_path):
+    def inspect(pid):
+        return lambda command, **_: subprocess.CompletedProcess(command, 0 if pid else 1, stdout=pid, stderr="")
+    monkeypatch.setattr(tool.subprocess, "run", inspect(f"{os.getpid()}\n"))
+    monkeypatch.setattr(tool, "CONTAINER_SOCKET_DIR", str(tmp_path).lstrip("/"))
+    assert tool.postgres_socket_dir() is None                  # no socket there: pg_dump runs in the container
+    (tmp_path / ".s.PGSQL.5432").touch()
+    assert tool.postgres_socket_dir() == f"/proc/{os.getpid()}/root{tmp_path}"
+    monkeypatch.setattr(tool.subprocess, "run", inspect(""))   # the container is not running
+    assert tool.postgres_socket_dir() is None
 
 
 def test_a_failed_verify_aborts_the_upload_and_removes_the_partial_dump(monkeypatch, tmp_path):
