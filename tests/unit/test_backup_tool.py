@@ -338,16 +338,21 @@ def _pipeline(monkeypatch, tmp_path, dump_script: str, verify_script: str):
     return s3, stream, _settings_in(tmp_path)
 
 
-def test_the_dump_goes_to_disk_checksum_verifier_and_s3_in_one_pass(monkeypatch, tmp_path):
-    # The verifier stands in for pg_restore: it must see every byte pg_dump wrote.
-    seen = tmp_path / "seen"
-    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "head -c 20000 /dev/urandom", f"cat > {seen}")
+def _dump_reaches_everywhere(settings, stream, s3, seen, size: int) -> None:
+    """The finished dump is `size` bytes, and the verifier (into `seen`), the SHA-256 and S3 got exactly it."""
     digest = hashlib.sha256()
     path = tool.dump_database(settings, stream, DUMP, digest)
     stream.complete()
     body = path.read_bytes()
-    assert len(body) == 20000 and seen.read_bytes() == body and digest.hexdigest() == tool.sha256_of(path)
+    assert len(body) == size and seen.read_bytes() == body and digest.hexdigest() == tool.sha256_of(path)
     assert s3.objects == {"backups/x.dump": body}
+
+
+def test_the_dump_goes_to_disk_checksum_verifier_and_s3_in_one_pass(monkeypatch, tmp_path):
+    # The verifier stands in for pg_restore: it must see every byte pg_dump wrote.
+    seen = tmp_path / "seen"
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "head -c 20000 /dev/urandom", f"cat > {seen}")
+    _dump_reaches_everywhere(settings, stream, s3, seen, 20000)
     parts = [call[2] for call in s3.calls if call[0] == "part"]
     assert sum(parts) == 20000 and all(size >= 5120 for size in parts[:-1])
 
@@ -359,12 +364,7 @@ def test_a_slow_check_never_holds_the_dump_back(monkeypatch, tmp_path):
     s3, stream, settings = _pipeline(monkeypatch, tmp_path, f"head -c 3000000 /dev/urandom; touch {ended}",
                                      f"i=0; while [ ! -e {ended} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; "
                                      f"[ -e {ended} ] || exit 3; cat > {seen}")
-    digest = hashlib.sha256()
-    path = tool.dump_database(settings, stream, DUMP, digest)
-    stream.complete()
-    body = path.read_bytes()
-    assert len(body) == 3000000 and seen.read_bytes() == body and digest.hexdigest() == tool.sha256_of(path)
-    assert s3.objects == {"backups/x.dump": body}
+    _dump_reaches_everywhere(settings, stream, s3, seen, 3000000)
 
 
 def test_follow_passes_on_only_what_was_written_and_stops_when_the_writer_finishes(tmp_path):
