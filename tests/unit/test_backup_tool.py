@@ -414,6 +414,15 @@ def test_a_failed_dump_aborts_the_upload(monkeypatch, tmp_path):
     assert s3.objects == {} and not list(tmp_path.iterdir())
 
 
+def test_a_server_newer_than_the_hosts_client_says_what_to_do(monkeypatch, tmp_path):
+    s3, stream, settings = _pipeline(monkeypatch, tmp_path, "echo 'pg_dump: error: aborting because of server "
+                                                            "version mismatch' >&2; exit 1", "cat > /dev/null")
+    with pytest.raises(tool.BackupError, match="version mismatch .*must be the server's major version: bake "
+                                               "the image again with backup_packages naming postgresql-client-"):
+        tool.dump_database(settings, stream, DUMP)
+    assert s3.objects == {} and not list(tmp_path.iterdir())
+
+
 def test_the_media_manifest_counts_and_fingerprints_the_tree():
     files = {"b/two.png": "2" * 64, "a.txt": "1" * 64}
     listing = tool.media_listing(files)

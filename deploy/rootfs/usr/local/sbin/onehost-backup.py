@@ -393,8 +393,8 @@ def postgres_socket_dir() -> str | None:
     there (pg_dump then runs in the container, whose own errors say why)."""
     try:
         found = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", POSTGRES_CONTAINER],
-                               capture_output=True, text=True)
-    except OSError:
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
         return None
     pid = found.stdout.strip()
     if found.returncode != 0 or not pid.isdigit() or pid == "0":
@@ -527,8 +527,11 @@ def dump_database(settings: Settings, stream: StreamedUpload | None = None, name
         problem = verifier.result()
         if code != 0:
             errors.seek(0)
-            detail = errors.read().decode(errors="replace").strip().splitlines()[-2:]
-            raise BackupError(f"pg_dump of {settings.database} failed: {' '.join(detail)}")
+            detail = " ".join(errors.read().decode(errors="replace").strip().splitlines()[-2:])
+            if "server version mismatch" in detail:
+                detail += (" (the host's PostgreSQL client must be the server's major version: bake the "
+                           "image again with backup_packages naming postgresql-client-<that version>)")
+            raise BackupError(f"pg_dump of {settings.database} failed: {detail}")
         if problem:
             raise BackupError(f"checking {partial.name} with pg_restore failed: {problem}")
     except (OSError, BackupError) as error:   # OSError: ENOSPC and friends while writing
