@@ -20,6 +20,7 @@ ONEHOST_BENCH_HTTP_PORT and ONEHOST_BENCH_HTTPS_PORT give it another name and po
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -36,13 +37,19 @@ from onehost.local import instance
 from onehost.local.instance import wait_until
 from onehost.remote.deploys import run_deploy
 from tests.moto_server import FAKE_CREDENTIALS, moto_server, reverse_tunnel, write_credentials_file
+from tests.tools import load_host_script
 
 BUCKET = "bench-backups"
 BASELINE = "/usr/local/sbin/onehost-backup-baseline.py"
 BARE = "docker exec data-postgres-1 pg_dump --format=custom --no-owner -U timewarp timewarp > /dev/null"
-# onehost-backup's dump_command and postgres_socket_dir, spelled out for the shell.
-BARE_AS_OURS = ('pg_dump --host=/proc/$(docker inspect --format "{{.State.Pid}}" data-postgres-1)/root/run/postgresql '
-                "--format=custom --compress=zstd --no-owner --username timewarp timewarp > /dev/null")
+tool = load_host_script("onehost-backup.py", "onehost_backup")
+
+
+def dump_as_ours_command(config) -> str:
+    """onehost-backup's own dump command, through the container's socket, into /dev/null."""
+    pid = inner(config, "docker", "inspect", "--format", "{{.State.Pid}}", tool.POSTGRES_CONTAINER).stdout.strip()
+    settings = tool.Settings(bucket=BUCKET, database="timewarp", db_user="timewarp", host=config.name)
+    return shlex.join(tool.dump_command(settings, f"/proc/{pid}/root/{tool.CONTAINER_SOCKET_DIR}")) + " > /dev/null"
 FILL = ("INSERT INTO events_event (title, description, happened_at, created_at, updated_at) "
         "SELECT 'Event ' || n, repeat('x', 40) || n, now() - n * interval '1 minute', now(), now() "
         "FROM generate_series(1, {rows}) AS n")
@@ -105,11 +112,12 @@ def main() -> int:
                 size = inner(config, *psql[:-1], "-tAc", "SELECT pg_size_pretty(pg_database_size('timewarp'))").stdout
                 if args.baseline:
                     subprocess.run(["docker", "cp", str(args.baseline), f"{config.name}:{BASELINE}"], check=True)
+                as_ours = dump_as_ours_command(config)   # the container keeps its pid through the rounds
                 rounds = {"bare": [], "bare as ours": [], "ours": [], "baseline": []}
                 cpu = {name: [] for name in rounds}
                 for _ in range(args.repeat):
                     rounds["bare"].append(timed(config, "sh", "-c", BARE, cpu=cpu["bare"]))
-                    rounds["bare as ours"].append(timed(config, "sh", "-c", BARE_AS_OURS, cpu=cpu["bare as ours"]))
+                    rounds["bare as ours"].append(timed(config, "sh", "-c", as_ours, cpu=cpu["bare as ours"]))
                     rounds["ours"].append(timed(config, "/usr/local/sbin/onehost-backup", "run", cpu=cpu["ours"]))
                     if args.baseline:
                         rounds["baseline"].append(timed(config, "python3", BASELINE, "run", cpu=cpu["baseline"]))

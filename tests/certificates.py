@@ -1,23 +1,17 @@
 """Real X.509 certificates for the tests, made with `cryptography`, and the host's
 certificate-expiry script loaded as a module."""
 
-import importlib.util
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from onehost.paths import REPO_ROOT
+from tests.tools import HOST_SCRIPTS, load_host_script
 
-EXPIRY_SCRIPT = REPO_ROOT / "deploy" / "rootfs" / "usr" / "local" / "sbin" / "onehost-certificate-expiry.py"
-RENEW_SCRIPT = REPO_ROOT / "deploy" / "rootfs" / "usr" / "local" / "sbin" / "onehost-certbot-renew"
+EXPIRY_SCRIPT = HOST_SCRIPTS / "onehost-certificate-expiry.py"
+RENEW_SCRIPT = HOST_SCRIPTS / "onehost-certbot-renew"
 
 
 def load_expiry_script():
-    spec = importlib.util.spec_from_file_location("onehost_certificate_expiry", EXPIRY_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_host_script(EXPIRY_SCRIPT.name, "onehost_certificate_expiry")
 
 
 def self_signed(name: str, not_after: datetime, not_before: datetime | None = None) -> bytes:

@@ -2,12 +2,10 @@
 
 import base64
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import subprocess
-import sys
 import threading
 from datetime import UTC, datetime
 
@@ -16,13 +14,9 @@ import pytest
 from deploy.settings import BackupSettings
 from deploy.tasks import backups
 from onehost.local.instance import wait_until
-from onehost.paths import REPO_ROOT
+from tests.tools import load_host_script
 
-_spec = importlib.util.spec_from_file_location("onehost_backup",
-                                              REPO_ROOT / "deploy/rootfs/usr/local/sbin/onehost-backup.py")
-tool = importlib.util.module_from_spec(_spec)
-sys.modules["onehost_backup"] = tool   # dataclasses look their module up there
-_spec.loader.exec_module(tool)
+tool = load_host_script("onehost-backup.py", "onehost_backup")
 
 SETTINGS = tool.Settings(bucket="timewarp-backups", database="timewarp", db_user="timewarp", host="i-0abc")
 

@@ -61,13 +61,15 @@ PIPE_SIZE = 1024 * 1024
 # zstd, not the custom format's default gzip: on a 10 M-row table pg_dump takes 8 s instead of
 # 14 s and writes half the bytes, and pg_restore reads it back in 40% of the time (PostgreSQL
 # docs, pg_dump "-Z method[:detail]": gzip, lz4, zstd or none;
-# https://www.postgresql.org/docs/17/app-pgdump.html). Debian's and the official images'
-# PostgreSQL 16+ are built --with-zstd (docker-library/postgres, 17/alpine3.22/Dockerfile: "configure
-# options mostly copying Debian"), and pg_restore reads a dump's compression from its header, so
-# gzip dumps made before still restore.
+# https://www.postgresql.org/docs/17/app-pgdump.html; zstd since PostgreSQL 16, commit 84adc8e2
+# "pg_dump: Add support for zstd compression"). Debian's and the official images' PostgreSQL are
+# built --with-zstd (docker-library/postgres, 17/alpine3.22/Dockerfile: "configure options mostly
+# copying Debian"), and pg_restore reads a dump's compression from its header, so gzip dumps made
+# before still restore.
 DUMP_COMPRESSION = "zstd"
 # PostgreSQL's socket directory inside its container (Debian's and the official images' default,
-# /var/run/postgresql; /var/run links to /run). The host reaches it through the container's root,
+# /var/run/postgresql: docker-library/postgres 17/bookworm/Dockerfile, "install --directory ...
+# /var/run/postgresql"; /var/run links to /run). The host reaches it through the container's root,
 # /proc/<pid>/root (proc_pid_root(5): "the same view of the filesystem ... as the process itself"),
 # so the host's pg_dump writes straight into our pipe instead of through `docker exec`'s stream
 # (dockerd and the docker CLI copying every byte: 1 to 2 CPU seconds per 100 MB, taken from
@@ -388,16 +390,22 @@ class StreamedUpload:
         self.failed = self.failed or "aborted"
 
 
+def container_state(container: str, field: str) -> str:
+    """A field of the container's state (`docker inspect`: Pid, Health.Status, ...); "" when
+    Docker cannot say."""
+    try:
+        found = subprocess.run(["docker", "inspect", "--format", f"{{{{.State.{field}}}}}", container],
+                               capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return found.stdout.strip() if found.returncode == 0 else ""
+
+
 def postgres_socket_dir() -> str | None:
     """The PostgreSQL container's socket directory as the host sees it; None when it is not
     there (pg_dump then runs in the container, whose own errors say why)."""
-    try:
-        found = subprocess.run(["docker", "inspect", "--format", "{{.State.Pid}}", POSTGRES_CONTAINER],
-                               capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    pid = found.stdout.strip()
-    if found.returncode != 0 or not pid.isdigit() or pid == "0":
+    pid = container_state(POSTGRES_CONTAINER, "Pid")
+    if not pid.isdigit() or pid == "0":
         return None
     directory = f"/proc/{pid}/root/{CONTAINER_SOCKET_DIR}"
     return directory if os.path.exists(f"{directory}/.s.PGSQL.5432") else None
@@ -451,7 +459,7 @@ def follow(path: Path, written: Written, sinks, read_size: int = READ_SIZE) -> N
                 position += len(block)
                 for sink in sinks:
                     sink(block)
-            if finished and position >= written.size:
+            if finished:   # the size it came with is the last
                 return
 
 
@@ -497,7 +505,7 @@ def dump_database(settings: Settings, stream: StreamedUpload | None = None, name
     final = backup_dir / (name or backup_name(settings.database, datetime.now(UTC)))
     partial = final.with_name(final.name + ".partial")
     errors = tempfile.TemporaryFile()
-    dump = verifier = follower = None
+    dump = verifier = None
     written = Written()
     sink_failures: list[BaseException] = []
 
@@ -1090,9 +1098,7 @@ def live_app_container(settings: Settings) -> str | None:
 def wait_healthy(container: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = subprocess.run(["docker", "inspect", "--format", "{{.State.Health.Status}}", container],
-                                capture_output=True, text=True).stdout.strip()
-        if status == "healthy":
+        if container_state(container, "Health.Status") == "healthy":
             return
         time.sleep(1)
     raise BackupError(f"{container} did not turn healthy within {timeout:.0f} s")
